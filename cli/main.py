@@ -1,0 +1,229 @@
+"""The `omnisearch` command line: a thin layer over the library. Heavy libraries (torch, transformers,
+lancedb) are imported inside the commands, so `omnisearch --help` stays fast.
+
+Example:
+    $ omnisearch index ~/Videos --db ~/.omnisearch/db
+    $ omnisearch search "someone flips a pancake" --db ~/.omnisearch/db -k 5
+    $ omnisearch search --audio bark.wav --target audio --db ~/.omnisearch/db --json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum, StrEnum
+from pathlib import Path
+
+import typer
+
+from omnisearch.config import set_thread_env
+
+set_thread_env()
+
+app = typer.Typer(
+    help="omnisearch: any-to-any audio / video / text search over a media library.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DEFAULT_DB = "omnisearch-db"
+
+
+class Target(StrEnum):
+    video = "video"
+    audio = "audio"
+    text = "text"
+    fused = "fused"
+
+
+class StoreKind(StrEnum):
+    lancedb = "lancedb"
+    qdrant = "qdrant"
+
+
+def _fail(msg: str, code: int = 2) -> None:
+    from rich.console import Console
+
+    Console(stderr=True).print(f"[bold red]error:[/] {msg}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _open(store: StoreKind, db: str | None, qdrant_url: str | None, qdrant_api_key: str | None):
+    from omnisearch.indexers import open_store
+
+    if store == StoreKind.lancedb and not db:
+        _fail("--db DIR is required")
+    return open_store(store.value, db, url=qdrant_url, api_key=qdrant_api_key)
+
+
+def _encoder(model: str, device: str, batch_size: int):
+    from omnisearch.models import EncoderOptions, load_encoder
+
+    try:
+        return load_encoder(model, EncoderOptions(device=device, batch_size=batch_size))
+    except (ValueError, RuntimeError) as e:
+        _fail(str(e))
+
+
+@app.command()
+def index(
+    paths: list[Path] = typer.Argument(..., help="Files and folders to index (folders are walked)."),
+    db: str = typer.Option(DEFAULT_DB, "--db", help="Index folder (LanceDB) or Qdrant local path."),
+    model: str = typer.Option("omni-lite", "--model", help="Encoder name or model folder."),
+    store: StoreKind = typer.Option(StoreKind.lancedb, "--store", help="Vector store."),
+    qdrant_url: str = typer.Option(None, "--qdrant-url", help="Qdrant server URL (with --store qdrant)."),
+    qdrant_api_key: str = typer.Option(None, "--qdrant-api-key", envvar="QDRANT_API_KEY"),
+    window: float = typer.Option(10.0, "--window", help="Clip length in seconds."),
+    overlap: float = typer.Option(5.0, "--overlap", help="Overlap of consecutive clips in seconds."),
+    frames: int = typer.Option(8, "--frames", help="Frames decoded per clip."),
+    device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda | cuda:N"),
+    batch_size: int = typer.Option(16, "--batch-size"),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Index media files: new or changed files are embedded, deleted ones removed."""
+    from omnisearch.cli.progress import IngestProgress
+    from omnisearch.cli.render import print_ingest_report
+    from omnisearch.config import DecodeConfig, SegmentConfig
+    from omnisearch.indexers import EncoderMismatchError
+    from omnisearch.ingest.pipeline import index_paths
+
+    try:
+        seg = SegmentConfig(window=window, overlap=overlap)
+    except ValueError as e:
+        _fail(str(e))
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        _fail(f"not found: {', '.join(missing)}")
+    enc = _encoder(model, device, batch_size)
+    st = _open(store, db, qdrant_url, qdrant_api_key)
+    try:
+        with IngestProgress(disable=as_json) as prog:
+            report = index_paths(
+                [str(p) for p in paths], st, enc, seg, DecodeConfig(frames=frames), progress=prog.callbacks()
+            )
+    except EncoderMismatchError as e:
+        _fail(str(e))
+    finally:
+        st.close()
+    if as_json:
+        print(json.dumps(print_ingest_report(report, as_dict=True), indent=2))
+    else:
+        print_ingest_report(report)
+    if report.failed and report.files_indexed == 0 and report.files_unchanged == 0:
+        raise typer.Exit(1)
+
+
+@app.command()
+def search(
+    text: str = typer.Argument(None, help="Text query (optional when a file query is given)."),
+    db: str = typer.Option(DEFAULT_DB, "--db"),
+    audio: Path = typer.Option(None, "--audio", help="Query by a sound (audio or video file)."),
+    video: Path = typer.Option(None, "--video", help="Query by a clip (its frames and its sound)."),
+    image: Path = typer.Option(None, "--image", help="Query by a picture."),
+    span: str = typer.Option(None, "--span", help="START-END seconds of the query file, e.g. 12-20."),
+    target: Target = typer.Option(None, "--target", help="Column to search (default: fused)."),
+    k: int = typer.Option(10, "-k", help="Number of hits."),
+    rerank: bool = typer.Option(False, "--rerank", help="Rerank candidates by the fused query."),
+    prefetch: int = typer.Option(100, "--prefetch", help="Candidates per first-stage list."),
+    merge: str = typer.Option("rrf", "--merge", help="Merge first-stage lists: rrf | weighted."),
+    group_by: str = typer.Option(None, "--group-by", help="'file': one hit per file."),
+    path_glob: str = typer.Option(None, "--path", help="Only files matching this glob."),
+    media_type: str = typer.Option(None, "--media-type", help="video | audio | image"),
+    model: str = typer.Option("omni-lite", "--model"),
+    store: StoreKind = typer.Option(StoreKind.lancedb, "--store"),
+    qdrant_url: str = typer.Option(None, "--qdrant-url"),
+    qdrant_api_key: str = typer.Option(None, "--qdrant-api-key", envvar="QDRANT_API_KEY"),
+    device: str = typer.Option("cpu", "--device"),
+    as_json: bool = typer.Option(False, "--json", help="Print hits as a JSON list."),
+    explain: bool = typer.Option(False, "--explain", help="Print the plan and each stage's time."),
+) -> None:
+    """Search by text, sound, clip or picture, or any combination of them."""
+    from omnisearch.cli.render import print_hits
+    from omnisearch.indexers import EncoderMismatchError, Filter
+    from omnisearch.retrieval.planner import SearchOptions
+    from omnisearch.retrieval.planner import search as run_search
+    from omnisearch.retrieval.query import Query, QueryError
+    from omnisearch.types import Modality
+
+    q = Query(
+        text=text,
+        audio=str(audio) if audio else None,
+        video=str(video) if video else None,
+        image=str(image) if image else None,
+        span=_parse_span(span) if span else None,
+    )
+    if q.is_empty():
+        _fail("empty query: give a text and/or --audio / --video / --image")
+    if group_by not in (None, "file"):
+        _fail("--group-by accepts only 'file'")
+    if not Path(db).exists() and store == StoreKind.lancedb:
+        _fail(f"no index at {db}: run `omnisearch index PATH --db {db}` first")
+    flt = Filter(path_glob=path_glob, media_type=media_type)
+    opts = SearchOptions(
+        target=Modality(target.value) if target else None,
+        k=k,
+        prefetch=prefetch,
+        merge=merge,
+        rerank=rerank,
+        flt=None if flt.is_empty() else flt,
+        group_by_file=group_by == "file",
+    )
+    enc = _encoder(model, device, 16)
+    st = _open(store, db, qdrant_url, qdrant_api_key)
+    try:
+        result = run_search(st, enc, q, opts)
+    except (QueryError, EncoderMismatchError) as e:
+        _fail(str(e))
+    finally:
+        st.close()
+    if as_json:
+        print(json.dumps([h.to_dict() for h in result.hits], indent=2, ensure_ascii=False))
+    else:
+        print_hits(result.hits, title=q.describe())
+    if explain:
+        print(result.explain(), file=sys.stderr if as_json else sys.stdout)
+
+
+def _parse_span(span: str) -> tuple[float, float]:
+    try:
+        a, b = (float(x) for x in span.split("-", 1))
+    except ValueError:
+        _fail(f"--span {span!r}: expected START-END in seconds, e.g. 12-20")
+    if b <= a:
+        _fail(f"--span {span!r}: END must be after START")
+    return a, b
+
+
+@app.command()
+def models() -> None:
+    """List the encoders with their dimensions and where their weights come from."""
+    from omnisearch.cli.render import print_models
+
+    print_models()
+
+
+@app.command()
+def info(
+    db: str = typer.Option(DEFAULT_DB, "--db"), store: StoreKind = typer.Option(StoreKind.lancedb, "--store")
+) -> None:
+    """Show what an index holds: encoder, files, clips."""
+    if store == StoreKind.lancedb and not Path(db).exists():
+        _fail(f"no index at {db}")
+    st = _open(store, db, None, None)
+    rec = st.encoder()
+    files = st.files()
+    print(
+        json.dumps(
+            {"encoder": rec.to_dict() if rec else None, "files": len(files), "clips": st.count()}, indent=2
+        )
+    )
+    st.close()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""Vector stores: LanceDB (embedded default) and Qdrant (server URL or embedded local mode).
+
+Example:
+    >>> from omnisearch.indexers import open_store
+    >>> store = open_store("lancedb", "/tmp/omni-db")   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from omnisearch.indexers.base import (
+    EncoderMismatchError,
+    EncoderRecord,
+    Filter,
+    StoreHit,
+    VectorStore,
+    check_encoder,
+)
+
+STORES = ("lancedb", "qdrant")
+
+
+def open_store(
+    kind: str, db: str | None, *, url: str | None = None, api_key: str | None = None
+) -> VectorStore:
+    """Open (creating if needed) a store. Heavy clients are imported only here."""
+    if kind == "lancedb":
+        if not db:
+            raise ValueError("--db DIR is required for the lancedb store")
+        from omnisearch.indexers.lancedb_store import LanceStore
+
+        return LanceStore(db)
+    if kind == "qdrant":
+        from omnisearch.indexers.qdrant_store import QdrantStore
+
+        return QdrantStore(path=db, url=url, api_key=api_key)
+    raise ValueError(f"unknown store {kind!r}; choose one of {', '.join(STORES)}")
+
+
+__all__ = [
+    "EncoderMismatchError", "EncoderRecord", "Filter", "StoreHit", "VectorStore", "check_encoder",
+    "open_store", "STORES",
+]

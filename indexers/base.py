@@ -1,0 +1,151 @@
+"""The vector-store interface: a named vector per modality plus the fused one, clip metadata,
+filters, upsert / delete by file, counts, and the record of the encoder that built the index.
+
+Stores know vectors and metadata, never models. Every vector is L2-normalised by the encoder and
+scored by dot product (= cosine). A clip missing a modality stores no vector for it (LanceDB keeps a
+zero vector plus a `has_<modality>` flag and filters on it; Qdrant simply omits the named vector).
+
+Example:
+    >>> from omnisearch.indexers import open_store
+    >>> store = open_store("lancedb", "/tmp/db")          # doctest: +SKIP
+    >>> store.ensure_encoder(EncoderRecord("omni-lite", "1", 512))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from omnisearch.types import ClipRecord, Modality
+
+
+class EncoderMismatchError(RuntimeError):
+    """The index was built by another encoder than the one asked to query or extend it."""
+
+
+@dataclass(frozen=True)
+class EncoderRecord:
+    """Which encoder built an index: name, version and vector dimension."""
+
+    name: str
+    version: str
+    dim: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> EncoderRecord:
+        return cls(name=str(d["name"]), version=str(d["version"]), dim=int(d["dim"]))
+
+
+@dataclass
+class Filter:
+    """Metadata filter applied before vector scoring.
+
+    path_glob: fnmatch pattern on the source path; media_type: video|audio|image;
+    start_after / end_before: the clip must lie within [start_after, end_before] seconds;
+    added_after: unix time.
+    """
+
+    path_glob: str | None = None
+    media_type: str | None = None
+    start_after: float | None = None
+    end_before: float | None = None
+    added_after: float | None = None
+
+    def is_empty(self) -> bool:
+        return all(v is None for v in asdict(self).values())
+
+    def matches(self, row: dict) -> bool:
+        """Reference semantics, used by stores that cannot express a clause natively."""
+        if self.path_glob and not fnmatch.fnmatch(row["path"], self.path_glob):
+            return False
+        if self.media_type and row["media_type"] != self.media_type:
+            return False
+        if self.start_after is not None and row["start"] < self.start_after:
+            return False
+        if self.end_before is not None and row["end"] > self.end_before:
+            return False
+        if self.added_after is not None and row["added_at"] < self.added_after:
+            return False
+        return True
+
+
+def check_encoder(stored: EncoderRecord | None, wanted: EncoderRecord) -> None:
+    """Raise EncoderMismatchError when an index built by `stored` is used with `wanted`."""
+    if stored is None:
+        return
+    if (stored.name, stored.version, stored.dim) != (wanted.name, wanted.version, wanted.dim):
+        raise EncoderMismatchError(
+            f"this index was built by encoder {stored.name!r} v{stored.version} ({stored.dim}-d) but "
+            f"{wanted.name!r} v{wanted.version} ({wanted.dim}-d) was asked for. Use --model {stored.name} "
+            "or index into a new --db folder."
+        )
+
+
+@dataclass
+class StoreHit:
+    """A row found by a store search: metadata (no vectors) and its score (cosine)."""
+
+    row: dict
+    score: float
+
+
+META_FIELDS = (
+    "clip_id", "path", "media_type", "start", "end", "file_hash", "text", "transcript", "ocr_text",
+    "tags", "keyframe", "added_at",
+)
+
+
+def record_meta(rec: ClipRecord) -> dict:
+    """The metadata of a record as a plain dict (the payload both stores keep)."""
+    return {f: getattr(rec, f) for f in META_FIELDS}
+
+
+class VectorStore(ABC):
+    """What the ingest pipeline and the query planner need from a store."""
+
+    @abstractmethod
+    def encoder(self) -> EncoderRecord | None:
+        """The encoder that built this index, or None for an empty new index."""
+
+    @abstractmethod
+    def ensure_encoder(self, record: EncoderRecord) -> None:
+        """Record `record` on a new index; raise EncoderMismatchError on an index built by another."""
+
+    @abstractmethod
+    def upsert(self, records: list[ClipRecord]) -> None:
+        """Insert or replace clips (by clip_id)."""
+
+    @abstractmethod
+    def delete_paths(self, paths: list[str]) -> int:
+        """Delete every clip of these source paths; return how many rows went."""
+
+    @abstractmethod
+    def files(self) -> dict[str, str]:
+        """path -> content hash of every indexed file."""
+
+    @abstractmethod
+    def count(self, flt: Filter | None = None) -> int:
+        """Number of clips (matching `flt`)."""
+
+    @abstractmethod
+    def search(
+        self, modality: Modality, vector: np.ndarray, k: int, flt: Filter | None = None
+    ) -> list[StoreHit]:
+        """Top-k clips by cosine between `vector` and their `modality` vectors (clips lacking it are skipped)."""
+
+    @abstractmethod
+    def vectors(self, clip_ids: list[str], modality: Modality) -> dict[str, np.ndarray]:
+        """The stored `modality` vectors of these clips (clips lacking it are left out)."""
+
+    @abstractmethod
+    def rows(self, flt: Filter | None = None) -> list[dict]:
+        """Metadata of every clip (matching `flt`), without vectors."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources."""

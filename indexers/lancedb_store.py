@@ -1,0 +1,273 @@
+"""LanceDB (embedded) vector store: one table `clips`, one row per clip.
+
+Columns: every META_FIELDS entry, the vectors `vec_text`, `vec_video`, `vec_audio`, `vec_fused`
+(fixed-size float32 lists of the encoder dim) and `has_<modality>` booleans. A clip missing a modality
+stores a zero vector with `has_<modality> = false`, and every search on that column prefilters
+`has_<modality> = true`. The encoder record is kept in the table's Arrow schema metadata under
+`omnisearch.encoder` (JSON), so it lives and dies with the table itself.
+
+Scores: searches use LanceDB's "cosine" distance (1 - cos) and report `score = 1 - distance`, the
+cosine similarity; for the unit vectors the encoder writes this is their dot product. Without an index
+the search is an exact scan; `create_index()` adds IVF_HNSW_SQ indexes once the table is large.
+
+Example:
+    >>> store = LanceStore("/tmp/omni-db")                               # doctest: +SKIP
+    >>> store.ensure_encoder(EncoderRecord("omni-lite", "1", 512))       # doctest: +SKIP
+    >>> store.search(Modality.TEXT, query_vec, k=10, flt=Filter(media_type="video"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from pathlib import Path
+
+import lancedb
+import numpy as np
+import pyarrow as pa
+from lancedb.index import IvfHnswSq
+
+from omnisearch.types import ClipRecord, Modality
+
+from .base import (
+    META_FIELDS,
+    EncoderRecord,
+    Filter,
+    StoreHit,
+    VectorStore,
+    check_encoder,
+    record_meta,
+)
+
+TABLE = "clips"
+ENCODER_KEY = b"omnisearch.encoder"
+_FLOAT_FIELDS = ("start", "end", "keyframe", "added_at")
+_CHUNK = 500  # values per SQL IN (...) list
+
+
+def sql_str(value: str) -> str:
+    """A SQL string literal: single quotes doubled, e.g. sql_str("it's") == "'it''s'"."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def glob_to_like(pattern: str) -> str | None:
+    """fnmatch pattern -> LIKE pattern (escape char backslash), or None if it uses [...] classes."""
+    if "[" in pattern:
+        return None
+    out = []
+    for ch in pattern:
+        if ch == "*":
+            out.append("%")
+        elif ch == "?":
+            out.append("_")
+        elif ch in "\\%_":
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _num(value: float) -> str:
+    return repr(float(value)) if np.isfinite(value) else ("1e308" if value > 0 else "-1e308")
+
+
+class LanceStore(VectorStore):
+    """The embedded default store. `nprobes`, `ef` and `refine_factor` only matter once indexed."""
+
+    def __init__(self, db_dir: str | Path, *, nprobes: int = 32, ef: int = 256, refine_factor: int = 4):
+        Path(db_dir).mkdir(parents=True, exist_ok=True)
+        self.db_dir = str(db_dir)
+        self._db = lancedb.connect(self.db_dir)
+        self.nprobes, self.ef, self.refine_factor = nprobes, ef, refine_factor
+        try:
+            self._tbl = self._db.open_table(TABLE)
+        except ValueError:
+            self._tbl = None
+
+    # -- encoder record -------------------------------------------------------------------------
+    def encoder(self) -> EncoderRecord | None:
+        if self._tbl is None:
+            return None
+        raw = (self._tbl.schema.metadata or {}).get(ENCODER_KEY)
+        return EncoderRecord.from_dict(json.loads(raw)) if raw else None
+
+    def ensure_encoder(self, record: EncoderRecord) -> None:
+        if self._tbl is not None:
+            check_encoder(self.encoder(), record)
+            check_encoder(EncoderRecord(record.name, record.version, self._dim()), record)
+            return
+        schema = pa.schema(
+            [pa.field(f, pa.float64() if f in _FLOAT_FIELDS else pa.string()) for f in META_FIELDS]
+            + [pa.field(f"vec_{m.value}", pa.list_(pa.float32(), record.dim)) for m in Modality]
+            + [pa.field(f"has_{m.value}", pa.bool_()) for m in Modality],
+            metadata={ENCODER_KEY: json.dumps(record.to_dict()).encode()},
+        )
+        self._tbl = self._db.create_table(TABLE, schema=schema)
+
+    def _dim(self) -> int:
+        return self._tbl.schema.field("vec_text").type.list_size
+
+    # -- writes -----------------------------------------------------------------------------------
+    def upsert(self, records: list[ClipRecord]) -> None:
+        if not records:
+            return
+        if self._tbl is None:
+            raise RuntimeError("call ensure_encoder() before upsert() on a new LanceDB store")
+        dim = self._dim()
+        latest = {r.clip_id: r for r in records}  # merge_insert needs unique keys: last one wins
+        cols: dict[str, list] = {f: [] for f in self._tbl.schema.names}
+        for rec in latest.values():
+            for f, v in record_meta(rec).items():
+                cols[f].append(float(v) if f in _FLOAT_FIELDS else str(v))
+            for m in Modality:
+                vec = rec.vectors.get(m)
+                if vec is not None:
+                    vec = np.asarray(vec, dtype=np.float32).reshape(-1)
+                    if vec.shape[0] != dim:
+                        raise ValueError(f"{m.value} vector of {rec.clip_id} has dim {vec.shape[0]} != {dim}")
+                    norm = float(np.linalg.norm(vec))
+                    vec = vec / norm if norm > 0 else None
+                cols[f"vec_{m.value}"].append(vec if vec is not None else np.zeros(dim, np.float32))
+                cols[f"has_{m.value}"].append(vec is not None)
+        for m in Modality:
+            flat = np.concatenate(cols[f"vec_{m.value}"]).astype(np.float32)
+            cols[f"vec_{m.value}"] = pa.FixedSizeListArray.from_arrays(pa.array(flat), dim)
+        data = pa.table(cols, schema=self._tbl.schema)
+        (
+            self._tbl.merge_insert("clip_id")
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .execute(data)
+        )
+
+    def delete_paths(self, paths: list[str]) -> int:
+        if self._tbl is None or not paths:
+            return 0
+        gone = 0
+        uniq = sorted(set(paths))
+        for i in range(0, len(uniq), _CHUNK):
+            where = f"`path` IN ({', '.join(sql_str(p) for p in uniq[i : i + _CHUNK])})"
+            gone += self._tbl.count_rows(where)
+            self._tbl.delete(where)
+        return gone
+
+    # -- reads ------------------------------------------------------------------------------------
+    def where(self, flt: Filter | None) -> str | None:
+        """The SQL WHERE clause of `flt` (None = everything); '1 = 0' when nothing can match."""
+        if flt is None or flt.is_empty():
+            return None
+        parts = []
+        if flt.path_glob:
+            like = glob_to_like(flt.path_glob)
+            if like is not None:
+                parts.append(f"`path` LIKE {sql_str(like)} ESCAPE '\\'")
+            else:  # [...] classes: resolve the glob against the distinct indexed paths
+                hits = fnmatch.filter(sorted(self.files()), flt.path_glob)
+                if not hits:
+                    return "1 = 0"
+                parts.append(
+                    "("
+                    + " OR ".join(
+                        f"`path` IN ({', '.join(sql_str(p) for p in hits[i : i + _CHUNK])})"
+                        for i in range(0, len(hits), _CHUNK)
+                    )
+                    + ")"
+                )
+        if flt.media_type:
+            parts.append(f"`media_type` = {sql_str(flt.media_type)}")
+        if flt.start_after is not None:
+            parts.append(f"`start` >= {_num(flt.start_after)}")
+        if flt.end_before is not None:
+            parts.append(f"`end` <= {_num(flt.end_before)}")
+        if flt.added_after is not None:
+            parts.append(f"`added_at` >= {_num(flt.added_after)}")
+        return " AND ".join(parts) if parts else None
+
+    def files(self) -> dict[str, str]:
+        if self._tbl is None:
+            return {}
+        t = self._tbl.search().select(["path", "file_hash"]).limit(None).to_arrow()
+        return dict(zip(t["path"].to_pylist(), t["file_hash"].to_pylist(), strict=True))
+
+    def count(self, flt: Filter | None = None) -> int:
+        return 0 if self._tbl is None else self._tbl.count_rows(self.where(flt))
+
+    def rows(self, flt: Filter | None = None) -> list[dict]:
+        if self._tbl is None:
+            return []
+        q = self._tbl.search().select(list(META_FIELDS)).limit(None)
+        where = self.where(flt)
+        if where:
+            q = q.where(where)
+        out = q.to_arrow().to_pylist()
+        out.sort(key=lambda r: (r["path"], r["start"], r["clip_id"]))
+        return out
+
+    def search(
+        self, modality: Modality, vector: np.ndarray, k: int, flt: Filter | None = None
+    ) -> list[StoreHit]:
+        if self._tbl is None or k <= 0:
+            return []
+        m = Modality(modality).value
+        where = " AND ".join(w for w in (f"`has_{m}` = true", self.where(flt)) if w)
+        q = (
+            self._tbl.search(np.asarray(vector, dtype=np.float32).reshape(-1), vector_column_name=f"vec_{m}")
+            .distance_type("cosine")
+            .where(where, prefilter=True)
+            .select([*META_FIELDS, "_distance"])
+            .limit(k)
+        )
+        if any(f"vec_{m}" in ix.columns for ix in self._tbl.list_indices()):
+            q = q.nprobes(self.nprobes).ef(max(self.ef, k)).refine_factor(self.refine_factor)
+        hits = []
+        for row in q.to_arrow().to_pylist():
+            dist = row.pop("_distance")
+            hits.append(StoreHit(row=row, score=1.0 - float(dist)))
+        return hits
+
+    def vectors(self, clip_ids: list[str], modality: Modality) -> dict[str, np.ndarray]:
+        if self._tbl is None or not clip_ids:
+            return {}
+        m = Modality(modality).value
+        uniq = sorted(set(clip_ids))
+        out: dict[str, np.ndarray] = {}
+        for i in range(0, len(uniq), _CHUNK):
+            ids = ", ".join(sql_str(c) for c in uniq[i : i + _CHUNK])
+            t = (
+                self._tbl.search()
+                .where(f"`clip_id` IN ({ids}) AND `has_{m}` = true")
+                .select(["clip_id", f"vec_{m}"])
+                .limit(None)
+                .to_arrow()
+            )
+            vecs = t[f"vec_{m}"].combine_chunks().flatten().to_numpy().reshape(len(t), self._dim())
+            out.update(zip(t["clip_id"].to_pylist(), vecs.astype(np.float32), strict=True))
+        return out
+
+    # -- indexes ----------------------------------------------------------------------------------
+    def create_index(self, min_rows: int = 100_000, *, num_partitions: int | None = None) -> bool:
+        """Build IVF_HNSW_SQ (cosine) indexes on vector columns with >= `min_rows` rows, plus scalar
+        indexes (BITMAP on media_type, BTREE on path and clip_id). Smaller tables stay exact scans.
+        Returns whether any vector index was built."""
+        if self._tbl is None:
+            return False
+        built = False
+        for m in Modality:
+            n = self._tbl.count_rows(f"`has_{m.value}` = true")
+            if n < max(min_rows, 256):
+                continue
+            parts = num_partitions or max(1, int(np.sqrt(n) / 4))
+            self._tbl.create_index(  # new API: the first argument is the column
+                f"vec_{m.value}",
+                config=IvfHnswSq(distance_type="cosine", num_partitions=parts),
+                replace=True,
+            )
+            built = True
+        if built:
+            self._tbl.create_scalar_index("media_type", index_type="BITMAP", replace=True)
+            self._tbl.create_scalar_index("path", index_type="BTREE", replace=True)
+            self._tbl.create_scalar_index("clip_id", index_type="BTREE", replace=True)
+        return built
+
+    def close(self) -> None:
+        self._tbl = None

@@ -1,0 +1,270 @@
+"""Qdrant vector store: a server by URL, or the client's embedded local mode (a folder or ":memory:").
+
+One collection (default `clips`) with the named vectors text / video / audio / fused, all cosine. A clip
+missing a modality simply has no vector of that name, and Qdrant skips it when searching that name.
+Point ids are `uuid5(NAMESPACE_URL, clip_id)`; the payload is the clip metadata (META_FIELDS).
+
+The encoder record lives in the collection's own metadata (`metadata={"omnisearch.encoder": {...}}`),
+which local mode persists in its folder and servers from Qdrant 1.16 keep in the collection config;
+the collection's vector size is checked against it too.
+
+Scores: Qdrant's cosine score is the cosine similarity (vectors normalised on upload), the same
+convention as LanceStore. Filters map to Qdrant conditions; `path_glob` has no native match, so the glob
+is resolved against the distinct indexed paths in python (fnmatch, the reference semantics) and sent as
+`MatchAny` — exact, unlike over-fetching.
+
+Example:
+    >>> store = QdrantStore(path=":memory:")                              # doctest: +SKIP
+    >>> store.ensure_encoder(EncoderRecord("omni-lite", "1", 512))        # doctest: +SKIP
+    >>> store.search(Modality.AUDIO, query_vec, k=5, flt=Filter(path_glob="*.mp4"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import uuid
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from qdrant_client import QdrantClient, models
+
+from omnisearch.types import ClipRecord, Modality
+
+from .base import (
+    META_FIELDS,
+    EncoderRecord,
+    Filter,
+    StoreHit,
+    VectorStore,
+    check_encoder,
+    record_meta,
+)
+
+ENCODER_KEY = "omnisearch.encoder"
+_FLOAT_FIELDS = ("start", "end", "keyframe", "added_at")
+_BATCH = 256
+_NOTHING = models.Filter(must=[models.FieldCondition(key="path", match=models.MatchAny(any=[]))])
+
+
+@dataclass
+class QdrantConfig:
+    """Collection and search settings. Payload indexes matter on servers only (local mode is brute force)."""
+
+    hnsw_m: int = 16
+    hnsw_ef_construct: int = 128
+    search_ef: int = 128
+    exact: bool = False
+    shard_number: int | None = None
+    replication_factor: int | None = None
+    on_disk: bool = False
+    keyword_indexes: tuple[str, ...] = ("path", "media_type", "file_hash", "clip_id")
+    float_indexes: tuple[str, ...] = ("start", "end", "added_at")
+    timeout: int | None = None
+
+
+def point_id(clip_id: str) -> str:
+    """The Qdrant point id of a clip: a uuid5 of its clip_id, stable across runs."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, clip_id))
+
+
+class QdrantStore(VectorStore):
+    """Qdrant-backed store; `url` wins over `path`; `path=":memory:"` keeps everything in RAM."""
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        url: str | None = None,
+        api_key: str | None = None,
+        collection: str = "clips",
+        config: QdrantConfig | None = None,
+    ):
+        self.config = config or QdrantConfig()
+        self.collection = collection
+        self.local = not url  # local mode is brute force: HNSW search params do not apply
+        if url:
+            self.client = QdrantClient(url=url, api_key=api_key, timeout=self.config.timeout)
+        elif path is not None and str(path) == ":memory:":
+            self.client = QdrantClient(":memory:")
+        elif path:
+            Path(path).mkdir(parents=True, exist_ok=True)
+            self.client = QdrantClient(path=str(path))
+        else:
+            raise ValueError("QdrantStore needs a url (server) or a path (folder or ':memory:')")
+
+    def _exists(self) -> bool:
+        return self.client.collection_exists(self.collection)
+
+    # -- encoder record -------------------------------------------------------------------------
+    def encoder(self) -> EncoderRecord | None:
+        if not self._exists():
+            return None
+        raw = (self.client.get_collection(self.collection).config.metadata or {}).get(ENCODER_KEY)
+        return EncoderRecord.from_dict(raw) if raw else None
+
+    def ensure_encoder(self, record: EncoderRecord) -> None:
+        if self._exists():
+            check_encoder(self.encoder(), record)
+            params = self.client.get_collection(self.collection).config.params.vectors
+            size = params["text"].size if isinstance(params, dict) else params.size
+            check_encoder(EncoderRecord(record.name, record.version, size), record)
+            if self.encoder() is None:
+                self.client.update_collection(self.collection, metadata={ENCODER_KEY: record.to_dict()})
+            return
+        cfg = self.config
+        vec = models.VectorParams(size=record.dim, distance=models.Distance.COSINE, on_disk=cfg.on_disk)
+        self.client.create_collection(
+            self.collection,
+            vectors_config={m.value: vec for m in Modality},
+            hnsw_config=models.HnswConfigDiff(m=cfg.hnsw_m, ef_construct=cfg.hnsw_ef_construct),
+            shard_number=cfg.shard_number,
+            replication_factor=cfg.replication_factor,
+            on_disk_payload=cfg.on_disk,
+            metadata={ENCODER_KEY: record.to_dict()},
+        )
+        with warnings.catch_warnings():  # local mode warns that payload indexes have no effect
+            warnings.simplefilter("ignore")
+            for field, kind in [(f, models.PayloadSchemaType.KEYWORD) for f in cfg.keyword_indexes] + [
+                (f, models.PayloadSchemaType.FLOAT) for f in cfg.float_indexes
+            ]:
+                self.client.create_payload_index(self.collection, field, field_schema=kind)
+
+    # -- writes -----------------------------------------------------------------------------------
+    def upsert(self, records: list[ClipRecord]) -> None:
+        if not records:
+            return
+        if not self._exists():
+            raise RuntimeError("call ensure_encoder() before upsert() on a new Qdrant collection")
+        latest = {r.clip_id: r for r in records}
+        points = []
+        for rec in latest.values():
+            payload = {f: float(v) if f in _FLOAT_FIELDS else str(v) for f, v in record_meta(rec).items()}
+            vectors = {}
+            for m, vec in rec.vectors.items():
+                if vec is None:
+                    continue
+                arr = np.asarray(vec, dtype=np.float32).reshape(-1)
+                if float(np.linalg.norm(arr)) > 0:  # a zero vector means "no such modality" here too
+                    vectors[Modality(m).value] = arr.tolist()
+            points.append(models.PointStruct(id=point_id(rec.clip_id), vector=vectors, payload=payload))
+        for i in range(0, len(points), _BATCH):
+            self.client.upsert(self.collection, points=points[i : i + _BATCH], wait=True)
+
+    def delete_paths(self, paths: list[str]) -> int:
+        if not paths or not self._exists():
+            return 0
+        sel = models.Filter(
+            must=[models.FieldCondition(key="path", match=models.MatchAny(any=sorted(set(paths))))]
+        )
+        gone = self.client.count(self.collection, count_filter=sel, exact=True).count
+        if gone:
+            self.client.delete(self.collection, points_selector=models.FilterSelector(filter=sel), wait=True)
+        return gone
+
+    # -- reads ------------------------------------------------------------------------------------
+    def _scroll(self, flt: models.Filter | None, fields: list[str] | bool, vectors: bool = False):
+        offset = None
+        while True:
+            batch, offset = self.client.scroll(
+                self.collection,
+                scroll_filter=flt,
+                limit=1024,
+                offset=offset,
+                with_payload=fields,
+                with_vectors=vectors,
+            )
+            yield from batch
+            if offset is None:
+                return
+
+    def qfilter(self, flt: Filter | None) -> models.Filter | None:
+        """The Qdrant filter of `flt`: None = everything, `_NOTHING` when no path matches the glob."""
+        if flt is None or flt.is_empty():
+            return None
+        must: list[models.Condition] = []
+        if flt.path_glob:
+            if any(c in flt.path_glob for c in "*?["):
+                hits = fnmatch.filter(sorted(self.files()), flt.path_glob)
+                if not hits:
+                    return _NOTHING
+                must.append(models.FieldCondition(key="path", match=models.MatchAny(any=hits)))
+            else:
+                must.append(models.FieldCondition(key="path", match=models.MatchValue(value=flt.path_glob)))
+        if flt.media_type:
+            must.append(
+                models.FieldCondition(key="media_type", match=models.MatchValue(value=flt.media_type))
+            )
+        for key, bound, side in (
+            ("start", flt.start_after, "gte"),
+            ("end", flt.end_before, "lte"),
+            ("added_at", flt.added_after, "gte"),
+        ):
+            if bound is not None:
+                must.append(models.FieldCondition(key=key, range=models.Range(**{side: float(bound)})))
+        return models.Filter(must=must) if must else None
+
+    def files(self) -> dict[str, str]:
+        if not self._exists():
+            return {}
+        return {p.payload["path"]: p.payload["file_hash"] for p in self._scroll(None, ["path", "file_hash"])}
+
+    def count(self, flt: Filter | None = None) -> int:
+        if not self._exists():
+            return 0
+        qf = self.qfilter(flt)
+        if qf is _NOTHING:
+            return 0
+        return self.client.count(self.collection, count_filter=qf, exact=True).count
+
+    def rows(self, flt: Filter | None = None) -> list[dict]:
+        if not self._exists():
+            return []
+        qf = self.qfilter(flt)
+        if qf is _NOTHING:
+            return []
+        out = [_meta(p.payload) for p in self._scroll(qf, list(META_FIELDS))]
+        out.sort(key=lambda r: (r["path"], r["start"], r["clip_id"]))
+        return out
+
+    def search(
+        self, modality: Modality, vector: np.ndarray, k: int, flt: Filter | None = None
+    ) -> list[StoreHit]:
+        qf = None if k <= 0 or not self._exists() else self.qfilter(flt)
+        if k <= 0 or qf is _NOTHING or not self._exists():
+            return []
+        res = self.client.query_points(
+            self.collection,
+            query=np.asarray(vector, dtype=np.float32).reshape(-1).tolist(),
+            using=Modality(modality).value,
+            query_filter=qf,
+            search_params=None
+            if self.local
+            else models.SearchParams(hnsw_ef=max(self.config.search_ef, k), exact=self.config.exact),
+            limit=k,
+            with_payload=list(META_FIELDS),
+        )
+        return [StoreHit(row=_meta(p.payload), score=float(p.score)) for p in res.points]
+
+    def vectors(self, clip_ids: list[str], modality: Modality) -> dict[str, np.ndarray]:
+        if not clip_ids or not self._exists():
+            return {}
+        name = Modality(modality).value
+        out: dict[str, np.ndarray] = {}
+        uniq = sorted(set(clip_ids))
+        for i in range(0, len(uniq), _BATCH):
+            ids = [point_id(c) for c in uniq[i : i + _BATCH]]
+            for p in self.client.retrieve(
+                self.collection, ids=ids, with_payload=["clip_id"], with_vectors=[name]
+            ):
+                if isinstance(p.vector, dict) and name in p.vector:
+                    out[p.payload["clip_id"]] = np.asarray(p.vector[name], dtype=np.float32)
+        return out
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _meta(payload: dict | None) -> dict:
+    payload = payload or {}
+    return {f: payload.get(f) for f in META_FIELDS}

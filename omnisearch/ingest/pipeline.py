@@ -1,0 +1,163 @@
+"""The ingestion pipeline: walk -> fingerprint -> probe -> segment -> decode -> transcribe -> embed -> write.
+
+Each file is written as soon as it is embedded, so an interrupted run loses at most the file in flight
+and the next run resumes where it stopped (files whose fingerprint is already stored are skipped).
+
+Example:
+    >>> from omnisearch.indexers import open_store
+    >>> from omnisearch.models import load_encoder
+    >>> report = index_paths(["~/Videos"], open_store("lancedb", "db"), load_encoder())  # doctest: +SKIP
+    >>> report.clips_written                                                              # doctest: +SKIP
+    412
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from omnisearch.config import DecodeConfig, SegmentConfig
+from omnisearch.indexers.base import VectorStore
+from omnisearch.ingest.clips import ClipJob, build_jobs, records_from
+from omnisearch.media.errors import MediaError
+from omnisearch.media.walk import FoundFile, file_hash, find_media
+from omnisearch.models.base import Encoder
+
+
+@dataclass
+class IngestReport:
+    """What a run did; `failed` lists (path, reason) of files that could not be indexed."""
+
+    files_found: int = 0
+    files_indexed: int = 0
+    files_unchanged: int = 0
+    files_removed: int = 0
+    clips_written: int = 0
+    media_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    @property
+    def clips_per_second(self) -> float:
+        return self.clips_written / self.wall_seconds if self.wall_seconds else 0.0
+
+    @property
+    def realtime_factor(self) -> float:
+        """Seconds of media indexed per second of wall time."""
+        return self.media_seconds / self.wall_seconds if self.wall_seconds else 0.0
+
+
+@dataclass
+class Progress:
+    """Callbacks the CLI plugs a progress bar into; all optional."""
+
+    on_start: Callable[[int], None] = lambda n_files: None
+    on_file: Callable[[str, int], None] = lambda path, n_clips: None
+    on_clips: Callable[[int], None] = lambda n: None
+    on_file_done: Callable[[str, str], None] = lambda path, status: None
+
+
+def fingerprint(found: FoundFile) -> str:
+    """Content hash of the media file, extended by its sidecars' contents (so an edited subtitle
+    file re-indexes its video)."""
+    h = file_hash(found.path)
+    if not found.sidecars:
+        return h
+    acc = hashlib.sha256(h.encode())
+    for side in sorted(found.sidecars):
+        acc.update(os.path.basename(side).encode())
+        acc.update(file_hash(side).encode())
+    return acc.hexdigest()
+
+
+def _under(path: str, roots: list[str]) -> bool:
+    for root in roots:
+        if path == root or path.startswith(root.rstrip(os.sep) + os.sep):
+            return True
+    return False
+
+
+def index_paths(
+    paths: list[str],
+    store: VectorStore,
+    encoder: Encoder,
+    segment_cfg: SegmentConfig | None = None,
+    decode_cfg: DecodeConfig | None = None,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Index files and folders into `store` incrementally (new or changed files only); rows of files
+    that disappeared from under the given folders are removed."""
+    segment_cfg = segment_cfg or SegmentConfig()
+    decode_cfg = decode_cfg or DecodeConfig()
+    progress = progress or Progress()
+    report = IngestReport()
+    t0 = time.perf_counter()
+
+    store.ensure_encoder(encoder.record)
+    found, bad = find_media([os.path.expanduser(p) for p in paths])
+    report.failed.extend(bad)
+    report.files_found = len(found)
+    indexed = store.files()
+
+    roots = [os.path.abspath(os.path.expanduser(p)) for p in paths]
+    present = {f.path for f in found}
+    gone = [p for p in indexed if _under(p, roots) and p not in present and not os.path.exists(p)]
+    if gone:
+        store.delete_paths(gone)
+        report.files_removed = len(gone)
+
+    progress.on_start(len(found))
+    for f in found:
+        t = time.perf_counter()
+        try:
+            fp = fingerprint(f)
+        except OSError as e:
+            report.failed.append((f.path, f"cannot read: {e.strerror or e}"))
+            progress.on_file_done(f.path, "failed")
+            continue
+        report.timings["hash"] += time.perf_counter() - t
+        if indexed.get(f.path) == fp:
+            report.files_unchanged += 1
+            progress.on_file_done(f.path, "unchanged")
+            continue
+        try:
+            n = _index_file(f, fp, store, encoder, segment_cfg, decode_cfg, progress, report)
+        except MediaError as e:
+            report.failed.append((f.path, e.reason))
+            progress.on_file_done(f.path, "failed")
+            continue
+        report.files_indexed += 1
+        report.clips_written += n
+        progress.on_file_done(f.path, "indexed")
+    report.wall_seconds = time.perf_counter() - t0
+    return report
+
+
+def _index_file(
+    f: FoundFile,
+    fp: str,
+    store: VectorStore,
+    encoder: Encoder,
+    segment_cfg: SegmentConfig,
+    decode_cfg: DecodeConfig,
+    progress: Progress,
+    report: IngestReport,
+) -> int:
+    jobs: list[ClipJob]
+    jobs, info, seconds = build_jobs(f, encoder, segment_cfg, decode_cfg, report.timings)
+    progress.on_file(f.path, len(jobs))
+    t = time.perf_counter()
+    embeddings = encoder.encode([j.input for j in jobs], progress=progress.on_clips)
+    report.timings["embed"] += time.perf_counter() - t
+    records = records_from(f, fp, jobs, embeddings, added_at=time.time())
+    t = time.perf_counter()
+    store.delete_paths([f.path])
+    store.upsert(records)
+    report.timings["write"] += time.perf_counter() - t
+    report.media_seconds += seconds if info.duration > 0 else 0.0
+    return len(records)

@@ -1,0 +1,314 @@
+"""Decode frames and audio of clips.
+
+Frames: decord first (`VideoReader.get_batch`), PyAV (seek, then decode forward) when decord cannot
+open or read the file. The frame returned for time t is the one on screen at t (the last frame starting
+at or before t), clamped to the first/last frame. Frames are RGB uint8 (N, H, W, 3), scaled down with
+PIL (bilinear, antialiased) so the longer side is `size`, aspect kept; frames already no larger than
+`size` are kept as they are (never upscaled); `size <= 0` keeps the original size. An image gives one
+frame whatever `times` holds.
+
+Audio: see `omnisearch.media.audio` (PyAV decode, mean downmix, torchaudio resample, 16 kHz mono).
+`decode_file_clips` decodes the audio track once in a single streaming pass (bounded memory for any
+length) and keeps one frame reader open for the whole file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from omnisearch.config import IMAGE_EXTS, DecodeConfig
+from omnisearch.media.audio import decode_audio, iter_resampled
+from omnisearch.media.errors import MediaError, describe_av_error
+from omnisearch.media.segment import evenly_spaced_times
+from omnisearch.types import MediaInfo, MediaType, Span
+
+__all__ = ["DecodedClip", "decode_audio", "decode_clip", "decode_file_clips", "decode_frames"]
+
+SEEK_GAP_S = 2.0  # PyAV path: decode forward instead of seeking when the next time is this close
+
+
+@dataclass
+class DecodedClip:
+    """Decoded content of one span: frames (N,H,W,3) uint8 or None, their times, 16 kHz mono or None."""
+
+    frames: np.ndarray | None
+    frame_times: list[float]
+    audio: np.ndarray | None
+    span: Span | None = None
+
+
+def fit_size(width: int, height: int, size: int) -> tuple[int, int]:
+    """(width, height) scaled down so the longer side is `size`; unchanged when it already fits.
+
+    Example:
+        >>> fit_size(640, 360, 224), fit_size(100, 50, 224)
+        ((224, 126), (100, 50))
+    """
+    longest = max(width, height)
+    if size <= 0 or longest <= size:
+        return width, height
+    scale = size / longest
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _resize(rgb: np.ndarray, size: int) -> np.ndarray:
+    from PIL import Image
+
+    h, w = rgb.shape[:2]
+    tw, th = fit_size(w, h, size)
+    if (tw, th) == (w, h):
+        return np.ascontiguousarray(rgb, dtype=np.uint8)
+    return np.asarray(Image.fromarray(rgb).resize((tw, th), Image.Resampling.BILINEAR))
+
+
+def _load_image(path: str, size: int) -> np.ndarray:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            rgb = np.asarray(img.convert("RGB"))
+    except Exception as exc:
+        raise MediaError(path, describe_av_error(exc)) from exc
+    return _resize(rgb, size)[None]
+
+
+class _DecordReader:
+    def __init__(self, path: str) -> None:
+        import decord
+
+        self.vr = decord.VideoReader(path, ctx=decord.cpu(0))
+        self.count = len(self.vr)
+        self.fps = float(self.vr.get_avg_fps())
+        if self.count <= 0 or not self.fps > 0:
+            raise RuntimeError(f"decord sees {self.count} frames at {self.fps} fps")
+
+    def read(self, times: list[float]) -> list[np.ndarray]:
+        idx = [min(self.count - 1, max(0, int(t * self.fps + 1e-6))) for t in times]
+        return list(self.vr.get_batch(idx).asnumpy())
+
+    def close(self) -> None:
+        del self.vr
+
+
+class _PyAVReader:
+    def __init__(self, path: str) -> None:
+        import av
+
+        from omnisearch.media.probe import is_cover_art
+
+        self.container = av.open(path)
+        streams = [s for s in self.container.streams.video if not is_cover_art(s)]
+        if not streams:
+            self.container.close()
+            raise ValueError("no video stream")
+        self.stream = streams[0]
+        self.stream.thread_type = "AUTO"
+        start = self.container.start_time
+        self.origin = start / 1_000_000 if start is not None else 0.0
+        self._it: Iterator[Any] | None = None
+        self._prev: Any = None  # last frame starting at or before the previous target
+        self._next: Any = None  # first frame after it (already decoded)
+
+    def _frames(self) -> Iterator[Any]:
+        for packet in self.container.demux(self.stream):
+            yield from packet.decode()
+
+    def _frame_at(self, t: float) -> Any:
+        target = t + self.origin
+        prev = self._prev
+        if self._it is None or prev is None or prev.time > target or target - prev.time > SEEK_GAP_S:
+            self.container.seek(int(target / self.stream.time_base), stream=self.stream, backward=True)
+            self._it, self._prev, self._next = self._frames(), None, None
+        cur = self._next
+        while True:
+            if cur is None:
+                cur = next(self._it, None)
+                if cur is None:
+                    break
+            if cur.time is None or cur.time <= target + 1e-6:
+                self._prev, cur = cur, None
+                continue
+            break
+        self._next = cur
+        chosen = self._prev if self._prev is not None else self._next
+        if chosen is None:
+            raise ValueError(f"no frame decodable at {t:.3f}s")
+        return chosen
+
+    def read(self, times: list[float]) -> list[np.ndarray]:
+        out: list[np.ndarray | None] = [None] * len(times)
+        for i in sorted(range(len(times)), key=times.__getitem__):
+            out[i] = self._frame_at(times[i]).to_ndarray(format="rgb24")
+        return [x for x in out if x is not None]
+
+    def close(self) -> None:
+        self.container.close()
+
+
+class FrameReader:
+    """Frames of one video file at given times; keeps the decoder open between calls.
+
+    Example:
+        >>> with FrameReader("movie.mp4", 224) as reader:  # doctest: +SKIP
+        ...     reader.read([0.5, 1.5]).shape
+        (2, 126, 224, 3)
+    """
+
+    def __init__(self, path: str, size: int) -> None:
+        self.path, self.size = str(path), size
+        self.backend = "decord"
+        self._reader: Any = None
+        try:
+            self._reader = _DecordReader(self.path)
+        except Exception:
+            self._use_pyav()
+
+    def _use_pyav(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+        self.backend = "pyav"
+        try:
+            self._reader = _PyAVReader(self.path)
+        except Exception as exc:
+            self._reader = None
+            raise MediaError(self.path, describe_av_error(exc)) from exc
+
+    def read(self, times: list[float]) -> np.ndarray:
+        """(N, H, W, 3) uint8 frames for the N times (seconds)."""
+        times = [max(0.0, float(t)) for t in times]
+        if not times:
+            return np.zeros((0, 0, 0, 3), np.uint8)
+        try:
+            raw = self._reader.read(times)
+        except Exception as exc:
+            if self.backend != "decord":
+                raise MediaError(self.path, describe_av_error(exc)) from exc
+            self._use_pyav()
+            try:
+                raw = self._reader.read(times)
+            except Exception as exc2:
+                raise MediaError(self.path, describe_av_error(exc2)) from exc2
+        return np.stack([_resize(f, self.size) for f in raw])
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def __enter__(self) -> FrameReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _is_image(path: str) -> bool:
+    return os.path.splitext(path)[1].lower() in IMAGE_EXTS
+
+
+def decode_frames(path: str, times: list[float], size: int) -> np.ndarray:
+    """RGB uint8 frames (N, H, W, 3) on screen at `times`, longer side scaled down to `size`.
+
+    Example:
+        >>> decode_frames("movie.mp4", [0.0, 5.0], 224).shape  # doctest: +SKIP
+        (2, 126, 224, 3)
+    """
+    path = str(path)
+    if _is_image(path):
+        return _load_image(path, size)
+    if not os.path.isfile(path):
+        raise MediaError(path, "file not found")
+    with FrameReader(path, size) as reader:
+        return reader.read(list(times))
+
+
+def _frame_times(info: MediaInfo, span: Span, cfg: DecodeConfig) -> list[float]:
+    if info.media_type == MediaType.IMAGE:
+        return [0.0]
+    return evenly_spaced_times(span, cfg.frames)
+
+
+def decode_clip(path: str, info: MediaInfo, span: Span, cfg: DecodeConfig) -> DecodedClip:
+    """Frames and audio of one span (frames None without video, audio None without audio).
+
+    Example:
+        >>> clip = decode_clip(p, probe(p, MediaType.VIDEO), Span(0, 10), DecodeConfig())  # doctest: +SKIP
+        >>> clip.frames.shape, clip.audio.shape
+        ((8, 126, 224, 3), (160000,))
+    """
+    times = _frame_times(info, span, cfg)
+    frames = decode_frames(path, times, cfg.frame_size) if info.has_video else None
+    audio = None
+    if info.has_audio and info.media_type != MediaType.IMAGE:
+        audio = decode_audio(path, span.start, span.end, cfg.sample_rate)
+    return DecodedClip(frames, times if frames is not None else [], audio, span)
+
+
+class _AudioCursor:
+    """Slices of a forward-only stream of sample blocks; drops samples no later slice can need."""
+
+    def __init__(self, blocks: Generator[np.ndarray, None, None]) -> None:
+        self.blocks = blocks
+        self.buf = np.zeros(0, np.float32)
+        self.start = 0  # absolute index of buf[0]
+        self.done = False
+
+    def _drop_before(self, s0: int) -> None:
+        if s0 > self.start:
+            cut = min(s0 - self.start, len(self.buf))
+            self.buf, self.start = self.buf[cut:], self.start + cut
+
+    def take(self, s0: int, s1: int) -> np.ndarray:
+        if s0 < self.start:
+            raise ValueError("spans must be sorted by start")
+        self._drop_before(s0)
+        while self.start + len(self.buf) < s1 and not self.done:
+            block = next(self.blocks, None)
+            if block is None:
+                self.done = True
+                break
+            self.buf = np.concatenate([self.buf, block]) if len(self.buf) else block
+            self._drop_before(s0)
+        return self.buf[s0 - self.start : max(s0, s1) - self.start].copy()
+
+
+def decode_file_clips(
+    path: str, info: MediaInfo, spans: list[Span], cfg: DecodeConfig
+) -> Iterator[DecodedClip]:
+    """Decode every span of one file, in order: audio track decoded once, one frame reader for all.
+
+    Spans not sorted by start are decoded one by one with `decode_clip` instead.
+
+    Example:
+        >>> spans = segment(info.duration, SegmentConfig())  # doctest: +SKIP
+        >>> for clip in decode_file_clips(path, info, spans, DecodeConfig()): ...  # doctest: +SKIP
+    """
+    path = str(path)
+    if any(b.start < a.start for a, b in zip(spans, spans[1:], strict=False)):
+        for span in spans:
+            yield decode_clip(path, info, span, cfg)
+        return
+    if info.media_type == MediaType.IMAGE:
+        frames = _load_image(path, cfg.frame_size)
+        for span in spans:
+            yield DecodedClip(frames.copy(), [0.0], None, span)
+        return
+    reader = FrameReader(path, cfg.frame_size) if info.has_video else None
+    cursor = _AudioCursor(iter_resampled(path, cfg.sample_rate)) if info.has_audio else None
+    sr = cfg.sample_rate
+    try:
+        for span in spans:
+            times = evenly_spaced_times(span, cfg.frames)
+            frames = reader.read(times) if reader is not None else None
+            audio = cursor.take(round(span.start * sr), round(span.end * sr)) if cursor else None
+            yield DecodedClip(frames, times if frames is not None else [], audio, span)
+    finally:
+        if reader is not None:
+            reader.close()
+        if cursor is not None:
+            cursor.blocks.close()

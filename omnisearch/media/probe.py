@@ -1,0 +1,127 @@
+"""Probe a media file: duration, which streams it carries, frame size and rate.
+
+Audio/video go through PyAV (`av`, imported lazily), images through PIL. Duration is taken from the
+container, else the longest stream header, else by demuxing every packet to find the last end time
+(no decoding needed). Cover art in audio files (an "attached picture" stream) does not count as video.
+Anything unreadable raises `MediaError` with a human-readable reason.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+from omnisearch.media.errors import MediaError, describe_av_error
+from omnisearch.types import MediaInfo, MediaType
+
+AV_TIME_BASE = 1_000_000
+
+
+def _check_file(path: str) -> None:
+    if not os.path.exists(path):
+        raise MediaError(path, "file not found")
+    if not os.path.isfile(path):
+        raise MediaError(path, "not a regular file")
+    if os.path.getsize(path) == 0:
+        raise MediaError(path, "empty file (0 bytes)")
+
+
+def probe_image(path: str) -> MediaInfo:
+    """Size of an image (fully decoded, so truncated files are caught); duration 0.
+
+    Example:
+        >>> probe_image("photo.jpg").width  # doctest: +SKIP
+        640
+    """
+    from PIL import Image
+
+    _check_file(path)
+    try:
+        with Image.open(path) as img:
+            img.load()
+            width, height = img.size
+    except Exception as exc:  # PIL raises many types for bad data
+        raise MediaError(path, describe_av_error(exc)) from exc
+    return MediaInfo(path, MediaType.IMAGE, 0.0, True, False, width, height, 0.0)
+
+
+def is_cover_art(stream: Any) -> bool:
+    """True for a video stream that is an embedded still picture (album art)."""
+    import av
+
+    try:
+        return bool(stream.disposition & av.stream.Disposition.attached_pic)
+    except (AttributeError, TypeError):
+        return False
+
+
+def _stream_seconds(stream: Any) -> float:
+    if stream.duration is None or stream.time_base is None:
+        return 0.0
+    return float(stream.duration * stream.time_base)
+
+
+def _scan_duration(container: Any, streams: list[Any]) -> float:
+    """Demux every packet of `streams` and return the latest end time relative to the stream start."""
+    end = 0.0
+    for packet in container.demux(streams):
+        if packet.pts is None or packet.time_base is None:
+            continue
+        stream = packet.stream
+        offset = stream.start_time or 0
+        t = float((packet.pts - offset + (packet.duration or 0)) * packet.time_base)
+        end = max(end, t)
+    return end
+
+
+def probe(path: str, media_type: MediaType) -> MediaInfo:
+    """Probe `path`; `media_type` decides image (PIL) vs audio/video (PyAV).
+
+    Example:
+        >>> info = probe("/media/flipping_a_pancake.mkv", MediaType.VIDEO)  # doctest: +SKIP
+        >>> round(info.duration, 2), info.has_audio, (info.width, info.height)
+        (10.38, True, (426, 240))
+    """
+    path = str(path)
+    if media_type == MediaType.IMAGE:
+        return probe_image(path)
+    _check_file(path)
+    import av
+
+    try:
+        container = av.open(path)
+    except Exception as exc:
+        raise MediaError(path, describe_av_error(exc)) from exc
+    try:
+        videos = [s for s in container.streams.video if not is_cover_art(s)]
+        audios = list(container.streams.audio)
+        if not videos and not audios:
+            raise MediaError(path, "no audio or video stream")
+        width = height = 0
+        fps = 0.0
+        if videos:
+            v = videos[0]
+            width, height = int(v.codec_context.width or 0), int(v.codec_context.height or 0)
+            rate = v.average_rate or v.guessed_rate or v.base_rate
+            fps = float(rate) if rate else 0.0
+        main = videos[:1] + audios[:1]
+        duration = 0.0
+        if container.duration is not None and container.duration > 0:
+            duration = container.duration / AV_TIME_BASE
+        if not duration:
+            duration = max(_stream_seconds(s) for s in main)
+        if not duration or not math.isfinite(duration):
+            try:
+                duration = _scan_duration(container, main)
+            except Exception as exc:
+                raise MediaError(path, describe_av_error(exc)) from exc
+        if not duration > 0:
+            raise MediaError(path, "zero duration (no decodable packets)")
+    except MediaError:
+        raise
+    except Exception as exc:
+        raise MediaError(path, describe_av_error(exc)) from exc
+    finally:
+        container.close()
+    return MediaInfo(path, media_type, float(duration), bool(videos), bool(audios), width, height, fps)

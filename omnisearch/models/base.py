@@ -1,0 +1,77 @@
+"""The encoder interface, keyed by modality.
+
+An encoder maps any non-empty combination of text, frames and audio (`EncoderInput`) to one vector per
+modality present plus the fused tuple of the modalities present (`Embedding`). All vectors of one encoder
+live in one space of `dim` dimensions and are L2-normalised, so a dot product is a cosine.
+
+Dual-modal queries and targets (the benchmark's t2av, av2t, a2tv, tv2a, v2at, at2v) are the fused
+embedding of an input holding exactly those two modalities, the third absent (as in the paper):
+`encoder.encode([EncoderInput(frames=f, audio=a)])[0].vectors[Modality.FUSED]` is the "av" vector.
+
+Example:
+    >>> from omnisearch.models import load_encoder          # doctest: +SKIP
+    >>> enc = load_encoder("omni-lite")                      # doctest: +SKIP
+    >>> emb = enc.encode([EncoderInput(text="a dog barks")])[0]   # doctest: +SKIP
+    >>> sorted(m.value for m in emb.vectors)                 # doctest: +SKIP
+    ['fused', 'text']
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from omnisearch.indexers.base import EncoderRecord
+from omnisearch.types import Embedding, EncoderInput, Modality
+
+
+@dataclass
+class EncoderOptions:
+    """Runtime options shared by every encoder."""
+
+    device: str = "cpu"  # auto | cpu | cuda | cuda:N
+    dtype: str = "auto"  # auto | float32 | bfloat16 | float16
+    batch_size: int = 16
+
+
+def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """Row-wise L2 normalisation; zero rows stay zero."""
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(norms, eps)
+
+
+class Encoder(ABC):
+    """Base class of every encoder. Subclasses set `name`, `version`, `dim` and implement `encode`."""
+
+    name: str = "encoder"
+    version: str = "0"
+    dim: int = 0
+    weights_from: str = ""
+
+    def __init__(self, options: EncoderOptions | None = None) -> None:
+        self.options = options or EncoderOptions()
+
+    @property
+    def record(self) -> EncoderRecord:
+        return EncoderRecord(self.name, self.version, self.dim)
+
+    @abstractmethod
+    def encode(
+        self,
+        items: Sequence[EncoderInput],
+        progress: Callable[[int], None] | None = None,
+    ) -> list[Embedding]:
+        """Embed items; `progress(n)` is called as batches of n items finish."""
+
+    def encode_text(self, texts: Sequence[str]) -> np.ndarray:
+        """(N, dim) text vectors. Empty strings give zero rows."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        embs = self.encode([EncoderInput(text=t) for t in texts])
+        for i, e in enumerate(embs):
+            if Modality.TEXT in e.vectors:
+                out[i] = e.vectors[Modality.TEXT]
+        return out
