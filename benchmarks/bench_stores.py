@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from omnisearch.indexers import EncoderRecord, Filter, VectorStore
 from omnisearch.indexers.lancedb_store import LanceStore
 from omnisearch.indexers.qdrant_store import QdrantStore
-
 from omnisearch.types import ClipRecord, Modality, clip_id
 
 

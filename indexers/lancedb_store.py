@@ -25,11 +25,9 @@ from pathlib import Path
 import lancedb
 import numpy as np
 import pyarrow as pa
-from lancedb.index import IvfHnswSq
+from lancedb.index import Bitmap, BTree, IvfHnswSq
 
-from omnisearch.types import ClipRecord, Modality
-
-from .base import (
+from omnisearch.indexers.base import (
     META_FIELDS,
     EncoderRecord,
     Filter,
@@ -38,6 +36,7 @@ from .base import (
     check_encoder,
     record_meta,
 )
+from omnisearch.types import ClipRecord, Modality
 
 TABLE = "clips"
 ENCODER_KEY = b"omnisearch.encoder"
@@ -264,9 +263,9 @@ class LanceStore(VectorStore):
             )
             built = True
         if built:
-            self._tbl.create_scalar_index("media_type", index_type="BITMAP", replace=True)
-            self._tbl.create_scalar_index("path", index_type="BTREE", replace=True)
-            self._tbl.create_scalar_index("clip_id", index_type="BTREE", replace=True)
+            self._tbl.create_index("media_type", config=Bitmap(), replace=True)
+            self._tbl.create_index("path", config=BTree(), replace=True)
+            self._tbl.create_index("clip_id", config=BTree(), replace=True)
         return built
 
     def close(self) -> None:

@@ -30,9 +30,7 @@ from pathlib import Path
 import numpy as np
 from qdrant_client import QdrantClient, models
 
-from omnisearch.types import ClipRecord, Modality
-
-from .base import (
+from omnisearch.indexers.base import (
     META_FIELDS,
     EncoderRecord,
     Filter,
@@ -41,6 +39,7 @@ from .base import (
     check_encoder,
     record_meta,
 )
+from omnisearch.types import ClipRecord, Modality
 
 ENCODER_KEY = "omnisearch.encoder"
 _FLOAT_FIELDS = ("start", "end", "keyframe", "added_at")
@@ -178,12 +177,20 @@ class QdrantStore(VectorStore):
             if offset is None:
                 return
 
+    def _post_glob(self, flt: Filter | None) -> str | None:
+        """The glob to apply in python after the query: local mode's MatchAny is O(points x values),
+        so there wildcard globs are post-filtered; servers get them resolved to MatchAny(paths)."""
+        if self.local and flt is not None and flt.path_glob and any(c in flt.path_glob for c in "*?["):
+            return flt.path_glob
+        return None
+
     def qfilter(self, flt: Filter | None) -> models.Filter | None:
-        """The Qdrant filter of `flt`: None = everything, `_NOTHING` when no path matches the glob."""
+        """The Qdrant filter of `flt`: None = everything, `_NOTHING` when no path matches the glob.
+        A glob that `_post_glob` hands to python is left out here."""
         if flt is None or flt.is_empty():
             return None
         must: list[models.Condition] = []
-        if flt.path_glob:
+        if flt.path_glob and not self._post_glob(flt):
             if any(c in flt.path_glob for c in "*?["):
                 hits = fnmatch.filter(sorted(self.files()), flt.path_glob)
                 if not hits:
@@ -210,41 +217,49 @@ class QdrantStore(VectorStore):
         return {p.payload["path"]: p.payload["file_hash"] for p in self._scroll(None, ["path", "file_hash"])}
 
     def count(self, flt: Filter | None = None) -> int:
-        if not self._exists():
-            return 0
-        qf = self.qfilter(flt)
+        qf = self.qfilter(flt) if self._exists() else _NOTHING
         if qf is _NOTHING:
             return 0
+        glob = self._post_glob(flt)
+        if glob:
+            return sum(fnmatch.fnmatch(p.payload["path"], glob) for p in self._scroll(qf, ["path"]))
         return self.client.count(self.collection, count_filter=qf, exact=True).count
 
     def rows(self, flt: Filter | None = None) -> list[dict]:
-        if not self._exists():
-            return []
-        qf = self.qfilter(flt)
+        qf = self.qfilter(flt) if self._exists() else _NOTHING
         if qf is _NOTHING:
             return []
+        glob = self._post_glob(flt)
         out = [_meta(p.payload) for p in self._scroll(qf, list(META_FIELDS))]
+        out = [r for r in out if glob is None or fnmatch.fnmatch(r["path"], glob)]
         out.sort(key=lambda r: (r["path"], r["start"], r["clip_id"]))
         return out
 
     def search(
         self, modality: Modality, vector: np.ndarray, k: int, flt: Filter | None = None
     ) -> list[StoreHit]:
-        qf = None if k <= 0 or not self._exists() else self.qfilter(flt)
-        if k <= 0 or qf is _NOTHING or not self._exists():
+        qf = self.qfilter(flt) if k > 0 and self._exists() else _NOTHING
+        if qf is _NOTHING:
             return []
-        res = self.client.query_points(
-            self.collection,
-            query=np.asarray(vector, dtype=np.float32).reshape(-1).tolist(),
-            using=Modality(modality).value,
-            query_filter=qf,
-            search_params=None
-            if self.local
-            else models.SearchParams(hnsw_ef=max(self.config.search_ef, k), exact=self.config.exact),
-            limit=k,
-            with_payload=list(META_FIELDS),
-        )
-        return [StoreHit(row=_meta(p.payload), score=float(p.score)) for p in res.points]
+        glob = self._post_glob(flt)
+        params = None
+        if not self.local:
+            params = models.SearchParams(hnsw_ef=max(self.config.search_ef, k), exact=self.config.exact)
+        limit = k if glob is None else 4 * k
+        while True:  # post-filtered glob: over-fetch until k hits pass or the candidates run out
+            points = self.client.query_points(
+                self.collection,
+                query=np.asarray(vector, dtype=np.float32).reshape(-1).tolist(),
+                using=Modality(modality).value,
+                query_filter=qf,
+                search_params=params,
+                limit=limit,
+                with_payload=list(META_FIELDS),
+            ).points
+            kept = [p for p in points if glob is None or fnmatch.fnmatch(p.payload["path"], glob)]
+            if len(kept) >= k or len(points) < limit:
+                return [StoreHit(row=_meta(p.payload), score=float(p.score)) for p in kept[:k]]
+            limit *= 4
 
     def vectors(self, clip_ids: list[str], modality: Modality) -> dict[str, np.ndarray]:
         if not clip_ids or not self._exists():

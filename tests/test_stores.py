@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from omnisearch.indexers import EncoderMismatchError, EncoderRecord, Filter, VectorStore
 from omnisearch.indexers.base import META_FIELDS
-
 from omnisearch.types import ClipRecord, Modality, clip_id
 
 pytest.importorskip("lancedb")
@@ -291,3 +291,46 @@ def test_parity_between_stores_and_numpy(tmp_path: Path) -> None:
         assert a.keys() == b.keys() and all(np.allclose(a[c], b[c], atol=1e-6) for c in a)
     for s in stores:
         s.close()
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # local mode says it ignores the server search params
+def test_qdrant_server_filter_translation() -> None:
+    """Servers get wildcard globs resolved to MatchAny(paths); run that code path on an in-memory client."""
+    s = QdrantStore(path=":memory:")
+    s.local = False
+    s.ensure_encoder(ENC)
+    recs = dataset(72)
+    s.upsert(recs)
+    rng = np.random.default_rng(11)
+    for flt in FILTERS:
+        assert s.count(flt) == sum(flt.matches(r.__dict__) for r in recs), flt
+        q = unit(rng)
+        assert_same_ranking(s.search(Modality.VIDEO, q, 5, flt), exact_top(recs, Modality.VIDEO, q, 5, flt))
+    s.close()
+
+
+def test_lance_index_only_when_large_and_close_to_exact(tmp_path: Path) -> None:
+    dim, k = 32, 10
+    recs = dataset(480, dim=dim, seed=9)
+    enc = EncoderRecord("idx", "1", dim)
+    s = LanceStore(tmp_path / "lance")
+    s.ensure_encoder(enc)
+    s.upsert(recs)
+    assert s.create_index() is False and s._tbl.list_indices() == []  # small: stays an exact scan
+    assert s.create_index(min_rows=300) is True
+    indexed = {c for ix in s._tbl.list_indices() for c in ix.columns}
+    assert {"vec_text", "vec_video", "vec_audio", "vec_fused", "media_type"} <= indexed
+    rng = np.random.default_rng(2)
+    recall = []
+    for m in Modality:
+        for flt in (Filter(), Filter(media_type="audio")):
+            q = unit(rng, dim)
+            ref = exact_top(recs, m, q, k, flt)
+            hits = s.search(m, q, k, flt)
+            assert all(flt.matches(h.row) for h in hits)
+            have = {r.clip_id for r in recs if m in r.vectors}
+            assert all(h.row["clip_id"] in have for h in hits)  # zero vectors never come back
+            recall.append(len({h.row["clip_id"] for h in hits} & {c for c, _ in ref}) / len(ref))
+    assert np.mean(recall) >= 0.9
+    s.close()
+    assert LanceStore(tmp_path / "lance").encoder() == enc

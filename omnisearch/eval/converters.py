@@ -72,7 +72,9 @@ class ConvertSummary:
     def __str__(self) -> str:
         parts = [f"{self.fmt}: wrote {self.written} item(s) to {self.out}"]
         if self.missing_media:
-            parts.append(f"skipped {self.missing_media} with missing media (e.g. {', '.join(self.missing_examples)})")
+            parts.append(
+                f"skipped {self.missing_media} with missing media (e.g. {', '.join(self.missing_examples)})"
+            )
         parts += [f"skipped {n}: {reason}" for reason, n in self.skipped.items()]
         return "; ".join(parts + self.notes)
 
@@ -80,13 +82,14 @@ class ConvertSummary:
 class MediaIndex:
     """Files under `root` with the given extensions, looked up by file name or stem: exact match
     first, then case-insensitive when that is unambiguous. Among candidates the earlier extension in
-    `exts` wins, then a path containing `prefer`, then the shorter path."""
+    `exts` wins, then a path with a folder named `prefer` (below root), then the shorter path."""
 
     def __init__(self, root: str | os.PathLike[str], exts: Iterable[str]) -> None:
+        self.root = os.path.abspath(root)
         self.exts = tuple(e.lower() for e in exts)
         self._exact: dict[str, list[str]] = {}
         self._lower: dict[str, list[str]] = {}
-        for dirpath, dirnames, filenames in os.walk(root):
+        for dirpath, dirnames, filenames in os.walk(self.root):
             dirnames.sort()
             for fn in filenames:
                 if os.path.splitext(fn)[1].lower() not in self.exts:
@@ -102,7 +105,8 @@ class MediaIndex:
     def _best(self, paths: list[str], prefer: str | None) -> str:
         def rank(p: str) -> tuple[int, int, int, str]:
             ext = os.path.splitext(p)[1].lower()
-            pref = 0 if prefer and prefer.lower() in p.lower() else 1
+            folders = [f.lower() for f in Path(os.path.relpath(p, self.root)).parts[:-1]]
+            pref = 0 if prefer and prefer.lower() in folders else 1
             return (self.exts.index(ext), pref, len(p), p)
 
         return min(paths, key=rank)

@@ -152,7 +152,9 @@ def _read_descriptions(path: Path) -> dict[str, Any]:
 
 
 def convert_sounddescs(src: Source) -> list[ManifestItem]:
-    path = src.find_annotation("descriptions.pkl", "descriptions.json", "descriptions.csv", "descriptions.tsv")
+    path = src.find_annotation(
+        "descriptions.pkl", "descriptions.json", "descriptions.csv", "descriptions.tsv"
+    )
     descriptions = _read_descriptions(path)
     lower = {k.lower(): k for k in descriptions}
     split = src.split("test_list.txt")

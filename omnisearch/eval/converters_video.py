@@ -63,7 +63,9 @@ def _msvd_captions(path: Path) -> dict[str, list[str]]:
     if path.suffix.lower() == ".csv":
         for row in read_csv_rows(path, required=("VideoID", "Start", "End", "Description")):
             if row.get("Language", "English") == "English" and row["Description"]:
-                captions.setdefault(f"{row['VideoID']}_{row['Start']}_{row['End']}", []).append(row["Description"])
+                captions.setdefault(f"{row['VideoID']}_{row['Start']}_{row['End']}", []).append(
+                    row["Description"]
+                )
         return captions
     with open(path, encoding="utf-8-sig") as f:
         for line in f:
@@ -75,7 +77,10 @@ def _msvd_captions(path: Path) -> dict[str, list[str]]:
 
 def convert_msvd(src: Source) -> list[ManifestItem]:
     path = src.find_annotation(
-        "AllVideoDescriptionDataEnglish.txt", "annotations.txt", "captions.txt", "MSR Video Description Corpus.csv"
+        "AllVideoDescriptionDataEnglish.txt",
+        "annotations.txt",
+        "captions.txt",
+        "MSR Video Description Corpus.csv",
     )
     captions = _msvd_captions(path)
     mapping_file = src.find_optional("youtube_mapping.txt")
@@ -179,7 +184,10 @@ def _omnibench_csv(src: Source, path: Path) -> list[ManifestItem]:
         if video is None:
             src.summary.missing(video_col or item_id)
             continue
-        start, end = _first(row, "start", "start_time", "clip_start"), _first(row, "end", "end_time", "clip_end")
+        start, end = (
+            _first(row, "start", "start_time", "clip_start"),
+            _first(row, "end", "end_time", "clip_end"),
+        )
         text = _first(row, "text", "caption", "description", "sentence")
         items.append(
             ManifestItem(
@@ -194,7 +202,9 @@ def _omnibench_csv(src: Source, path: Path) -> list[ManifestItem]:
 
 
 def convert_omnibench(src: Source) -> list[ManifestItem]:
-    path = src.find_annotation("omniretriever_bench.jsonl", "omniretriever_bench_final.jsonl", "OmniRetriever-Bench.csv")
+    path = src.find_annotation(
+        "omniretriever_bench.jsonl", "omniretriever_bench_final.jsonl", "OmniRetriever-Bench.csv"
+    )
     if path.suffix.lower() == ".csv":
         return _omnibench_csv(src, path)
     folder = path.parent.absolute()

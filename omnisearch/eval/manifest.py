@@ -163,7 +163,7 @@ def _parse_record(rec: Any, lineno: int, base: Path, errors: list[str]) -> Manif
         if value is None:
             paths[name] = None
         elif isinstance(value, str) and value.strip():
-            paths[name] = str(base / value) if not os.path.isabs(value) else value
+            paths[name] = os.path.normpath(value if os.path.isabs(value) else base / value)
         else:
             errors.append(f"{where}: '{name}' must be a non-empty path string")
             paths[name] = None
@@ -182,7 +182,7 @@ def _parse_record(rec: Any, lineno: int, base: Path, errors: list[str]) -> Manif
     if group is not None and (isinstance(group, bool) or not isinstance(group, str | int)):
         errors.append(f"{where}: 'group' must be a string")
         group = None
-    if not texts and not any(paths.values()):
+    if len(errors) == n_before and not texts and not any(paths.values()):
         errors.append(f"{where}: item {item_id!r} has no modality (no text, video, image or audio)")
     if len(errors) > n_before:
         return None

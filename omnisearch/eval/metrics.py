@@ -50,6 +50,12 @@ KS: tuple[int, ...] = (1, 5, 10)
 CHUNK_ELEMENTS = 1 << 24  # scores held at once while ranking (64 MiB of float32)
 
 
+def _int_array(values: Iterable[int]) -> np.ndarray:
+    if isinstance(values, np.ndarray):
+        return values.astype(np.int64, copy=False)
+    return np.fromiter(values, dtype=np.int64)
+
+
 @dataclass(frozen=True)
 class Relevance:
     """Relevant targets per query in CSR form: query q's are indices[indptr[q]:indptr[q + 1]]."""
@@ -64,7 +70,7 @@ class Relevance:
 
     @classmethod
     def from_sets(cls, sets: Sequence[Iterable[int]], n_targets: int) -> Relevance:
-        arrays = [np.unique(np.fromiter(s, dtype=np.int64)) for s in sets]
+        arrays = [np.unique(_int_array(s)) for s in sets]
         indptr = np.zeros(len(arrays) + 1, dtype=np.int64)
         indptr[1:] = np.cumsum([len(a) for a in arrays])
         indices = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)

@@ -179,7 +179,8 @@ def rich_table(result: EvalResult, paper_rows: bool = True) -> Any:
             table.add_row(f"[dim]{name}[/dim]", *("-" for _ in ks), "[dim]skipped[/dim]")
     avg = result.averages
     averages = Table(
-        title="Mean R@1", caption=TIE_NOTE if result.complete else f"{TIE_NOTE} {_coverage(result)}."
+        title="Mean R@1",
+        caption=TIE_NOTE if result.complete else f"{TIE_NOTE} Averages cover {_coverage(result)}.",
     )
     averages.add_column("model")
     for label in ("AVG-single", "AVG-dual", "AVG-all"):

@@ -7,7 +7,7 @@ the whole signal, so a long file can be resampled with bounded memory and slices
 
 Example:
     >>> wav = decode_audio("talk.mp3", 5.0, 15.0)  # doctest: +SKIP
-    >>> wav.dtype, wav.shape
+    >>> wav.dtype, wav.shape  # doctest: +SKIP
     (dtype('float32'), (160000,))
 """
 
@@ -55,24 +55,37 @@ class StreamResampler:
         self.ctx = self.a * math.ceil(CONTEXT_SAMPLES / self.a)
         self.block = self.a * max(1, math.ceil(block_seconds * self.orig / self.a))
         self._buf = np.zeros(self.ctx, np.float32)  # left context: zeros, like torchaudio's own padding
+        self._pending: list[np.ndarray] = []  # pushed after _buf, concatenated lazily
+        self._pending_len = 0
+
+    def _gather(self) -> None:
+        if self._pending:
+            self._buf = np.concatenate([self._buf, *self._pending])
+            self._pending, self._pending_len = [], 0
 
     def push(self, x: np.ndarray) -> np.ndarray:
         """Add native samples; return the resampled samples that are now final (maybe none)."""
+        x = np.asarray(x, np.float32)
         if self.orig == self.new:
-            return np.asarray(x, np.float32)
-        self._buf = np.concatenate([self._buf, np.asarray(x, np.float32)])
+            return x
+        self._pending.append(x)
+        self._pending_len += len(x)
+        if len(self._buf) + self._pending_len < 2 * self.ctx + self.block:
+            return np.zeros(0, np.float32)
+        self._gather()
         out = []
+        lo = self.ctx // self.a * self.b
         while len(self._buf) >= 2 * self.ctx + self.block:
             y = _resample(self._buf[: 2 * self.ctx + self.block], self.orig, self.new)
-            lo = self.ctx // self.a * self.b
             out.append(y[lo : lo + self.block // self.a * self.b])
             self._buf = self._buf[self.block :]
-        return np.concatenate(out) if out else np.zeros(0, np.float32)
+        return np.concatenate(out)
 
     def flush(self) -> np.ndarray:
         """Resample what is left (zero right padding, as torchaudio does at the signal end)."""
         if self.orig == self.new:
             return np.zeros(0, np.float32)
+        self._gather()
         n = len(self._buf) - self.ctx
         if n <= 0:
             return np.zeros(0, np.float32)

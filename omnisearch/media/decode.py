@@ -153,20 +153,27 @@ class _PyAVReader:
 class FrameReader:
     """Frames of one video file at given times; keeps the decoder open between calls.
 
+    `backend`: "decord" (PyAV when decord fails) or "pyav". With `cache=True` resized frames are kept by
+    time so overlapping spans reuse them; `evict_before(t)` frees those no later request needs.
+
     Example:
         >>> with FrameReader("movie.mp4", 224) as reader:  # doctest: +SKIP
         ...     reader.read([0.5, 1.5]).shape
         (2, 126, 224, 3)
     """
 
-    def __init__(self, path: str, size: int) -> None:
-        self.path, self.size = str(path), size
-        self.backend = "decord"
+    def __init__(self, path: str, size: int, backend: str = "decord", cache: bool = False) -> None:
+        self.path, self.size, self.cache = str(path), size, cache
+        self.backend = backend
         self._reader: Any = None
-        try:
-            self._reader = _DecordReader(self.path)
-        except Exception:
-            self._use_pyav()
+        self._frames: dict[float, np.ndarray] = {}
+        if backend == "decord":
+            try:
+                self._reader = _DecordReader(self.path)
+                return
+            except Exception:
+                pass
+        self._use_pyav()
 
     def _use_pyav(self) -> None:
         if self._reader is not None:
@@ -178,22 +185,33 @@ class FrameReader:
             self._reader = None
             raise MediaError(self.path, describe_av_error(exc)) from exc
 
-    def read(self, times: list[float]) -> np.ndarray:
-        """(N, H, W, 3) uint8 frames for the N times (seconds)."""
-        times = [max(0.0, float(t)) for t in times]
-        if not times:
-            return np.zeros((0, 0, 0, 3), np.uint8)
+    def _read_raw(self, times: list[float]) -> list[np.ndarray]:
         try:
-            raw = self._reader.read(times)
+            return self._reader.read(times)
         except Exception as exc:
             if self.backend != "decord":
                 raise MediaError(self.path, describe_av_error(exc)) from exc
-            self._use_pyav()
-            try:
-                raw = self._reader.read(times)
-            except Exception as exc2:
-                raise MediaError(self.path, describe_av_error(exc2)) from exc2
-        return np.stack([_resize(f, self.size) for f in raw])
+        self._use_pyav()
+        try:
+            return self._reader.read(times)
+        except Exception as exc:
+            raise MediaError(self.path, describe_av_error(exc)) from exc
+
+    def read(self, times: list[float]) -> np.ndarray:
+        """(N, H, W, 3) uint8 frames for the N times (seconds)."""
+        times = [round(max(0.0, float(t)), 6) for t in times]
+        if not times:
+            return np.zeros((0, 0, 0, 3), np.uint8)
+        missing = sorted({t for t in times if t not in self._frames})
+        got = dict(zip(missing, (_resize(f, self.size) for f in self._read_raw(missing)), strict=True))
+        out = np.stack([got[t] if t in got else self._frames[t] for t in times])
+        if self.cache:
+            self._frames.update(got)
+        return out
+
+    def evict_before(self, t: float) -> None:
+        """Forget cached frames earlier than `t` seconds."""
+        self._frames = {k: v for k, v in self._frames.items() if k >= t}
 
     def close(self) -> None:
         if self._reader is not None:
@@ -238,7 +256,7 @@ def decode_clip(path: str, info: MediaInfo, span: Span, cfg: DecodeConfig) -> De
 
     Example:
         >>> clip = decode_clip(p, probe(p, MediaType.VIDEO), Span(0, 10), DecodeConfig())  # doctest: +SKIP
-        >>> clip.frames.shape, clip.audio.shape
+        >>> clip.frames.shape, clip.audio.shape  # doctest: +SKIP
         ((8, 126, 224, 3), (160000,))
     """
     times = _frame_times(info, span, cfg)
@@ -278,7 +296,7 @@ class _AudioCursor:
 
 
 def decode_file_clips(
-    path: str, info: MediaInfo, spans: list[Span], cfg: DecodeConfig
+    path: str, info: MediaInfo, spans: list[Span], cfg: DecodeConfig, backend: str = "decord"
 ) -> Iterator[DecodedClip]:
     """Decode every span of one file, in order: audio track decoded once, one frame reader for all.
 
@@ -298,13 +316,16 @@ def decode_file_clips(
         for span in spans:
             yield DecodedClip(frames.copy(), [0.0], None, span)
         return
-    reader = FrameReader(path, cfg.frame_size) if info.has_video else None
+    reader = FrameReader(path, cfg.frame_size, backend, cache=True) if info.has_video else None
     cursor = _AudioCursor(iter_resampled(path, cfg.sample_rate)) if info.has_audio else None
     sr = cfg.sample_rate
     try:
         for span in spans:
             times = evenly_spaced_times(span, cfg.frames)
-            frames = reader.read(times) if reader is not None else None
+            frames = None
+            if reader is not None:
+                reader.evict_before(span.start)
+                frames = reader.read(times)
             audio = cursor.take(round(span.start * sr), round(span.end * sr)) if cursor else None
             yield DecodedClip(frames, times if frames is not None else [], audio, span)
     finally:

