@@ -221,6 +221,16 @@ def info(
     st.close()
 
 
+def _register_more() -> None:
+    from omnisearch.cli import eval_cmds, train_cmds
+
+    eval_cmds.register(app)
+    train_cmds.register(app)
+
+
+_register_more()
+
+
 def main() -> None:
     app()
 

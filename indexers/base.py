@@ -137,7 +137,7 @@ class VectorStore(ABC):
     def search(
         self, modality: Modality, vector: np.ndarray, k: int, flt: Filter | None = None
     ) -> list[StoreHit]:
-        """Top-k clips by cosine between `vector` and their `modality` vectors (clips lacking it are skipped)."""
+        """Top-k clips by cosine between `vector` and their `modality` vectors (clips lacking it skipped)."""
 
     @abstractmethod
     def vectors(self, clip_ids: list[str], modality: Modality) -> dict[str, np.ndarray]:

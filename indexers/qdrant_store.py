@@ -24,6 +24,7 @@ from __future__ import annotations
 import fnmatch
 import uuid
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,9 +106,7 @@ class QdrantStore(VectorStore):
     def ensure_encoder(self, record: EncoderRecord) -> None:
         if self._exists():
             check_encoder(self.encoder(), record)
-            params = self.client.get_collection(self.collection).config.params.vectors
-            size = params["text"].size if isinstance(params, dict) else params.size
-            check_encoder(EncoderRecord(record.name, record.version, size), record)
+            check_encoder(EncoderRecord(record.name, record.version, self._dim()), record)
             if self.encoder() is None:
                 self.client.update_collection(self.collection, metadata={ENCODER_KEY: record.to_dict()})
             return
@@ -129,12 +128,17 @@ class QdrantStore(VectorStore):
             ]:
                 self.client.create_payload_index(self.collection, field, field_schema=kind)
 
+    def _dim(self) -> int:
+        params = self.client.get_collection(self.collection).config.params.vectors
+        return params[Modality.TEXT.value].size if isinstance(params, dict) else params.size
+
     # -- writes -----------------------------------------------------------------------------------
     def upsert(self, records: list[ClipRecord]) -> None:
         if not records:
             return
         if not self._exists():
             raise RuntimeError("call ensure_encoder() before upsert() on a new Qdrant collection")
+        dim = self._dim()
         latest = {r.clip_id: r for r in records}
         points = []
         for rec in latest.values():
@@ -144,6 +148,10 @@ class QdrantStore(VectorStore):
                 if vec is None:
                     continue
                 arr = np.asarray(vec, dtype=np.float32).reshape(-1)
+                if arr.shape[0] != dim:
+                    raise ValueError(
+                        f"{Modality(m).value} vector of {rec.clip_id} has dim {arr.shape[0]} != {dim}"
+                    )
                 if float(np.linalg.norm(arr)) > 0:  # a zero vector means "no such modality" here too
                     vectors[Modality(m).value] = arr.tolist()
             points.append(models.PointStruct(id=point_id(rec.clip_id), vector=vectors, payload=payload))
@@ -153,16 +161,29 @@ class QdrantStore(VectorStore):
     def delete_paths(self, paths: list[str]) -> int:
         if not paths or not self._exists():
             return 0
-        sel = models.Filter(
-            must=[models.FieldCondition(key="path", match=models.MatchAny(any=sorted(set(paths))))]
-        )
-        gone = self.client.count(self.collection, count_filter=sel, exact=True).count
-        if gone:
-            self.client.delete(self.collection, points_selector=models.FilterSelector(filter=sel), wait=True)
+        wanted = sorted(set(paths))
+        paths_set = set(wanted)
+        if self.local:  # local MatchAny is O(points x values): find the ids with one scan instead
+            ids = [p.id for p in self._scroll(None, ["path"]) if p.payload["path"] in paths_set]
+            for i in range(0, len(ids), _BATCH):
+                self.client.delete(
+                    self.collection, models.PointIdsList(points=ids[i : i + _BATCH]), wait=True
+                )
+            return len(ids)
+        gone = 0
+        for i in range(0, len(wanted), 1000):
+            cond = models.FieldCondition(key="path", match=models.MatchAny(any=wanted[i : i + 1000]))
+            sel = models.Filter(must=[cond])
+            n = self.client.count(self.collection, count_filter=sel, exact=True).count
+            if n:
+                self.client.delete(self.collection, models.FilterSelector(filter=sel), wait=True)
+            gone += n
         return gone
 
     # -- reads ------------------------------------------------------------------------------------
-    def _scroll(self, flt: models.Filter | None, fields: list[str] | bool, vectors: bool = False):
+    def _scroll(
+        self, flt: models.Filter | None, fields: list[str] | bool, vectors: bool = False
+    ) -> Iterator[models.Record]:
         offset = None
         while True:
             batch, offset = self.client.scroll(
@@ -245,7 +266,7 @@ class QdrantStore(VectorStore):
         params = None
         if not self.local:
             params = models.SearchParams(hnsw_ef=max(self.config.search_ef, k), exact=self.config.exact)
-        limit = k if glob is None else 4 * k
+        limit = k if glob is None else max(4 * k, 256)
         while True:  # post-filtered glob: over-fetch until k hits pass or the candidates run out
             points = self.client.query_points(
                 self.collection,
@@ -259,7 +280,7 @@ class QdrantStore(VectorStore):
             kept = [p for p in points if glob is None or fnmatch.fnmatch(p.payload["path"], glob)]
             if len(kept) >= k or len(points) < limit:
                 return [StoreHit(row=_meta(p.payload), score=float(p.score)) for p in kept[:k]]
-            limit *= 4
+            limit *= 8
 
     def vectors(self, clip_ids: list[str], modality: Modality) -> dict[str, np.ndarray]:
         if not clip_ids or not self._exists():

@@ -16,12 +16,21 @@ pytestmark = pytest.mark.skipif(
 )
 
 VIDEOS = {
-    "harbour.mp4": dict(color="red", shape="circle", speech="the fishing boats return to the harbour at dawn",
-                        onscreen_text="LIGHTHOUSE"),
-    "kitchen.mp4": dict(color="blue", shape="box", speech="add two spoons of sugar to the hot coffee",
-                        onscreen_text="BAKERY"),
-    "garden.mp4": dict(color="green", shape="triangle", speech="the roses need water every morning",
-                       onscreen_text="TELESCOPE"),
+    "harbour.mp4": dict(
+        color="red",
+        shape="circle",
+        speech="the fishing boats return to the harbour at dawn",
+        onscreen_text="LIGHTHOUSE",
+    ),
+    "kitchen.mp4": dict(
+        color="blue", shape="box", speech="add two spoons of sugar to the hot coffee", onscreen_text="BAKERY"
+    ),
+    "garden.mp4": dict(
+        color="green",
+        shape="triangle",
+        speech="the roses need water every morning",
+        onscreen_text="TELESCOPE",
+    ),
 }
 
 
@@ -69,7 +78,12 @@ def test_first_index_reports_corrupt_file_and_indexes_the_rest(indexed, library)
     assert report.failed[0][1]  # a reason is given
     assert report.clips_written == store.count() == 4
     files = store.files()
-    assert sorted(os.path.basename(p) for p in files) == ["beep.wav", "garden.mp4", "harbour.mp4", "kitchen.mp4"]
+    assert sorted(os.path.basename(p) for p in files) == [
+        "beep.wav",
+        "garden.mp4",
+        "harbour.mp4",
+        "kitchen.mp4",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -134,13 +134,23 @@ def test_frames_clamped_past_the_end(media: dict[str, str]) -> None:
 
 
 def test_decord_and_pyav_agree(media: dict[str, str]) -> None:
-    times = [0.0, 0.5, 2.2, 1.3, 1.3]  # unsorted and repeated on purpose
+    times = [0.0, 0.5, 2.9, 1.3, 1.3]  # unsorted, repeated, and a gap that makes PyAV seek
     with FrameReader(media["av"], 160, "decord") as a, FrameReader(media["av"], 160, "pyav") as b:
         assert (a.backend, b.backend) == ("decord", "pyav")
         fa, fb = a.read(times), b.read(times)
+        again = b.read([0.03, 2.9])  # backwards: PyAV seeks back
     assert fa.shape == fb.shape == (5, 120, 160, 3)
     assert np.abs(fa.astype(int) - fb).mean() < 2.0
-    assert np.array_equal(fb[3], fb[4])
+    assert np.array_equal(fb[3], fb[4]) and np.array_equal(again[1], fb[2])
+    assert np.array_equal(again[0], fb[0])  # 0.03 s is still the first frame at 25 fps
+
+
+def test_raw_stream_without_timestamps_is_timed_by_index(media: dict[str, str]) -> None:
+    with FrameReader(media["raw"], 0, "pyav") as raw:
+        got = raw.read([0.1, 0.9, 0.5])
+    want = decode_frames(media["mute"], [0.1, 0.9, 0.5], 0)  # same testsrc content, with timestamps
+    assert np.abs(got.astype(int) - want).mean() < 2.0
+    assert decode_frames(media["raw"], [0.5], 0).shape == (1, 240, 320, 3)  # whatever backend reads it
 
 
 def test_decode_frames_image_and_errors(media: dict[str, str]) -> None:
@@ -173,6 +183,8 @@ def test_decode_audio_slices_match_whole(media: dict[str, str]) -> None:
     assert len(decode_audio(media["av"], 2.5, 99.0)) == len(whole) - int(2.5 * SR)
     assert len(decode_audio(media["av"], 2.0, 1.0)) == 0
     assert decode_audio(media["mute"]).shape == (0,)
+    with pytest.raises(MediaError, match="not a valid media file"):
+        decode_audio(media["corrupt"])
 
 
 def test_stream_resampler_equals_whole_signal() -> None:

@@ -10,13 +10,13 @@ Example:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from omnisearch.indexers import EncoderMismatchError, EncoderRecord, Filter, VectorStore
+from omnisearch.indexers import EncoderMismatchError, EncoderRecord, Filter, StoreHit, VectorStore
 from omnisearch.indexers.base import META_FIELDS
 from omnisearch.types import ClipRecord, Modality, clip_id
 
@@ -75,7 +75,7 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def store(kind: str, tmp_path: Path):
+def store(kind: str, tmp_path: Path) -> Iterator[VectorStore]:
     s = opener(kind, tmp_path)()
     s.ensure_encoder(ENC)
     yield s
@@ -131,7 +131,7 @@ def exact_top(recs: list[ClipRecord], m: Modality, q: np.ndarray, k: int, flt: F
     return [(cand[i].clip_id, float(scores[i])) for i in order]
 
 
-def assert_same_ranking(hits, ref: list[tuple], tol: float = 1e-4) -> None:
+def assert_same_ranking(hits: list[StoreHit], ref: list[tuple], tol: float = 1e-4) -> None:
     assert len(hits) == len(ref)
     got_scores = np.array([h.score for h in hits])
     np.testing.assert_allclose(got_scores, [s for _, s in ref], atol=tol)
@@ -306,6 +306,9 @@ def test_qdrant_server_filter_translation() -> None:
         assert s.count(flt) == sum(flt.matches(r.__dict__) for r in recs), flt
         q = unit(rng)
         assert_same_ranking(s.search(Modality.VIDEO, q, 5, flt), exact_top(recs, Modality.VIDEO, q, 5, flt))
+    gone = ["/data/a/file0.mp4", "/data/b/file5.wav", "/not/there.mp4"]
+    assert s.delete_paths(gone) == sum(r.path in gone for r in recs) > 0
+    assert s.count() == sum(r.path not in gone for r in recs)
     s.close()
 
 

@@ -96,12 +96,24 @@ class _DecordReader:
 
 
 class _PyAVReader:
+    """Seek (backward, to a keyframe) then decode forward; close times are reached by decoding on.
+
+    Frames are handled as (time, frame) with time relative to the container start; frames without
+    timestamps (raw elementary streams) are timed by their index / fps, and such streams, like any
+    whose seek fails, are re-read from the start instead of seeking.
+    """
+
     def __init__(self, path: str) -> None:
+        self.path = path
+        self.seekable = True
+        self._open()
+
+    def _open(self) -> None:
         import av
 
         from omnisearch.media.probe import is_cover_art
 
-        self.container = av.open(path)
+        self.container = av.open(self.path)
         streams = [s for s in self.container.streams.video if not is_cover_art(s)]
         if not streams:
             self.container.close()
@@ -110,27 +122,49 @@ class _PyAVReader:
         self.stream.thread_type = "AUTO"
         start = self.container.start_time
         self.origin = start / 1_000_000 if start is not None else 0.0
-        self._it: Iterator[Any] | None = None
-        self._prev: Any = None  # last frame starting at or before the previous target
-        self._next: Any = None  # first frame after it (already decoded)
+        rate = self.stream.average_rate or self.stream.guessed_rate or self.stream.base_rate
+        self.fps = float(rate) if rate else 25.0
+        self._it: Iterator[tuple[float, Any]] | None = None
+        self._prev: tuple[float, Any] | None = None  # last frame at or before the previous target
+        self._next: tuple[float, Any] | None = None  # the first frame after it, already decoded
 
-    def _frames(self) -> Iterator[Any]:
+    def _frames(self, from_start: bool) -> Iterator[tuple[float, Any]]:
+        index = 0
         for packet in self.container.demux(self.stream):
-            yield from packet.decode()
+            for frame in packet.decode():
+                if frame.time is not None:
+                    yield float(frame.time) - self.origin, frame
+                elif from_start:
+                    self.seekable = False
+                    yield index / self.fps, frame
+                index += 1
+
+    def _restart(self, t: float) -> None:
+        if self.seekable and t > 0:
+            try:
+                pts = int((t + self.origin) / self.stream.time_base)
+                self.container.seek(pts, stream=self.stream, backward=True)
+                self._it, self._prev, self._next = self._frames(False), None, None
+                return
+            except Exception:
+                self.seekable = False
+        self.container.close()
+        self._open()
+        self._it = self._frames(True)
 
     def _frame_at(self, t: float) -> Any:
-        target = t + self.origin
-        prev = self._prev
-        if self._it is None or prev is None or prev.time > target or target - prev.time > SEEK_GAP_S:
-            self.container.seek(int(target / self.stream.time_base), stream=self.stream, backward=True)
-            self._it, self._prev, self._next = self._frames(), None, None
+        prev, nxt = self._prev, self._next
+        if self._it is None or (prev is None and nxt is None) or (prev is not None and prev[0] > t + 1e-6):
+            self._restart(t)
+        elif prev is not None and t - prev[0] > SEEK_GAP_S and self.seekable:
+            self._restart(t)
         cur = self._next
         while True:
             if cur is None:
                 cur = next(self._it, None)
                 if cur is None:
                     break
-            if cur.time is None or cur.time <= target + 1e-6:
+            if cur[0] <= t + 1e-6:
                 self._prev, cur = cur, None
                 continue
             break
@@ -138,7 +172,7 @@ class _PyAVReader:
         chosen = self._prev if self._prev is not None else self._next
         if chosen is None:
             raise ValueError(f"no frame decodable at {t:.3f}s")
-        return chosen
+        return chosen[1]
 
     def read(self, times: list[float]) -> list[np.ndarray]:
         out: list[np.ndarray | None] = [None] * len(times)

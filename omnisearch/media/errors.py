@@ -28,9 +28,10 @@ def describe_av_error(exc: BaseException) -> str:
         >>> describe_av_error(FileNotFoundError(2, "No such file or directory"))
         'file not found'
     """
+    from_av = type(exc).__module__.startswith("av")  # PyAV maps any EPERM (a failed seek) to PermissionError
     if isinstance(exc, FileNotFoundError):
         return "file not found"
-    if isinstance(exc, PermissionError):
+    if isinstance(exc, PermissionError) and not from_av:
         return "permission denied"
     if isinstance(exc, IsADirectoryError):
         return "is a directory"

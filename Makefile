@@ -1,0 +1,48 @@
+# Two entry points (see README): `make demo` and `make test`. Each installs what it needs.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO ?= demo
+DEB_PACKAGES := ffmpeg espeak-ng sound-theme-freedesktop
+export OMP_NUM_THREADS ?= $(shell nproc 2>/dev/null || echo 2)
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: demo test test-slow system venv lint clean
+
+system:  ## Debian packages used by decoding, the demo library and the tests
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  echo "installing Debian packages:$$missing"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(BIN)/omnisearch: pyproject.toml
+	@command -v $(PY) >/dev/null || { echo "needs $(PY)"; exit 1; }
+	[ -x $(BIN)/python ] || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[dev]"
+	# aisfx pins old numpy/librosa; its code and weights work with the current ones
+	$(BIN)/pip install -q --no-deps aisfx==0.1.2
+	touch $(BIN)/omnisearch
+
+venv: system $(BIN)/omnisearch
+
+demo: venv  ## build a sample library, index it, run example searches
+	$(BIN)/python examples/build_library.py $(DEMO)
+	$(BIN)/omnisearch index $(DEMO)/library --db $(DEMO)/db
+	$(BIN)/python examples/demo_searches.py $(DEMO)
+
+test: venv  ## the default test run (CI runs exactly this)
+	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
+
+test-slow: venv
+	$(BIN)/python -m pytest -q -m slow
+
+lint: venv
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(DEMO) .pytest_cache
