@@ -159,6 +159,8 @@ def test_decode_frames_image_and_errors(media: dict[str, str]) -> None:
     for key in ("corrupt", "empty", "badpng"):
         with pytest.raises(MediaError):
             decode_frames(media[key], [0.0], 64)
+    with pytest.raises(MediaError, match="no video stream"):
+        decode_frames(media["wav"], [0.0], 64)
 
 
 # -- audio ---------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from omnisearch.config import IMAGE_EXTS, DecodeConfig
-from omnisearch.media.audio import decode_audio, iter_resampled
+from omnisearch.media.audio import decode_audio, import_torch, iter_resampled
 from omnisearch.media.errors import MediaError, describe_av_error
 from omnisearch.media.segment import evenly_spaced_times
 from omnisearch.types import MediaInfo, MediaType, Span
@@ -117,7 +117,7 @@ class _PyAVReader:
         streams = [s for s in self.container.streams.video if not is_cover_art(s)]
         if not streams:
             self.container.close()
-            raise ValueError("no video stream")
+            raise MediaError(self.path, "no video stream")
         self.stream = streams[0]
         self.stream.thread_type = "AUTO"
         start = self.container.start_time
@@ -197,6 +197,8 @@ class FrameReader:
     """
 
     def __init__(self, path: str, size: int, backend: str = "decord", cache: bool = False) -> None:
+        if backend not in ("decord", "pyav"):
+            raise ValueError(f"backend must be 'decord' or 'pyav', got {backend!r}")
         self.path, self.size, self.cache = str(path), size, cache
         self.backend = backend
         self._reader: Any = None
@@ -215,6 +217,9 @@ class FrameReader:
         self.backend = "pyav"
         try:
             self._reader = _PyAVReader(self.path)
+        except MediaError:
+            self._reader = None
+            raise
         except Exception as exc:
             self._reader = None
             raise MediaError(self.path, describe_av_error(exc)) from exc
@@ -350,6 +355,8 @@ def decode_file_clips(
         for span in spans:
             yield DecodedClip(frames.copy(), [0.0], None, span)
         return
+    if info.has_audio and info.has_video:
+        import_torch()  # before decord opens the file (see import_torch)
     reader = FrameReader(path, cfg.frame_size, backend, cache=True) if info.has_video else None
     cursor = _AudioCursor(iter_resampled(path, cfg.sample_rate)) if info.has_audio else None
     sr = cfg.sample_rate

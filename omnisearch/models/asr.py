@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,7 +53,7 @@ class WhisperASR:
             path or whisper_path(),
             device="cuda" if device.startswith("cuda") else "cpu",
             compute_type=compute_type,
-            cpu_threads=threads,
+            cpu_threads=threads or int(os.environ.get("OMP_NUM_THREADS", "0") or 0),
         )
 
     def transcribe(self, audio: np.ndarray, min_speech_s: float = 0.3) -> list[Segment]:
@@ -65,6 +66,7 @@ class WhisperASR:
             beam_size=1,
             vad_filter=True,
             condition_on_previous_text=False,
+            temperature=0.0,  # no fallback re-decoding: 2-6x faster on noise, same on clear speech
         )
         out = []
         for s in segments:

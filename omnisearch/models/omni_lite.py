@@ -15,6 +15,12 @@ and clip-to-clip queries also compare how clips look and sound. What it cannot d
 concepts (a dog on screen is not "dog") or name non-speech sounds from text, until trained heads map
 sound and picture features into the sentence space (see omnisearch.train).
 
+Trained heads (`omnisearch train`, a model folder): `OmniLite(options, path=DIR)` blends each vector with
+the heads' vector, concat[sqrt(alpha) * block vector, sqrt(1 - alpha) * head vector] (alpha from the
+folder's omnisearch.json; alpha = 0 keeps the head vector only), so a dot product is
+alpha * block cosine + (1 - alpha) * head cosine. `features(items)` gives the frozen per-item features and
+`project(features)` the vectors, so training caches features once and scores them without the towers.
+
 Example:
     >>> enc = OmniLite()                                          # doctest: +SKIP
     >>> e = enc.encode([EncoderInput(text="seven apples")])[0]   # doctest: +SKIP
@@ -25,6 +31,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -35,6 +42,7 @@ from omnisearch.models.visual import VISUAL_DIM, colour_names, describe
 from omnisearch.types import Embedding, EncoderInput, Modality
 
 AUDIO_DIM = 512
+FEATURES_VERSION = "1"  # bump when `features` changes: the training feature cache is keyed by it
 SEM_SHARE = 0.6  # share of a modality vector's squared norm given to its meaning (words)
 SIGNAL_SHARE = 1.0 - SEM_SHARE
 OCR_WEIGHT, COLOUR_WEIGHT = 1.0, 0.35  # inside the video's semantic block
@@ -58,10 +66,31 @@ class OmniLite(Encoder):
         "aisfx (sound CNN), rapidocr-onnxruntime (OCR); no download"
     )
 
-    def __init__(self, options: EncoderOptions | None = None, ocr_frames: int = 2) -> None:
+    def __init__(
+        self, options: EncoderOptions | None = None, ocr_frames: int = 2, path: str | None = None
+    ) -> None:
         super().__init__(options)
         self.ocr_frames = ocr_frames
         self._text = self._asr = self._audio = self._ocr = None
+        self._heads: Any = None
+        self.path = path
+        if path is not None:
+            from omnisearch.train.heads import HeadsBlend  # lazy: torch heads only for a model folder
+
+            self.attach_heads(HeadsBlend.from_folder(path, device=self._device()))
+
+    @property
+    def feature_key(self) -> str:
+        """Identity of the frozen features (not of the heads): caches of `features` are keyed by it."""
+        return f"{OmniLite.name}-v{OmniLite.version}-f{FEATURES_VERSION}"
+
+    def attach_heads(self, blend: Any) -> None:
+        """Use trained heads (an `omnisearch.train.heads.HeadsBlend`); name, version and dim follow them,
+        so an index records which heads built it."""
+        self._heads = blend
+        self.name = blend.name
+        self.version = f"{OmniLite.version}+{blend.tag}"
+        self.dim = blend.output_dim(OmniLite.dim)
 
     # lazily built towers: a text-only query never loads Whisper, OCR or the sound CNN
     @property
@@ -111,12 +140,30 @@ class OmniLite(Encoder):
         out: list[Embedding] = []
         bs = max(1, self.options.batch_size)
         for b in range(0, len(items), bs):
-            out.extend(self._encode_batch(items[b : b + bs]))
+            out.extend(self.project(self._features_batch(items[b : b + bs])))
             if progress:
                 progress(len(items[b : b + bs]))
         return out
 
-    def _encode_batch(self, items: Sequence[EncoderInput]) -> list[Embedding]:
+    # ---- frozen features -------------------------------------------------------------------------
+
+    def features(self, items: Sequence[EncoderInput]) -> list[dict[str, Any]]:
+        """The frozen per-item features the vectors are made of (what trained heads learn from).
+
+        One dict per item, holding keys only for the modalities present:
+        text_sem (384,) MiniLM of the text; video_sem (384,) OCR_WEIGHT * MiniLM(OCR text) + COLOUR_WEIGHT *
+        MiniLM(colour words), video_vis (128,) `describe(frames)`, video_frames (N, 128) `describe` of each
+        frame; audio_sem (384,) MiniLM of the transcript, audio_aud (512,) aisfx clip embedding,
+        audio_windows (W, 512) aisfx block embeddings (their normalised mean is audio_aud); and
+        "derived" (transcript, ocr_text, tags). `project(features(items))` equals `encode(items)`.
+        """
+        out: list[dict[str, Any]] = []
+        bs = max(1, self.options.batch_size)
+        for b in range(0, len(items), bs):
+            out.extend(self._features_batch(items[b : b + bs]))
+        return out
+
+    def _features_batch(self, items: Sequence[EncoderInput]) -> list[dict[str, Any]]:
         derived: list[dict[str, str]] = []
         for it in items:
             d: dict[str, str] = {}
@@ -135,24 +182,65 @@ class OmniLite(Encoder):
         for it, d in zip(items, derived, strict=True):
             sentences += [it.text or "", d.get("transcript", ""), d.get("ocr_text", ""), d.get("tags", "")]
         sem = self.text_tower.embed(sentences).reshape(len(items), 4, MINILM_DIM)
-        audio_items = [it.audio if Modality.AUDIO in it.modalities() else None for it in items]
-        aud = self.audio_tower.embed(audio_items) if any(a is not None for a in audio_items) else None
-
         results = []
         for i, it in enumerate(items):
             mods = it.modalities()
-            vecs: dict[Modality, np.ndarray] = {}
+            f: dict[str, Any] = {"derived": derived[i]}
             if Modality.TEXT in mods:
-                vecs[Modality.TEXT] = self._vector(sem[i, 0], None, None)
+                f["text_sem"] = sem[i, 0]
             if Modality.VIDEO in mods:
-                video_sem = OCR_WEIGHT * sem[i, 2] + COLOUR_WEIGHT * sem[i, 3]
-                vecs[Modality.VIDEO] = self._vector(video_sem, describe(it.frames), None)
+                f["video_sem"] = OCR_WEIGHT * sem[i, 2] + COLOUR_WEIGHT * sem[i, 3]
+                f["video_vis"] = describe(it.frames)
+                f["video_frames"] = np.stack([describe(it.frames[j : j + 1]) for j in range(len(it.frames))])
             if Modality.AUDIO in mods:
-                vecs[Modality.AUDIO] = self._vector(sem[i, 1], None, aud[i])
-            if vecs:
-                vecs[Modality.FUSED] = weighted_mean_fusion({m.value: v for m, v in vecs.items()})
-            results.append(Embedding(vectors=vecs, derived=derived[i]))
+                f["audio_sem"] = sem[i, 1]
+                f["audio_aud"], f["audio_windows"] = self._sound(it.audio)
+            results.append(f)
         return results
+
+    def _sound(self, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(aisfx clip vector exactly as `AisfxAudio.embed` gives it, (W, 512) window rows).
+
+        The rows are the network's block embeddings caught by a forward hook (one pass), scaled and
+        centred like the clip: row_j = raw_j / |mean(raw)| - centre, so that the normalised mean of all
+        rows is the clip vector and the normalised mean of a crop of them approximates the clip vector of
+        that part of the sound (what L_T's augmented view uses).
+        """
+        tower = self.audio_tower
+        caught: list[np.ndarray] = []
+        hook = tower.net.register_forward_hook(lambda m, i, o: caught.append(o.detach().float().cpu().numpy()))
+        try:
+            clip = tower.embed([audio])[0]
+        finally:
+            hook.remove()
+        if not caught:
+            return clip, np.zeros((1, AUDIO_DIM), np.float32)
+        raw = caught[0]
+        centre = getattr(tower, "mean", None)
+        rows = raw / max(float(np.linalg.norm(raw.mean(0))), 1e-12)
+        return clip, (rows - centre if centre is not None else rows).astype(np.float32)
+
+    # ---- vectors ---------------------------------------------------------------------------------
+
+    def project(self, features: Sequence[dict[str, Any]]) -> list[Embedding]:
+        """Vectors from `features(...)` dicts: the fixed block vectors, blended with the trained heads'
+        vectors when heads are loaded (concat[sqrt(alpha) * block, sqrt(1 - alpha) * head])."""
+        blocks = [self._block_vectors(f) for f in features]
+        if self._heads is not None:
+            blocks = self._heads.blend(features, blocks)
+        return [Embedding(vectors=v, derived=f.get("derived", {})) for v, f in zip(blocks, features, strict=True)]
+
+    def _block_vectors(self, f: dict[str, Any]) -> dict[Modality, np.ndarray]:
+        vecs: dict[Modality, np.ndarray] = {}
+        if "text_sem" in f:
+            vecs[Modality.TEXT] = self._vector(f["text_sem"], None, None)
+        if "video_sem" in f:
+            vecs[Modality.VIDEO] = self._vector(f["video_sem"], f["video_vis"], None)
+        if "audio_sem" in f:
+            vecs[Modality.AUDIO] = self._vector(f["audio_sem"], None, f["audio_aud"])
+        if vecs:
+            vecs[Modality.FUSED] = weighted_mean_fusion({m.value: v for m, v in vecs.items()})
+        return vecs
 
     @staticmethod
     def _vector(sem: np.ndarray | None, vis: np.ndarray | None, aud: np.ndarray | None) -> np.ndarray:

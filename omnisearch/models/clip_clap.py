@@ -1,0 +1,245 @@
+"""clip-clap: a CLIP model (frames + text) beside a CLAP model (audio + text), in one shared space.
+
+Neither model sees the other's modality, so the shared space keeps them in two blocks (like omni-lite),
+and every vector is L2-normalised:
+
+    [ CLIP block: CLIP projection dim (512 for ViT-B/32) | CLAP block: CLAP projection dim (512) ]
+
+- text  -> [CLIP text, CLAP text], each block unit-normalised then scaled by sqrt(1/2)
+- video -> [mean of the per-frame CLIP image embeddings, 0]
+- audio -> [0, mean of the CLAP audio embeddings of its <= 10 s windows, 0-padded]
+- fused -> `self.fusion({modality: vector})`: by default the weighted mean of the modality vectors
+  present, re-normalised (`omnisearch.models.fusion.weighted_mean_fusion`). A trained fusion module
+  (omnisearch.train) replaces it by assigning any callable with that signature to `encoder.fusion`.
+
+So text->video scores are CLIP cosines and text->audio scores CLAP cosines (both scaled by 0.707, the
+same for every target, so rankings are CLIP's and CLAP's own). Video<->audio single-modal scores are
+always 0 here: nothing links CLIP images to CLAP sounds until a trained fusion/projection does; v2a and
+a2v rank at chance. Dual queries still work through the text block (e.g. tv2a scores the CLAP text part).
+
+Preprocessing: frames through the folder's CLIP image processor, PIL backend (no torchvision needed);
+audio (16 kHz mono) resampled to the CLAP feature extractor's rate (48 kHz) with torchaudio, cut into
+windows of the extractor's max_length_s (10 s) so long clips are covered whole and no random crop is
+taken; texts are truncated to each tokenizer's limit (77 tokens for CLIP).
+
+Weights: local folders only (see `omnisearch.models.batching.weights_location`): OMNISEARCH_CLIP /
+OMNISEARCH_CLAP, or a model folder with omnisearch.json {"encoder": "clip-clap", "clip": ..., "clap": ...}.
+Tested with openai/clip-vit-base-patch32 + laion/clap-htsat-unfused layouts (tiny random copies).
+
+Example:
+    >>> enc = ClipClap(clip="/models/clip-vit-base-patch32", clap="/models/clap-htsat-unfused")  # doctest: +SKIP
+    >>> e = enc.encode([EncoderInput(text="a dog barks", audio=wave)])[0]     # doctest: +SKIP
+    >>> sorted(m.value for m in e.vectors), enc.dim                             # doctest: +SKIP
+    (['audio', 'fused', 'text'], 1024)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from omnisearch.models.base import Encoder, EncoderOptions
+from omnisearch.models.batching import encode_with_backoff, hub_kwargs, weights_location
+from omnisearch.models.fusion import blocks_vector, weighted_mean_fusion
+from omnisearch.types import Embedding, EncoderInput, Modality
+
+TEXT_CLIP_SHARE = 0.5  # share of a text vector's squared norm in the CLIP block (the rest is CLAP's)
+INPUT_RATE = 16_000
+MIN_WINDOW_S = 1.0  # a trailing audio window shorter than this is folded away (unless it is all there is)
+IMAGE_CHUNK = 64  # frames per CLIP image forward
+
+
+def _features(out):
+    """transformers 5.x get_*_features returns an output object (embedding in .pooler_output); 4.x a tensor."""
+    return out if hasattr(out, "shape") else out.pooler_output
+
+
+def audio_windows(audio: np.ndarray, window: int, min_len: int) -> list[np.ndarray]:
+    """Consecutive windows of at most `window` samples; a short tail (< min_len) is dropped unless it
+    is the only window.
+
+    >>> [len(w) for w in audio_windows(np.zeros(25), 10, 3)], [len(w) for w in audio_windows(np.zeros(21), 10, 3)]
+    ([10, 10, 5], [10, 10])
+    """
+    wins = [audio[s : s + window] for s in range(0, max(len(audio), 1), window)]
+    if len(wins) > 1 and len(wins[-1]) < min_len:
+        wins = wins[:-1]
+    return wins
+
+
+class ClipClap(Encoder):
+    name = "clip-clap"
+    version = "1"
+    weights_from = "local CLIP + CLAP folders (OMNISEARCH_CLIP / OMNISEARCH_CLAP or omnisearch.json)"
+
+    def __init__(
+        self,
+        options: EncoderOptions | None = None,
+        path: str | None = None,
+        clip: str | None = None,
+        clap: str | None = None,
+    ) -> None:
+        super().__init__(options)
+        ex_clip, ex_clap = "openai/clip-vit-base-patch32", "laion/clap-htsat-unfused"
+        self.clip_path = clip or weights_location(path, "clip", "OMNISEARCH_CLIP", self.name, ex_clip)
+        self.clap_path = clap or weights_location(path, "clap", "OMNISEARCH_CLAP", self.name, ex_clap)
+        self.weights_from = f"clip={self.clip_path}, clap={self.clap_path}"
+        from transformers import ClapConfig, CLIPConfig
+
+        try:
+            self.clip_dim = int(CLIPConfig.from_pretrained(self.clip_path, **hub_kwargs()).projection_dim)
+            self.clap_dim = int(ClapConfig.from_pretrained(self.clap_path, **hub_kwargs()).projection_dim)
+        except OSError as exc:
+            raise ValueError(f"clip-clap: cannot read local weights ({exc}); set OMNISEARCH_CLIP/CLAP") from exc
+        self.dim = self.clip_dim + self.clap_dim
+        self.fusion: Callable[[Mapping[str, np.ndarray]], np.ndarray] = weighted_mean_fusion
+        self._clip = self._clap = None
+        self._device = self._dtype = None
+
+    # ---- lazily loaded models: a video-only batch never loads CLAP -------------------------------
+    def _setup(self) -> None:
+        if self._device is None:
+            from omnisearch.models.device import resolve_device, resolve_dtype
+
+            self._device = resolve_device(self.options.device)
+            self._dtype = resolve_dtype(self.options.dtype, self._device)
+
+    @property
+    def clip(self):
+        """(CLIPModel, tokenizer, PIL image processor), loaded on first use."""
+        if self._clip is None:
+            from transformers import AutoTokenizer, CLIPModel
+            from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+
+            self._setup()
+            kw = hub_kwargs()
+            model = CLIPModel.from_pretrained(self.clip_path, dtype=self._dtype, **kw).to(self._device).eval()
+            tok = AutoTokenizer.from_pretrained(self.clip_path, **kw)
+            proc = CLIPImageProcessorPil.from_pretrained(self.clip_path, **kw)
+            self._clip = (model, tok, proc)
+        return self._clip
+
+    @property
+    def clap(self):
+        """(ClapModel, tokenizer, ClapFeatureExtractor), loaded on first use."""
+        if self._clap is None:
+            from transformers import AutoTokenizer, ClapFeatureExtractor, ClapModel
+
+            self._setup()
+            kw = hub_kwargs()
+            model = ClapModel.from_pretrained(self.clap_path, dtype=self._dtype, **kw).to(self._device).eval()
+            tok = AutoTokenizer.from_pretrained(self.clap_path, **kw)
+            fe = ClapFeatureExtractor.from_pretrained(self.clap_path, **kw)
+            self._clap = (model, tok, fe)
+        return self._clap
+
+    @contextmanager
+    def _inference(self):
+        import torch
+
+        self._setup()
+        use_amp = self._device.startswith("cuda") and self._dtype != torch.float32
+        with torch.inference_mode(), torch.autocast("cuda", dtype=self._dtype, enabled=use_amp):
+            yield
+
+    # ---- towers ----------------------------------------------------------------------------------
+    def _text_tower(self, model, tok, texts: list[str]) -> np.ndarray:
+        limit = min(int(tok.model_max_length or 77), 512)
+        batch = tok(texts, padding=True, truncation=True, max_length=limit, return_tensors="pt")
+        batch = {k: v.to(self._device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
+        return _features(model.get_text_features(**batch)).float().cpu().numpy()
+
+    def clip_text(self, texts: list[str]) -> np.ndarray:
+        model, tok, _ = self.clip
+        return self._text_tower(model, tok, texts)
+
+    def clap_text(self, texts: list[str]) -> np.ndarray:
+        model, tok, _ = self.clap
+        return self._text_tower(model, tok, texts)
+
+    def clip_frames(self, clips: list[np.ndarray]) -> np.ndarray:
+        """(len(clips), clip_dim): per clip the re-normalised mean of its frames' normalised embeddings."""
+        model, _, proc = self.clip
+        frames = [f for clip in clips for f in np.asarray(clip, dtype=np.uint8)]
+        embs = []
+        for s in range(0, len(frames), IMAGE_CHUNK):
+            px = proc(images=frames[s : s + IMAGE_CHUNK], return_tensors="pt")["pixel_values"]
+            px = px.to(self._device, self._dtype)
+            embs.append(_features(model.get_image_features(pixel_values=px)).float().cpu().numpy())
+        return self._pool(np.concatenate(embs), [len(c) for c in clips])
+
+    def clap_audio(self, waves: list[np.ndarray]) -> np.ndarray:
+        """(len(waves), clap_dim): per clip the re-normalised mean over its <= max_length_s windows."""
+        import torch
+        import torchaudio.functional as AF
+
+        model, _, fe = self.clap
+        rate = int(fe.sampling_rate)
+        window, min_len = int(fe.max_length_s * rate), int(MIN_WINDOW_S * rate)
+        chunks, counts = [], []
+        for w in waves:
+            x = torch.from_numpy(np.asarray(w, dtype=np.float32))
+            if rate != INPUT_RATE:
+                x = AF.resample(x, INPUT_RATE, rate)
+            wins = audio_windows(x.numpy(), window, min_len)
+            chunks += wins
+            counts.append(len(wins))
+        feats = fe(chunks, sampling_rate=rate, return_tensors="pt")
+        kwargs = {"input_features": feats["input_features"].to(self._device, self._dtype)}
+        if "is_longer" in feats:
+            kwargs["is_longer"] = feats["is_longer"].to(self._device)
+        emb = _features(model.get_audio_features(**kwargs)).float().cpu().numpy()
+        return self._pool(emb, counts)
+
+    @staticmethod
+    def _pool(emb: np.ndarray, counts: list[int]) -> np.ndarray:
+        emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        out, s = [], 0
+        for n in counts:
+            m = emb[s : s + n].mean(axis=0)
+            out.append(m / max(float(np.linalg.norm(m)), 1e-12))
+            s += n
+        return np.stack(out).astype(np.float32)
+
+    # ---- the Encoder interface -------------------------------------------------------------------
+    def encode(
+        self, items: Sequence[EncoderInput], progress: Callable[[int], None] | None = None
+    ) -> list[Embedding]:
+        return encode_with_backoff(self._encode_batch, items, self.options.batch_size, progress)
+
+    def _encode_batch(self, items: Sequence[EncoderInput]) -> list[Embedding]:
+        mods = [it.modalities() for it in items]
+        idx = {m: [i for i, ms in enumerate(mods) if m in ms] for m in Modality.singles()}
+        with self._inference():
+            if idx[Modality.TEXT]:
+                texts = [items[i].text.strip() for i in idx[Modality.TEXT]]
+                t_clip, t_clap = self.clip_text(texts), self.clap_text(texts)
+            if idx[Modality.VIDEO]:
+                v_clip = self.clip_frames([items[i].frames for i in idx[Modality.VIDEO]])
+            if idx[Modality.AUDIO]:
+                a_clap = self.clap_audio([items[i].audio for i in idx[Modality.AUDIO]])
+        vecs: list[dict[Modality, np.ndarray]] = [{} for _ in items]
+        for j, i in enumerate(idx[Modality.TEXT]):
+            share = TEXT_CLIP_SHARE
+            vecs[i][Modality.TEXT] = self._vector(t_clip[j], share, t_clap[j], 1.0 - share)
+        for j, i in enumerate(idx[Modality.VIDEO]):
+            vecs[i][Modality.VIDEO] = self._vector(v_clip[j], 1.0, None, 0.0)
+        for j, i in enumerate(idx[Modality.AUDIO]):
+            vecs[i][Modality.AUDIO] = self._vector(None, 0.0, a_clap[j], 1.0)
+        out = []
+        for v in vecs:
+            if v:
+                v[Modality.FUSED] = np.asarray(self.fusion({m.value: x for m, x in v.items()}), np.float32)
+            out.append(Embedding(vectors=v))
+        return out
+
+    def _vector(self, clip: np.ndarray | None, clip_share: float, clap: np.ndarray | None, clap_share: float):
+        return blocks_vector([(clip, clip_share, self.clip_dim), (clap, clap_share, self.clap_dim)])
+
+    @classmethod
+    def from_folders(cls, clip: str | Path, clap: str | Path, options: EncoderOptions | None = None) -> ClipClap:
+        """Build from two local folders (no environment variables needed)."""
+        return cls(options, clip=str(clip), clap=str(clap))

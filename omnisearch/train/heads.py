@@ -1,0 +1,257 @@
+"""Trainable heads over omni-lite's frozen features: per-modality MLPs into a shared space + tuple fusion.
+
+    text  features (384: MiniLM of the caption)                  -> MLP -> d  (L2-normalised)
+    video features (384 OCR/colour words + 128 pooled frame VIS)  -> MLP -> d
+    audio features (384 transcript words + 512 pooled aisfx)      -> MLP -> d
+    fused: a small pre-norm transformer over the present modality tokens (single embedding + a learned
+           modality embedding; missing modalities masked out of attention and pooling), masked mean -> d
+
+Every output is L2-normalised; a missing modality's single embedding is a zero row. The fused embedding of
+a row is defined for any non-empty subset of modalities (dual-direction queries fuse two).
+
+`head_inputs(features)` turns omni-lite feature dicts (`OmniLite.features`) into the fixed-size numpy
+inputs of the heads; the trainer and the encoder both use it, so training and inference see the same
+inputs. A model folder holds `omnisearch.json` ({"encoder": "omni-lite", "alpha": ..., "heads": {...}})
+and `heads.safetensors`; `save_heads` / `load_heads` write and read it.
+This module imports torch at the top; omni_lite imports it lazily, only when a model folder is loaded.
+
+Example:
+    >>> heads = OmniHeads(HeadsConfig(dim=16, hidden=32)).eval()
+    >>> x = {m: torch.randn(2, n) for m, n in INPUT_DIMS.items()}
+    >>> masks = {"text": torch.tensor([True, True]), "video": torch.tensor([True, False]),
+    ...          "audio": torch.tensor([True, True])}
+    >>> out = heads(x, masks)
+    >>> out["fused"].shape, round(float(out["fused"].norm(dim=-1)[0]), 4), float(out["video"][1].abs().sum())
+    (torch.Size([2, 16]), 1.0, 0.0)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+MODALITIES: tuple[str, str, str] = ("text", "video", "audio")
+SEM_DIM, VIS_DIM, AUD_DIM = 384, 128, 512
+INPUT_DIMS: dict[str, int] = {"text": SEM_DIM, "video": SEM_DIM + VIS_DIM, "audio": SEM_DIM + AUD_DIM}
+CONFIG_FILE, WEIGHTS_FILE = "omnisearch.json", "heads.safetensors"
+
+
+@dataclass
+class HeadsConfig:
+    """Sizes of the heads. `input_dims` maps modality -> frozen feature size (omni-lite's by default)."""
+
+    dim: int = 256
+    hidden: int = 512
+    fusion_layers: int = 1
+    fusion_heads: int = 4
+    dropout: float = 0.1
+    input_dims: dict[str, int] = field(default_factory=lambda: dict(INPUT_DIMS))
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    n = float(np.linalg.norm(x))
+    return (x / n).astype(np.float32) if n > 0 else np.zeros_like(x, dtype=np.float32)
+
+
+def pool_rows(rows: np.ndarray) -> np.ndarray:
+    """L2-normalised mean of per-frame / per-window feature rows (N, d) -> (d,); zeros when N = 0."""
+    rows = np.asarray(rows, dtype=np.float32)
+    return _unit(rows.mean(0)) if len(rows) else np.zeros(rows.shape[-1], np.float32)
+
+
+def modality_input(modality: str, feat: Mapping[str, Any], rows: np.ndarray | None = None) -> np.ndarray:
+    """The head input of one modality of one omni-lite feature dict (see module docstring).
+
+    video: [unit(video_sem), pooled video_frames]; audio: [audio_sem, audio_aud]; text: text_sem.
+    `rows` replaces the per-frame (video) / per-window (audio) rows by, e.g., an augmented crop of them
+    (pooled with `pool_rows`; the pooled audio windows equal audio_aud when nothing is cropped).
+    """
+    if modality == "text":
+        return np.asarray(feat["text_sem"], np.float32)
+    if rows is not None:
+        signal = pool_rows(rows)
+    elif modality == "video":
+        signal = pool_rows(feat["video_frames"])
+    else:
+        signal = np.asarray(feat["audio_aud"], np.float32)
+    return np.concatenate([_unit(np.asarray(feat[f"{modality}_sem"])), signal])
+
+
+def present(feat: Mapping[str, Any]) -> tuple[str, ...]:
+    """Modalities present in an omni-lite feature dict, in MODALITIES order."""
+    keys = {"text": "text_sem", "video": "video_sem", "audio": "audio_sem"}
+    return tuple(m for m in MODALITIES if keys[m] in feat)
+
+
+def head_inputs(
+    features: Sequence[Mapping[str, Any]], dims: Mapping[str, int] | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Batch omni-lite feature dicts into head inputs {modality: (B, in_dim)} and masks {modality: (B,)}.
+
+    Missing modalities are zero rows with mask False.
+    """
+    dims = dims or INPUT_DIMS
+    inputs = {m: np.zeros((len(features), dims[m]), np.float32) for m in MODALITIES}
+    masks = {m: np.zeros(len(features), bool) for m in MODALITIES}
+    for i, feat in enumerate(features):
+        for m in present(feat):
+            inputs[m][i] = modality_input(m, feat)
+            masks[m][i] = True
+    return inputs, masks
+
+
+class ModalityHead(nn.Module):
+    """LayerNorm -> Linear -> GELU -> Dropout -> Linear, output L2-normalised."""
+
+    def __init__(self, in_dim: int, hidden: int, dim: int, dropout: float) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.LayerNorm(in_dim),
+            nn.Linear(in_dim, hidden),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, dim),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.normalize(self.net(x), dim=-1)
+
+
+class TupleFusion(nn.Module):
+    """Fuse the present single embeddings (B, M, d) with mask (B, M) into one L2-normalised (B, d)."""
+
+    def __init__(self, dim: int, n_modalities: int, layers: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.modality_embedding = nn.Parameter(torch.zeros(n_modalities, dim))
+        nn.init.normal_(self.modality_embedding, std=0.02)
+        layer = nn.TransformerEncoderLayer(
+            dim, heads, dim_feedforward=2 * dim, dropout=dropout, batch_first=True, norm_first=True
+        )
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+
+    def forward(self, tokens: Tensor, mask: Tensor) -> Tensor:
+        if not bool(mask.any(dim=1).all()):
+            raise ValueError("every row needs at least one modality to fuse")
+        h = self.encoder(tokens + self.modality_embedding, src_key_padding_mask=~mask)
+        h = h.masked_fill(~mask.unsqueeze(-1), 0.0)  # padded positions may hold anything (fast path)
+        return F.normalize(h.sum(1) / mask.sum(1, keepdim=True).to(h.dtype), dim=-1)
+
+
+class OmniHeads(nn.Module):
+    """Per-modality heads + fusion, keyed by modality like ImageBind (`forward(inputs, masks) -> dict`)."""
+
+    def __init__(self, config: HeadsConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or HeadsConfig()
+        c = self.config
+        self.heads = nn.ModuleDict(
+            {m: ModalityHead(c.input_dims[m], c.hidden, c.dim, c.dropout) for m in MODALITIES}
+        )
+        self.fusion = TupleFusion(c.dim, len(MODALITIES), c.fusion_layers, c.fusion_heads, c.dropout)
+
+    def singles(self, inputs: Mapping[str, Tensor], masks: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """{modality: (B, d)} L2-normalised; rows whose mask is False are zero."""
+        return {m: self.heads[m](inputs[m]) * masks[m].unsqueeze(-1).to(inputs[m].dtype) for m in MODALITIES}
+
+    def fuse(self, singles: Mapping[str, Tensor], masks: Mapping[str, Tensor]) -> Tensor:
+        tokens = torch.stack([singles[m] for m in MODALITIES], dim=1)
+        return self.fusion(tokens, torch.stack([masks[m] for m in MODALITIES], dim=1))
+
+    def forward(self, inputs: Mapping[str, Tensor], masks: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        out = self.singles(inputs, masks)
+        out["fused"] = self.fuse(out, masks)
+        return out
+
+    @torch.no_grad()
+    def embed(
+        self, inputs: Mapping[str, np.ndarray], masks: Mapping[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """Inference on numpy batches (eval mode is the caller's business): {"text", ..., "fused"}."""
+        p = next(self.parameters())
+        t = {m: torch.as_tensor(np.asarray(inputs[m]), dtype=p.dtype, device=p.device) for m in MODALITIES}
+        k = {m: torch.as_tensor(np.asarray(masks[m]), device=p.device) for m in MODALITIES}
+        return {m: v.float().cpu().numpy() for m, v in self.forward(t, k).items()}
+
+
+def save_heads(
+    folder: str | Path, heads: OmniHeads, alpha: float, encoder: str = "omni-lite", **meta: Any
+) -> Path:
+    """Write a model folder: omnisearch.json (encoder, alpha, heads config, meta) + heads.safetensors."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in heads.state_dict().items()}
+    save_file(state, str(folder / WEIGHTS_FILE))
+    cfg = {"encoder": encoder, "alpha": float(alpha), "heads": asdict(heads.config), **meta}
+    (folder / CONFIG_FILE).write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+    return folder
+
+
+def load_heads(folder: str | Path, device: str = "cpu") -> tuple[OmniHeads, dict[str, Any]]:
+    """Read a model folder: (heads in eval mode, the omnisearch.json dict)."""
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    cfg = json.loads((folder / CONFIG_FILE).read_text())
+    heads = OmniHeads(HeadsConfig(**cfg["heads"]))
+    heads.load_state_dict(load_file(str(folder / WEIGHTS_FILE), device="cpu"))
+    return heads.to(device).eval(), cfg
+
+
+def weights_digest(folder: str | Path) -> str:
+    """First 8 hex digits of the heads file's SHA-256 (goes into the encoder version)."""
+    import hashlib
+
+    return hashlib.sha256((Path(folder) / WEIGHTS_FILE).read_bytes()).hexdigest()[:8]
+
+
+class HeadsBlend:
+    """Trained heads as omni-lite uses them: vectors = concat[sqrt(alpha) * block, sqrt(1 - alpha) * head].
+
+    alpha = 0 keeps the head vector only (dim = heads dim); otherwise dim = block dim + heads dim.
+
+    Example:
+        >>> blend = HeadsBlend(OmniHeads(HeadsConfig(dim=8, hidden=8)).eval(), alpha=0.5)
+        >>> blend.output_dim(1024), blend.tag.endswith("a0.5")
+        (1032, True)
+    """
+
+    def __init__(self, heads: OmniHeads, alpha: float, name: str = "omni-lite+heads", digest: str = "") -> None:
+        if not 0.0 <= alpha < 1.0:
+            raise ValueError(f"alpha must be in [0, 1), got {alpha}")
+        self.heads, self.alpha, self.name = heads.eval(), float(alpha), name
+        self.tag = f"h{digest or 'mem'}-a{self.alpha:g}"
+
+    @classmethod
+    def from_folder(cls, folder: str | Path, device: str = "cpu") -> HeadsBlend:
+        heads, cfg = load_heads(folder, device)
+        return cls(heads, cfg.get("alpha", 0.0), cfg.get("name", "omni-lite+heads"), weights_digest(folder))
+
+    def output_dim(self, block_dim: int) -> int:
+        return self.heads.config.dim + (block_dim if self.alpha > 0 else 0)
+
+    def blend(self, features: Sequence[Mapping[str, Any]], blocks: Sequence[dict]) -> list[dict]:
+        """Per item {Modality: vector}: each block vector joined with the head vector of that modality."""
+        from omnisearch.types import Modality
+
+        idx = [i for i, f in enumerate(features) if present(f)]
+        out: list[dict] = [{} for _ in features]
+        if not idx:
+            return out
+        inputs, masks = head_inputs([features[i] for i in idx], self.heads.config.input_dims)
+        emb = self.heads.embed(inputs, masks)
+        a, b = np.float32(np.sqrt(self.alpha)), np.float32(np.sqrt(1.0 - self.alpha))
+        for row, i in enumerate(idx):
+            for mod, block in blocks[i].items():
+                head = emb[mod.value][row] if isinstance(mod, Modality) else emb[str(mod)][row]
+                out[i][mod] = np.concatenate([a * block, b * head]) if self.alpha > 0 else head.copy()
+        return out

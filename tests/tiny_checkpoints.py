@@ -1,0 +1,191 @@
+"""Tiny random-init checkpoints for the transformers backends, written with save_pretrained.
+
+Nothing here downloads: configs are built in code, tokenizers are byte-level BPEs built with the
+`tokenizers` library (every byte is a token, no merges), and each folder is what the real hub
+folders hold (config, safetensors weights, tokenizer files, preprocessor configs), only tiny.
+
+Example:
+    >>> root = build_clip_clap(tmp_path)                    # doctest: +SKIP
+    >>> load_encoder(str(root)).dim                           # doctest: +SKIP
+    32
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+BYTE_VOCAB = 256
+QWEN_SPECIALS = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|AUDIO|>",
+    "<|audio_bos|>",
+    "<|audio_eos|>",
+    "<|vision_bos|>",
+    "<|vision_eos|>",
+    "<|IMAGE|>",
+    "<|VIDEO|>",
+]
+
+
+def byte_tokenizer(specials: list[str], bos: str | None = None, eos: str | None = None, **named):
+    """A PreTrainedTokenizerFast: `specials` (ids 0...) then the 256 byte tokens.
+    With `bos`/`eos` every encoding is wrapped as `bos ... eos` (CLIP / RoBERTa style)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {s: i for i, s in enumerate(specials)}
+    for ch in sorted(pre_tokenizers.ByteLevel.alphabet()):
+        vocab[ch] = len(vocab)
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens(specials)
+    if bos and eos:
+        tok.post_processor = processors.TemplateProcessing(
+            single=f"{bos} $A {eos}", special_tokens=[(bos, vocab[bos]), (eos, vocab[eos])]
+        )
+    kwargs = {k: v for k, v in {"bos_token": bos, "eos_token": eos, **named}.items() if v}
+    return PreTrainedTokenizerFast(tokenizer_object=tok, **kwargs), vocab
+
+
+def build_clip(out: Path) -> Path:
+    """A tiny CLIPModel (16-d projection, 32x32 images) with tokenizer and PIL image processor."""
+    import torch
+    from transformers import CLIPConfig, CLIPModel
+    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+
+    tok, vocab = byte_tokenizer(["<pad>", "<bos>", "<eos>"], bos="<bos>", eos="<eos>", pad_token="<pad>")
+    text = dict(
+        vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=2, max_position_embeddings=77, pad_token_id=vocab["<pad>"],
+        bos_token_id=vocab["<bos>"], eos_token_id=vocab["<eos>"],
+    )  # fmt: skip
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                  image_size=32, patch_size=8)  # fmt: skip
+    torch.manual_seed(0)
+    model = CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=16)).eval()
+    model.save_pretrained(out)
+    tok.model_max_length = 77
+    tok.save_pretrained(out)
+    CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(out)
+    return out
+
+
+def build_clap(out: Path) -> Path:
+    """A tiny ClapModel (16-d projection, 2-stage HTSAT on the standard 64-mel 48 kHz features)."""
+    import torch
+    from transformers import ClapConfig, ClapFeatureExtractor, ClapModel
+
+    tok, vocab = byte_tokenizer(["<pad>", "<s>", "</s>"], bos="<s>", eos="</s>", pad_token="<pad>")
+    text = dict(
+        vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=2, max_position_embeddings=72, pad_token_id=vocab["<pad>"],
+        bos_token_id=vocab["<s>"], eos_token_id=vocab["</s>"], type_vocab_size=1,
+    )  # fmt: skip
+    audio = dict(
+        spec_size=256, num_mel_bins=64, window_size=8, patch_size=4, patch_stride=[4, 4],
+        depths=[1, 1], num_attention_heads=[2, 2], patch_embeds_hidden_size=16, hidden_size=32,
+        enable_fusion=False,
+    )  # fmt: skip
+    torch.manual_seed(1)
+    model = ClapModel(ClapConfig(text_config=text, audio_config=audio, projection_dim=16)).eval()
+    model.save_pretrained(out)
+    tok.model_max_length = 64
+    tok.save_pretrained(out)
+    ClapFeatureExtractor(truncation="rand_trunc").save_pretrained(out)
+    return out
+
+
+def build_clip_clap(root: Path) -> Path:
+    """A model folder for `load_encoder(folder)`: omnisearch.json naming clip-clap and its two parts."""
+    root = Path(root)
+    build_clip(root / "clip")
+    build_clap(root / "clap")
+    meta = {"encoder": "clip-clap", "clip": "clip", "clap": "clap"}
+    (root / "omnisearch.json").write_text(json.dumps(meta))
+    return root
+
+
+def build_thinker(out: Path, hidden: int = 32, layers: int = 2):
+    """A tiny Qwen2.5-Omni thinker (H = `hidden`) with its byte-level tokenizer; returns the model."""
+    import torch
+    from transformers import Qwen2_5OmniThinkerConfig, Qwen2_5OmniThinkerForConditionalGeneration
+
+    tok, vocab = byte_tokenizer(QWEN_SPECIALS, pad_token="<|endoftext|>", eos_token="<|im_end|>")
+    heads = 2
+    half = hidden // heads // 2  # mrope_section must sum to head_dim / 2
+    mrope = [half // 4, (half - half // 4) // 2, half - half // 4 - (half - half // 4) // 2]
+    text = dict(
+        vocab_size=len(vocab), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
+        num_attention_heads=heads, num_key_value_heads=1, max_position_embeddings=4096,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": mrope},
+        pad_token_id=vocab["<|endoftext|>"],
+    )  # fmt: skip
+    vision = dict(depth=1, hidden_size=hidden, intermediate_size=2 * hidden, num_heads=heads,
+                  out_hidden_size=hidden, fullatt_block_indexes=[0])  # fmt: skip
+    audio = dict(num_mel_bins=128, encoder_layers=1, encoder_attention_heads=heads, encoder_ffn_dim=2 * hidden,
+                 d_model=hidden, output_dim=hidden, n_window=100)  # fmt: skip
+    config = Qwen2_5OmniThinkerConfig(
+        text_config=text,
+        vision_config=vision,
+        audio_config=audio,
+        audio_token_index=vocab["<|AUDIO|>"],
+        image_token_index=vocab["<|IMAGE|>"],
+        video_token_index=vocab["<|VIDEO|>"],
+        audio_start_token_id=vocab["<|audio_bos|>"],
+        audio_end_token_id=vocab["<|audio_eos|>"],
+    )
+    config.vision_start_token_id = vocab["<|vision_bos|>"]
+    config.vision_end_token_id = vocab["<|vision_eos|>"]
+    torch.manual_seed(2)
+    model = Qwen2_5OmniThinkerForConditionalGeneration(config).eval()
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return model
+
+
+def build_omniretriever(root: Path, adapter: bool = False, random_head: bool = True) -> Path:
+    """A tiny OmniRetriever folder. `adapter=False`: a full thinker in `root`. `adapter=True`: the
+    thinker in `root/base` and a PEFT LoRA adapter (q/k/v of the text layers, like the paper's) in
+    `root`, with non-zero LoRA weights so that loading it changes the vectors. omnisearch.json
+    flags the folder `random_head` (no trained classify_linear) unless `random_head=False`, in
+    which case a random head is saved to head.safetensors."""
+    import torch
+
+    root = Path(root)
+    base_dir = root / "base" if adapter else root
+    model = build_thinker(base_dir)
+    if adapter:
+        from peft import LoraConfig, get_peft_model
+
+        cfg = LoraConfig(
+            r=4, lora_alpha=8, lora_dropout=0.0, target_modules=r".*language_model\.layers\.\d+\.self_attn\.(q|k|v)_proj"
+        )
+        peft_model = get_peft_model(model, cfg)
+        torch.manual_seed(3)
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                torch.nn.init.normal_(p, std=0.5)
+        peft_model.save_pretrained(root)
+        conf = json.loads((root / "adapter_config.json").read_text())
+        conf["base_model_name_or_path"] = str(base_dir)
+        (root / "adapter_config.json").write_text(json.dumps(conf))
+        model.config.save_pretrained(base_dir)
+    meta: dict = {"encoder": "omniretriever-7b", "random_head": random_head}
+    if not random_head:
+        from safetensors.torch import save_file
+
+        h, n = model.config.text_config.hidden_size, model.config.text_config.num_hidden_layers
+        torch.manual_seed(4)
+        head = {
+            "classify_linear.0.weight": torch.randn(h, n * h) * 0.1,
+            "classify_linear.0.bias": torch.zeros(h),
+            "classify_linear.2.weight": torch.randn(h, h) * 0.1,
+            "classify_linear.2.bias": torch.zeros(h),
+        }
+        save_file(head, str(root / "head.safetensors"))
+    (root / "omnisearch.json").write_text(json.dumps(meta))
+    return root
