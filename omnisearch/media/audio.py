@@ -200,38 +200,39 @@ def iter_resampled(path: str, sample_rate: int = SAMPLE_RATE) -> Generator[np.nd
 def _decode_range(
     path: str, end: float | None, sample_rate: int, seek_s: float
 ) -> tuple[int, np.ndarray] | None:
-    """(absolute output index of the first sample, resampled mono) covering [start, end] or None."""
+    """(absolute output index of the first sample, resampled mono) from `seek_s` to past `end`.
+
+    Native audio is resampled in blocks as it is decoded, so only the 16 kHz output is held whole.
+    """
     opened = open_audio(path)
     if opened is None:
         return None
     container, stream = opened
+    outs: list[np.ndarray] = []
+    resampler: StreamResampler | None = None
+    first = 0
     try:
-        pieces: list[np.ndarray] = []
-        first: int | None = None
-        rate = 0
-        a = 1
         for rate, pos, mono in iter_native(container, stream, seek_s):
-            if first is None:
-                a = rate // math.gcd(rate, sample_rate)
+            if resampler is None:
+                resampler = StreamResampler(rate, sample_rate)
+                a = resampler.a
                 first = max(0, math.ceil(pos / a) * a) if seek_s > 0 else 0
                 if pos < first:
                     mono = mono[first - pos :]
                 elif pos > first:
                     mono = np.concatenate([np.zeros(pos - first, np.float32), mono])
                 pos = first
-            pieces.append(mono)
+            outs.append(resampler.push(mono))
             if end is not None and pos + len(mono) > (end + SEEK_MARGIN_S) * rate:
                 break
     except Exception as exc:
         raise MediaError(str(path), describe_av_error(exc)) from exc
     finally:
         container.close()
-    if first is None:
+    if resampler is None:
         return 0, np.zeros(0, np.float32)
-    native = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
-    resampler = StreamResampler(rate, sample_rate, block_seconds=len(native) / rate + 1.0)
-    out = np.concatenate([resampler.push(native), resampler.flush()])
-    return first // a * (sample_rate // math.gcd(rate, sample_rate)), out
+    outs.append(resampler.flush())
+    return first // resampler.a * resampler.b, np.concatenate(outs)
 
 
 def decode_audio(
