@@ -1,9 +1,164 @@
-"""`omnisearch eval` and `omnisearch convert` (being written)."""
+"""`omnisearch eval` (score a model on a retrieval manifest) and `omnisearch convert` (public benchmark
+-> manifest). Heavy libraries are imported inside the commands, so `omnisearch --help` stays fast.
+
+Example:
+    $ omnisearch convert clotho ~/data/clotho clotho.jsonl
+    $ omnisearch eval clotho.jsonl --json clotho.json --directions t2a,a2t --markdown clotho.md
+    $ omnisearch eval bench.jsonl --json out.json --plot out.png --model runs/ft1 --device cuda
+"""
 
 from __future__ import annotations
 
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import typer
+
+if TYPE_CHECKING:
+    from omnisearch.eval.evaluator import EvalRun
+
+# kept literal (importing the converters pulls in numpy); tests check it against converters.FORMATS
+FORMAT_NAMES = ("msrvtt", "msvd", "didemo", "vatex", "omnibench", "clotho", "audiocaps", "sounddescs")
+MAX_LISTED_FAILURES = 10
+
+
+def parse_directions(value: str | None) -> list[str] | None:
+    """'t2a, a2t' -> ['t2a', 'a2t']; None or blank -> None (all 12). Unknown names raise ValueError.
+
+    Example:
+        >>> parse_directions("t2a,a2t"), parse_directions(None)
+        (['t2a', 'a2t'], None)
+    """
+    if value is None or not value.strip():
+        return None
+    from omnisearch.eval.directions import resolve
+
+    names = [n.strip().lower() for n in value.split(",") if n.strip()]
+    resolve(names)
+    return names
+
+
+def failures_markdown(failed: dict[str, str]) -> str:
+    """A Markdown section listing items whose media failed (empty when none failed)."""
+    if not failed:
+        return ""
+    lines = ["", f"### {len(failed)} item(s) failed to decode (scored as misses)", "", "| id | reason |"]
+    lines.append("|---|---|")
+    lines += [f"| {i} | {r.replace('|', '/')} |" for i, r in failed.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _run_eval(manifest: Path, encoder, names: list[str] | None, model: str, use_cache: bool) -> EvalRun:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from omnisearch.eval.evaluator import evaluate
+
+    bar = Progress(
+        TextColumn("[bold]embedding"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = bar.add_task("units", total=None)
+    with bar:
+        return evaluate(
+            manifest,
+            encoder,
+            directions=names,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+            use_cache=use_cache,
+            model_name=model,
+        )
+
+
+def eval_command(
+    manifest: Path = typer.Argument(..., help="Retrieval manifest (JSONL; see docs/benchmark-format.md)."),
+    json_out: Path = typer.Option(..., "--json", help="Write the scores here as JSON."),
+    model: str = typer.Option("omni-lite", "--model", help="Encoder name or model folder."),
+    directions: str = typer.Option(
+        None, "--directions", help="Comma-separated, e.g. t2a,a2t (default: all 12)."
+    ),
+    markdown: Path = typer.Option(None, "--markdown", help="Also write a Markdown report here."),
+    plot_png: Path = typer.Option(None, "--plot", help="Also draw R@1 per direction into this PNG."),
+    device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda | cuda:N"),
+    batch_size: int = typer.Option(16, "--batch-size", help="Inputs per encoder call."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the embedding cache."),
+) -> None:
+    """Score a model on a manifest: R@1/5/10 of the 12 directions and their averages."""
+    from rich.console import Console
+
+    from omnisearch.cli.main import _encoder, _fail
+    from omnisearch.eval.manifest import ManifestError
+    from omnisearch.eval.report import plot, rich_table, to_json, to_markdown
+
+    if not manifest.is_file():
+        _fail(f"manifest not found: {manifest}")
+    try:
+        names = parse_directions(directions)
+    except ValueError as e:
+        _fail(str(e))
+    enc = _encoder(model, device, batch_size)
+    t0 = time.perf_counter()
+    try:
+        run = _run_eval(manifest, enc, names, model, not no_cache)
+    except ManifestError as e:
+        _fail(str(e))
+    seconds = time.perf_counter() - t0
+    err = Console(stderr=True, soft_wrap=True)
+    for item_id, reason in list(run.failed.items())[:MAX_LISTED_FAILURES]:
+        err.print(f"[yellow]failed[/] {item_id}: {reason}", highlight=False)
+    if len(run.failed) > MAX_LISTED_FAILURES:
+        err.print(f"[yellow]... and {len(run.failed) - MAX_LISTED_FAILURES} more failed item(s)[/]")
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    json_out.write_text(json.dumps(to_json(run), indent=2) + "\n")
+    if markdown is not None:
+        markdown.parent.mkdir(parents=True, exist_ok=True)
+        markdown.write_text(to_markdown(run) + failures_markdown(run.failed))
+    if plot_png is not None:
+        plot_png.parent.mkdir(parents=True, exist_ok=True)
+        plot(run, plot_png)
+    Console().print(rich_table(run))
+    s = run.stats
+    err.print(
+        f"{s.items} items, {s.units} units: {s.cached} from cache, {s.embedded} embedded, "
+        f"{len(run.failed)} failed; {seconds:.1f} s (decode {s.decode_s:.1f} s, encode {s.encode_s:.1f} s)",
+        highlight=False,
+    )
+    if not run.directions:
+        _fail("no direction could be scored (see the skipped reasons)", code=1)
+
+
+def convert_command(
+    fmt: str = typer.Argument(..., help=f"Dataset format: {', '.join(FORMAT_NAMES)}."),
+    src: Path = typer.Argument(..., help="Folder holding the dataset as released."),
+    out: Path = typer.Argument(..., help="Manifest to write (JSONL)."),
+    annotations: Path = typer.Option(None, "--annotations", help="Caption file (default: found under SRC)."),
+    media_dir: Path = typer.Option(None, "--media-dir", help="Where the media files are (default: SRC)."),
+    split_file: Path = typer.Option(None, "--split-file", help="A list of ids to keep (one per line)."),
+    cut: bool = typer.Option(False, "--cut", help="audiocaps / omnibench: add start/end for uncut sources."),
+) -> None:
+    """Convert a public retrieval benchmark into a manifest and print what was written or skipped."""
+    from omnisearch.cli.main import _fail
+    from omnisearch.eval.converters import convert
+
+    options = {"cut": True} if cut else {}
+    try:
+        summary = convert(
+            fmt, src, out, annotations=annotations, media_dir=media_dir, split_file=split_file, **options
+        )
+    except (ValueError, TypeError, FileNotFoundError) as e:
+        _fail(str(e))
+    typer.echo(str(summary))
+    if summary.written == 0:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
     """Add the evaluation commands to the app."""
+    app.command("eval")(eval_command)
+    app.command("convert")(convert_command)

@@ -122,7 +122,7 @@ def search(
     video: Path = typer.Option(None, "--video", help="Query by a clip (its frames and its sound)."),
     image: Path = typer.Option(None, "--image", help="Query by a picture."),
     span: str = typer.Option(None, "--span", help="START-END seconds of the query file, e.g. 12-20."),
-    target: Target = typer.Option(None, "--target", help="Column to search (default: fused)."),
+    target: Target = typer.Option(None, "--target", help="Column; fused (default) serves av/tv/at too."),
     k: int = typer.Option(10, "-k", help="Number of hits."),
     rerank: bool = typer.Option(False, "--rerank", help="Rerank candidates by the fused query."),
     prefetch: int = typer.Option(100, "--prefetch", help="Candidates per first-stage list."),
@@ -130,6 +130,9 @@ def search(
     group_by: str = typer.Option(None, "--group-by", help="'file': one hit per file."),
     path_glob: str = typer.Option(None, "--path", help="Only files matching this glob."),
     media_type: str = typer.Option(None, "--media-type", help="video | audio | image"),
+    after: str = typer.Option(None, "--after", help="Only clips indexed after DATE (ISO, e.g. 2024-05-01)."),
+    start: float = typer.Option(None, "--start", help="Only clips starting at or after START seconds."),
+    end: float = typer.Option(None, "--end", help="Only clips ending at or before END seconds."),
     model: str = typer.Option("omni-lite", "--model"),
     store: StoreKind = typer.Option(StoreKind.lancedb, "--store"),
     qdrant_url: str = typer.Option(None, "--qdrant-url"),
@@ -159,7 +162,15 @@ def search(
         _fail("--group-by accepts only 'file'")
     if not Path(db).exists() and store == StoreKind.lancedb:
         _fail(f"no index at {db}: run `omnisearch index PATH --db {db}` first")
-    flt = Filter(path_glob=path_glob, media_type=media_type)
+    if start is not None and end is not None and end <= start:
+        _fail(f"--end {end:g} must be after --start {start:g}")
+    flt = Filter(
+        path_glob=path_glob,
+        media_type=media_type,
+        start_after=start,
+        end_before=end,
+        added_after=_parse_date(after) if after else None,
+    )
     opts = SearchOptions(
         target=Modality(target.value) if target else None,
         k=k,
@@ -193,6 +204,16 @@ def _parse_span(span: str) -> tuple[float, float]:
     if b <= a:
         _fail(f"--span {span!r}: END must be after START")
     return a, b
+
+
+def _parse_date(value: str) -> float:
+    """--after DATE: an ISO date or date-time (local time unless it names a zone) -> unix seconds."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(value.strip()).timestamp()
+    except ValueError:
+        _fail(f"--after {value!r}: expected an ISO date such as 2024-05-01 or 2024-05-01T14:30")
 
 
 @app.command()

@@ -1,43 +1,82 @@
 """The any-to-any query planner.
 
-Plan for a query holding modalities Q and a target column C (text, video, audio or fused):
-1. embed the query: one vector per modality in Q, plus the fused tuple of Q;
-2. first stage: for each query vector (each modality of Q, and the fused query when |Q| > 1) search
-   column C for `prefetch` candidates;
-3. merge the lists: reciprocal rank fusion (`rrf`) or the mean of the cosines (`weighted`);
-4. optionally rerank (`rerank=True`): rescore the candidates by cosine between the fused query and
-   their fused vectors. Reranking only reorders what the first stage found: `prefetch` sets recall.
-5. shape: overlapping windows of one file become one hit; optionally one hit per file.
+A query is any non-empty combination of text, audio, video (optionally a time span) and image; the
+target is one vector column of the index: text, video, audio or fused.
 
-When no target is given the planner searches the fused column (the clip's words, picture and sound
-together) and says so in the plan.
+Targets, and the 12 directions of the benchmark:
+- a single target (t2v, v2t, t2a, a2t, v2a, a2v, av2t, tv2a, at2v) is that modality's column:
+  `--target text|video|audio`;
+- a dual target ("av", "tv", "at": t2av, a2tv, v2at) is the fused column: `--target fused`. The index
+  keeps one fused vector per clip, the fused tuple of every modality the clip has, and it serves every
+  dual target (there are no per-pair columns); `target_column("av")` spells this mapping out;
+- no target: the planner picks the fused column and says so in the plan. It is the one column every
+  clip has (a silent clip has no audio vector, a clip without words no text vector), and the one the
+  single-modality embeddings are trained towards (fusion as teacher).
+A dual query (av2t, tv2a, at2v) needs no flag: give both parts (`--video`, or text with `--audio`...).
+
+Plan:
+1. embed: one vector per query modality, plus the fused tuple of the query (the encoder's FUSED vector);
+2. first stage: each query vector searches the target column for `depth = max(prefetch, 3k)`
+   candidates (the filter is applied inside the store). The lists are one per query modality, plus
+   the fused query's when the query holds more than one modality;
+3. merge: weighted reciprocal rank fusion (`rrf`, default), or the weighted mean of exact cosines
+   (`weighted`: a candidate's cosine to every query vector, from its stored target vector);
+4. rerank (`rerank=True`): rescore every candidate by the cosine between the fused query and its fused
+   vector. Reranking only reorders what the first stage found: `prefetch` sets recall;
+5. shape (see `shaping.shape`): windows of one file that overlap become one hit spanning them, with
+   the best window's score and keyframe; `group_by_file` keeps one hit per file; top k.
+
+`search` runs the whole plan from a `Query`; `search_vectors` runs steps 2-5 from precomputed query
+vectors (benchmarks, tests, evaluation over an index).
 
 Example:
     >>> result = search(store, encoder, Query(text="a dog barking"), SearchOptions(k=5))  # doctest: +SKIP
-    >>> result.hits[0].path                                                             # doctest: +SKIP
-    '/lib/dog.wav'
+    >>> result.hits[0].path, result.target.value                                        # doctest: +SKIP
+    ('/lib/dog.wav', 'fused')
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from omnisearch.indexers.base import Filter, StoreHit, VectorStore, check_encoder
+from omnisearch.indexers.base import EncoderRecord, Filter, StoreHit, VectorStore, check_encoder
 from omnisearch.models.base import Encoder
 from omnisearch.retrieval.query import Query, QueryError, decode_query
-from omnisearch.retrieval.shaping import group_by_file, merge_overlaps, rrf
+from omnisearch.retrieval.shaping import rrf, shape
 from omnisearch.types import Hit, Modality
+
+MERGES = ("rrf", "weighted")
+_TARGETS = {
+    "t": Modality.TEXT, "text": Modality.TEXT, "v": Modality.VIDEO, "video": Modality.VIDEO,
+    "a": Modality.AUDIO, "audio": Modality.AUDIO, "fused": Modality.FUSED, "av": Modality.FUSED,
+    "va": Modality.FUSED, "tv": Modality.FUSED, "vt": Modality.FUSED, "at": Modality.FUSED,
+    "ta": Modality.FUSED, "tva": Modality.FUSED,
+}  # fmt: skip
+
+
+def target_column(target: str | Modality) -> Modality:
+    """The column that serves a target side: 't'/'text' -> text ..., 'av'/'tv'/'at'/'fused' -> fused."""
+    key = str(target.value if isinstance(target, Modality) else target).strip().lower()
+    if key not in _TARGETS:
+        raise QueryError(
+            f"unknown target {target!r}: use text, video, audio or fused (fused serves av, tv and at)"
+        )
+    return _TARGETS[key]
 
 
 @dataclass
 class SearchOptions:
+    """How to run a query. `weights` weighs each query modality's first-stage list in the merge."""
+
     target: Modality | None = None
     k: int = 10
     prefetch: int = 100
     merge: str = "rrf"  # rrf | weighted
+    weights: dict[Modality, float] | None = None
     rerank: bool = False
     flt: Filter | None = None
     group_by_file: bool = False
@@ -45,32 +84,92 @@ class SearchOptions:
 
 
 @dataclass
+class FirstStage:
+    """One first-stage list: the `query` vector searched against `column`."""
+
+    query: Modality
+    column: Modality
+    depth: int
+    found: int
+    seconds: float
+
+
+@dataclass
 class SearchResult:
+    """Hits plus how they were found: target column, first-stage lists, plan lines, stage times."""
+
     hits: list[Hit]
+    target: Modality = Modality.FUSED
+    target_chosen: bool = False  # True when the planner picked the target
+    stages: list[FirstStage] = field(default_factory=list)
     plan: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     candidates: int = 0
 
     def explain(self) -> str:
-        lines = list(self.plan)
-        lines.append(f"candidates after first stage: {self.candidates}")
+        """The plan, candidate counts and each stage's time, one line each."""
+        lines = [*self.plan, f"candidates after first stage: {self.candidates}, hits: {len(self.hits)}"]
         lines += [f"time {k}: {v * 1000:.1f} ms" for k, v in self.timings.items()]
+        lines.append(f"time total: {sum(self.timings.values()) * 1000:.1f} ms")
         return "\n".join(lines)
 
 
-def _hit(sh: StoreHit, score: float) -> Hit:
+def _check_options(opts: SearchOptions) -> Modality:
+    """Validate options; return the target column."""
+    if opts.merge not in MERGES:
+        raise QueryError(f"unknown merge {opts.merge!r}; use rrf or weighted")
+    if opts.k < 1:
+        raise QueryError("-k must be at least 1")
+    if opts.prefetch < 1:
+        raise QueryError("--prefetch must be at least 1")
+    for m, w in (opts.weights or {}).items():
+        if m not in _TARGETS.values() or not (np.isfinite(w) and w >= 0):
+            raise QueryError(f"weights: want modality -> finite number >= 0, got {m!r}: {w!r}")
+    return Modality.FUSED if opts.target is None else target_column(opts.target)
+
+
+def _index_dim(store: VectorStore, encoder: EncoderRecord | None) -> int:
+    stored = store.encoder()
+    if stored is None:
+        raise QueryError("the index is empty: run `omnisearch index` first")
+    if encoder is not None:
+        check_encoder(stored, encoder)
+    return stored.dim
+
+
+def _unit_vectors(vectors: Mapping[Modality, np.ndarray], dim: int) -> dict[Modality, np.ndarray]:
+    """Query vectors as unit float32 arrays, checked against the index dimension."""
+    if not vectors:
+        raise QueryError("empty query: no query vector")
+    out: dict[Modality, np.ndarray] = {}
+    for m, v in vectors.items():
+        m = Modality(m)
+        arr = np.asarray(v, dtype=np.float32).reshape(-1)
+        if arr.shape[0] != dim:
+            raise QueryError(f"{m.value} query vector has dim {arr.shape[0]}, the index has {dim}")
+        norm = float(np.linalg.norm(arr))
+        if not np.isfinite(norm) or norm == 0:
+            raise QueryError(f"{m.value} query vector is zero or not finite")
+        out[m] = arr / norm
+    return out
+
+
+def _hit(sh: StoreHit, score: float, scores: dict[str, float]) -> Hit:
     r = sh.row
+    start, end = float(r["start"]), float(r["end"])
+    kf = r.get("keyframe")
+    kf = float(kf) if kf is not None and start <= float(kf) <= end else (start + end) / 2
     return Hit(
         path=r["path"],
-        start=float(r["start"]),
-        end=float(r["end"]),
+        start=start,
+        end=end,
         score=float(score),
         text=r.get("text") or "",
-        media_type=r.get("media_type", ""),
+        media_type=r.get("media_type") or "",
         clip_id=r["clip_id"],
-        keyframe=float(r.get("keyframe", r["start"])),
+        keyframe=kf,
         transcript=r.get("transcript") or "",
-        scores={},
+        scores=scores,
     )
 
 
@@ -79,78 +178,143 @@ def search(
 ) -> SearchResult:
     """Run a query end to end (see the module docstring for the plan)."""
     opts = opts or SearchOptions()
-    if opts.merge not in ("rrf", "weighted"):
-        raise QueryError(f"unknown merge {opts.merge!r}; use rrf or weighted")
-    if opts.k < 1:
-        raise QueryError("-k must be at least 1")
-    stored = store.encoder()
-    if stored is None:
-        raise QueryError("the index is empty: run `omnisearch index` first")
-    check_encoder(stored, encoder.record)
-    timings: dict[str, float] = {}
-    plan: list[str] = [f"query: {query.describe()}"]
-
+    target = _check_options(opts)
+    dim = _index_dim(store, encoder.record)
+    if query.span is not None:
+        if not (query.audio or query.video):
+            raise QueryError("--span applies to an --audio or --video query file")
+        if not 0 <= query.span[0] < query.span[1]:
+            raise QueryError(f"--span {query.span[0]:g}-{query.span[1]:g}: need 0 <= START < END")
     t = time.perf_counter()
     inp = decode_query(query)
-    timings["decode"] = time.perf_counter() - t
+    timings = {"decode": time.perf_counter() - t}
     t = time.perf_counter()
     emb = encoder.encode([inp])[0]
     timings["embed"] = time.perf_counter() - t
-    qmods = [m for m in Modality.singles() if m in emb.vectors]
+    vectors = _unit_vectors(emb.vectors, dim)
+    result = SearchResult(hits=[], plan=[f"query: {query.describe()}"], timings=timings)
+    result.plan.append("embed: " + ", ".join(m.value for m in vectors) + " query vectors")
+    return _run(store, vectors, opts, target, result)
 
-    target = opts.target or Modality.FUSED
-    plan.append(
+
+def search_vectors(
+    store: VectorStore,
+    query_vectors: Mapping[Modality, np.ndarray],
+    opts: SearchOptions | None = None,
+    *,
+    encoder: EncoderRecord | None = None,
+) -> SearchResult:
+    """Run the plan from precomputed query vectors: {modality: vector}, FUSED being the query tuple's.
+
+    Give the vectors of the query's modalities and, for a multi-modal query or `rerank`, the fused
+    one; `{FUSED: v}` alone queries by a precomputed tuple. `encoder`, when given, is checked against
+    the index's encoder record.
+    """
+    opts = opts or SearchOptions()
+    target = _check_options(opts)
+    vectors = _unit_vectors(query_vectors, _index_dim(store, encoder))
+    result = SearchResult(hits=[], plan=["query: " + ", ".join(m.value for m in vectors) + " vectors"])
+    return _run(store, vectors, opts, target, result)
+
+
+def _exact_cosines(
+    store: VectorStore, ids: list[str], column: Modality, queries: list[np.ndarray]
+) -> dict[str, np.ndarray]:
+    """id -> cosines of its stored `column` vector to each query vector (-1 where it has none)."""
+    stored = store.vectors(ids, column)
+    qmat = np.stack(queries)
+    out = {cid: np.full(len(queries), -1.0, dtype=np.float32) for cid in ids}
+    if stored:
+        have = list(stored)
+        sims = np.stack([stored[c] for c in have]) @ qmat.T
+        out.update(zip(have, sims, strict=True))
+    return out
+
+
+def _describe(flt: Filter) -> str:
+    """The clauses of a filter that are set, e.g. "media_type='audio', start_after=5.0"."""
+    return ", ".join(f"{k}={v!r}" for k, v in flt.__dict__.items() if v is not None)
+
+
+def _run(
+    store: VectorStore,
+    vecs: dict[Modality, np.ndarray],
+    opts: SearchOptions,
+    target: Modality,
+    result: SearchResult,
+) -> SearchResult:
+    """Steps 2-5 of the plan, recorded into `result`."""
+    result.target, result.target_chosen = target, opts.target is None
+    qmods = [m for m in Modality.singles() if m in vecs]
+    lists = list(qmods)
+    if Modality.FUSED in vecs and len(qmods) != 1:
+        lists.append(Modality.FUSED)
+    if opts.rerank and Modality.FUSED not in vecs:
+        raise QueryError("--rerank needs the fused query vector")
+    result.plan.append(
         f"target column: {target.value}"
-        + ("" if opts.target else " (default: the clip's fused tuple of words, picture and sound)")
+        + (" (chosen by the planner: every clip has a fused vector)" if result.target_chosen else "")
     )
-    lists = [(m, emb.vectors[m]) for m in qmods]
-    if len(qmods) > 1:
-        lists.append((Modality.FUSED, emb.vectors[Modality.FUSED]))
-    depth = max(opts.prefetch, opts.k * 3)
-    t = time.perf_counter()
+    if opts.flt is not None and not opts.flt.is_empty():
+        result.plan.append(f"filter (applied inside the store): {_describe(opts.flt)}")
+    depth = max(opts.prefetch, 3 * opts.k)
     found: dict[str, StoreHit] = {}
     rankings: list[list[str]] = []
     cosines: dict[str, dict[str, float]] = {}
-    for qm, vec in lists:
-        hits = store.search(target, vec, depth, opts.flt)
-        plan.append(
-            f"first stage: {qm.value} query vector -> {target.value} column, top {depth}: {len(hits)}"
+    t_all = time.perf_counter()
+    for qm in lists:
+        t = time.perf_counter()
+        hits = store.search(target, vecs[qm], depth, opts.flt)
+        stage = FirstStage(qm, target, depth, len(hits), time.perf_counter() - t)
+        result.stages.append(stage)
+        result.plan.append(
+            f"first stage: {qm.value} query -> {target.value} column, top {depth}: "
+            f"{len(hits)} found in {stage.seconds * 1000:.1f} ms"
         )
         rankings.append([h.row["clip_id"] for h in hits])
         for h in hits:
             found.setdefault(h.row["clip_id"], h)
             cosines.setdefault(h.row["clip_id"], {})[f"{qm.value}->{target.value}"] = h.score
-    timings["first_stage"] = time.perf_counter() - t
+    result.timings["first_stage"] = time.perf_counter() - t_all
+    result.candidates = len(found)
 
+    t = time.perf_counter()
+    weights = np.array([float((opts.weights or {}).get(m, 1.0)) for m in lists])
+    keys = [f"{qm.value}->{target.value}" for qm in lists]
     if len(lists) == 1:
-        scores = {cid: next(iter(c.values())) for cid, c in cosines.items()}
+        scores = {cid: c[keys[0]] for cid, c in cosines.items()}
+        result.plan.append("merge: one list, scored by its cosines")
     elif opts.merge == "rrf":
-        scores = rrf(rankings)
-        plan.append(f"merge: reciprocal rank fusion of {len(lists)} lists")
+        scores = rrf(rankings, weights=list(weights))
+        for cid, s in scores.items():
+            cosines[cid]["rrf"] = s
+        result.plan.append(f"merge: reciprocal rank fusion of {len(lists)} lists -> {len(found)} candidates")
     else:
-        scores = {cid: float(np.mean(list(c.values()))) for cid, c in cosines.items()}
-        plan.append(f"merge: mean cosine over {len(lists)} lists (missing = not found)")
+        exact = _exact_cosines(store, list(found), target, [vecs[qm] for qm in lists])
+        scores = {}
+        for cid, row in exact.items():
+            cosines[cid].update(zip(keys, map(float, row), strict=True))
+            scores[cid] = float(row @ weights / (weights.sum() or 1.0))
+        result.plan.append(f"merge: weighted mean of exact cosines to {len(lists)} query vectors")
+    result.timings["merge"] = time.perf_counter() - t
 
     if opts.rerank and found:
         t = time.perf_counter()
-        fused_q = emb.vectors[Modality.FUSED]
-        vecs = store.vectors(list(found), Modality.FUSED)
-        scores = {cid: float(vecs[cid] @ fused_q) if cid in vecs else -1.0 for cid in found}
-        for cid in found:
-            if cid in vecs:
-                cosines[cid]["rerank fused->fused"] = scores[cid]
-        timings["rerank"] = time.perf_counter() - t
-        plan.append(f"rerank: fused query vs fused vectors of {len(found)} candidates")
+        exact = _exact_cosines(store, list(found), Modality.FUSED, [vecs[Modality.FUSED]])
+        scores = {cid: float(row[0]) for cid, row in exact.items()}
+        for cid, sc in scores.items():
+            cosines[cid]["rerank fused->fused"] = sc
+        result.timings["rerank"] = time.perf_counter() - t
+        result.plan.append(f"rerank: fused query vs the fused vectors of {len(found)} candidates")
 
-    hits = []
-    for cid, sh in found.items():
-        h = _hit(sh, scores[cid])
-        h.scores = cosines[cid]
-        hits.append(h)
-    hits.sort(key=lambda h: -h.score)
-    if opts.merge_windows:
-        hits = merge_overlaps(hits)
-    if opts.group_by_file:
-        hits = group_by_file(hits)
-        plan.append("shape: one hit per file")
-    return SearchResult(hits=hits[: opts.k], plan=plan, timings=timings, candidates=len(found))
+    t = time.perf_counter()
+    hits = [_hit(sh, scores[cid], cosines[cid]) for cid, sh in found.items()]
+    result.hits = shape(hits, opts.k, merge_windows=opts.merge_windows, by_file=opts.group_by_file)
+    result.timings["shape"] = time.perf_counter() - t
+    result.plan.append(
+        "shape: "
+        + ("overlapping windows merged" if opts.merge_windows else "windows kept apart")
+        + (", one hit per file" if opts.group_by_file else "")
+        + f", top {opts.k}"
+    )
+    return result

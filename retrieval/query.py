@@ -58,7 +58,7 @@ def _check_file(path: str, kind: str, exts: tuple[str, ...]) -> str:
 
 def decode_query(q: Query, cfg: DecodeConfig | None = None) -> EncoderInput:
     """Decode the files of a query into an EncoderInput. Raises QueryError with a clear message."""
-    from omnisearch.media.audio import decode_audio
+    from omnisearch.media.audio import decode_audio, import_torch
     from omnisearch.media.decode import decode_frames
     from omnisearch.media.errors import MediaError
     from omnisearch.media.probe import probe
@@ -68,6 +68,7 @@ def decode_query(q: Query, cfg: DecodeConfig | None = None) -> EncoderInput:
     if q.is_empty():
         raise QueryError("empty query: give a text and/or --audio / --video / --image")
     cfg = cfg or DecodeConfig()
+    import_torch()  # before decord opens a file (see omnisearch.media.audio.import_torch)
     inp = EncoderInput(text=q.text.strip() if q.text and q.text.strip() else None)
     try:
         if q.video:

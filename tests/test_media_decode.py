@@ -25,6 +25,7 @@ pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg n
 TESTSRC = ["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"]
 FILES = {
     "av": "av.mp4",
+    "mkv": "av.mkv",
     "mute": "mute.mp4",
     "raw": "raw.h264",
     "png": "img.png",
@@ -49,6 +50,7 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     d = tmp_path_factory.mktemp("media")
     p = {key: str(d / name) for key, name in FILES.items()}
     ffmpeg(*TESTSRC, *sine(440), "-t", "3", *X264, "-c:a", "aac", "-ac", "2", p["av"])
+    ffmpeg(*TESTSRC, *sine(440, 48000), "-t", "3", *X264, "-c:a", "libopus", p["mkv"])  # 1 ms timestamps
     ffmpeg(*TESTSRC, "-t", "2", *X264, p["mute"])
     ffmpeg(*TESTSRC, "-t", "1", *X264, "-f", "h264", p["raw"])  # no timestamps, no duration
     ffmpeg(*sine(440), "-t", "1", "-ac", "2", p["wav"], "-t", "1", p["flac"], "-t", "1", p["mp3"])
@@ -175,25 +177,33 @@ def test_decode_audio_formats(media: dict[str, str], key: str) -> None:
     assert 0.05 < np.abs(wav).max() <= 1.01
 
 
-def test_decode_audio_slices_match_whole(media: dict[str, str]) -> None:
-    whole = decode_audio(media["av"])
+@pytest.mark.parametrize("key", ["av", "mkv"])
+def test_decode_audio_slices_match_whole(media: dict[str, str], key: str) -> None:
+    whole = decode_audio(media[key])
     assert abs(len(whole) - 3 * SR) < 0.05 * SR
     assert peak_hz(whole) == pytest.approx(440, abs=3)
-    part = decode_audio(media["av"], 1.5, 2.5)  # seeks (start > 1 s)
-    assert len(part) == SR
-    np.testing.assert_allclose(part, whole[int(1.5 * SR) : int(2.5 * SR)], atol=1e-4)
-    assert len(decode_audio(media["av"], 2.5, 99.0)) == len(whole) - int(2.5 * SR)
-    assert len(decode_audio(media["av"], 2.0, 1.0)) == 0
+    for start in (1.5, 1.77):  # seeks (start > 1 s)
+        part = decode_audio(media[key], start, start + 1.0)
+        assert len(part) == SR
+        s0 = round(start * SR)
+        np.testing.assert_allclose(part, whole[s0 : s0 + SR], atol=1e-4)
+    assert len(decode_audio(media[key], 2.5, 99.0)) == len(whole) - int(2.5 * SR)
+    assert len(decode_audio(media[key], 2.0, 1.0)) == 0
     assert decode_audio(media["mute"]).shape == (0,)
     with pytest.raises(MediaError, match="not a valid media file"):
         decode_audio(media["corrupt"])
 
 
 def test_stream_resampler_equals_whole_signal() -> None:
+    import torch
+    import torchaudio
+
     x = np.random.default_rng(3).standard_normal(23_456).astype(np.float32)
     for orig in (44100, 48000, 22050, 16000):
         want = _resample(x, orig, SR) if orig != SR else x
-        rs = StreamResampler(orig, SR, block_seconds=0.1)
+        reference = torchaudio.functional.resample(torch.from_numpy(x), orig, SR).numpy()
+        np.testing.assert_allclose(want, reference, atol=1e-4)  # the cached-kernel module = functional
+        rs = StreamResampler(orig, SR, block_seconds=0.2)
         pieces, i, rng = [], 0, np.random.default_rng(orig)
         while i < len(x):
             n = int(rng.integers(1, 3000))
@@ -259,6 +269,8 @@ def test_real_pancake_video() -> None:
     assert clips[0].frames.shape == (4, 126, 224, 3)
     assert sum(len(c.audio) for c in clips) == pytest.approx(info.duration * SR, rel=0.01)
     assert np.abs(clips[0].audio).max() > 0.01  # not silence
+    whole = np.concatenate([c.audio for c in clips])
+    np.testing.assert_allclose(decode_audio(path, 8.0, 9.0), whole[8 * SR : 9 * SR], atol=1e-4)
 
 
 def test_real_video_without_audio() -> None:

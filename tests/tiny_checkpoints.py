@@ -147,24 +147,38 @@ def build_thinker(out: Path, hidden: int = 32, layers: int = 2):
     return model
 
 
-def build_omniretriever(root: Path, adapter: bool = False, random_head: bool = True) -> Path:
+def head_state(hidden: int, layers: int, seed: int = 4, prefix: str = "classify_linear.") -> dict:
+    """Random classify_linear tensors (Linear(L*H, H) -> GELU -> Linear(H, H)) under `prefix`."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    return {
+        f"{prefix}0.weight": torch.randn(hidden, layers * hidden, generator=g) * 0.1,
+        f"{prefix}0.bias": torch.randn(hidden, generator=g) * 0.1,
+        f"{prefix}2.weight": torch.randn(hidden, hidden, generator=g) * 0.1,
+        f"{prefix}2.bias": torch.randn(hidden, generator=g) * 0.1,
+    }
+
+
+def build_omniretriever(root: Path, adapter: bool = False, head: str | None = None) -> Path:
     """A tiny OmniRetriever folder. `adapter=False`: a full thinker in `root`. `adapter=True`: the
     thinker in `root/base` and a PEFT LoRA adapter (q/k/v of the text layers, like the paper's) in
-    `root`, with non-zero LoRA weights so that loading it changes the vectors. omnisearch.json
-    flags the folder `random_head` (no trained classify_linear) unless `random_head=False`, in
-    which case a random head is saved to head.safetensors."""
+    `root`, with non-zero LoRA weights so that loading it changes the vectors.
+    head: None -> no trained head, omnisearch.json says {"random_head": true}; "file" -> a random
+    head in head.safetensors; "adapter" -> the head inside adapter_model.safetensors under PEFT's
+    modules_to_save key layout (base_model.model.classify_linear.*)."""
     import torch
+    from safetensors.torch import load_file, save_file
 
     root = Path(root)
     base_dir = root / "base" if adapter else root
     model = build_thinker(base_dir)
+    h, n = model.config.text_config.hidden_size, model.config.text_config.num_hidden_layers
     if adapter:
         from peft import LoraConfig, get_peft_model
 
-        cfg = LoraConfig(
-            r=4, lora_alpha=8, lora_dropout=0.0, target_modules=r".*language_model\.layers\.\d+\.self_attn\.(q|k|v)_proj"
-        )
-        peft_model = get_peft_model(model, cfg)
+        target = r".*language_model\.layers\.\d+\.self_attn\.(q|k|v)_proj"
+        peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=target))
         torch.manual_seed(3)
         for name, p in peft_model.named_parameters():
             if "lora_B" in name:
@@ -173,19 +187,10 @@ def build_omniretriever(root: Path, adapter: bool = False, random_head: bool = T
         conf = json.loads((root / "adapter_config.json").read_text())
         conf["base_model_name_or_path"] = str(base_dir)
         (root / "adapter_config.json").write_text(json.dumps(conf))
-        model.config.save_pretrained(base_dir)
-    meta: dict = {"encoder": "omniretriever-7b", "random_head": random_head}
-    if not random_head:
-        from safetensors.torch import save_file
-
-        h, n = model.config.text_config.hidden_size, model.config.text_config.num_hidden_layers
-        torch.manual_seed(4)
-        head = {
-            "classify_linear.0.weight": torch.randn(h, n * h) * 0.1,
-            "classify_linear.0.bias": torch.zeros(h),
-            "classify_linear.2.weight": torch.randn(h, h) * 0.1,
-            "classify_linear.2.bias": torch.zeros(h),
-        }
-        save_file(head, str(root / "head.safetensors"))
-    (root / "omnisearch.json").write_text(json.dumps(meta))
+    if head == "file":
+        save_file(head_state(h, n), str(root / "head.safetensors"))
+    elif head == "adapter":
+        f = root / "adapter_model.safetensors"
+        save_file({**load_file(str(f)), **head_state(h, n, prefix="base_model.model.classify_linear.")}, str(f))
+    (root / "omnisearch.json").write_text(json.dumps({"encoder": "omniretriever-7b", "random_head": head is None}))
     return root

@@ -66,7 +66,7 @@ def build_jobs(
 
     jobs: list[ClipJob] = []
     reader = (
-        FrameReader(f.path, decode_cfg.frame_size)
+        FrameReader(f.path, decode_cfg.frame_size, cache=True)  # windows overlap: share frames
         if f.media_type == MediaType.VIDEO and info.has_video
         else None
     )
@@ -76,6 +76,7 @@ def build_jobs(
             frames = None
             if reader is not None:
                 times = evenly_spaced_times(span, decode_cfg.frames)
+                reader.evict_before(span.start)
                 frames = reader.read(times)
             elif info.has_video:  # a still image: one frame
                 frames = decode_frames(f.path, [0.0], decode_cfg.frame_size)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from omnisearch.config import DecodeConfig, SegmentConfig
 from omnisearch.indexers.base import VectorStore
 from omnisearch.ingest.clips import ClipJob, build_jobs, records_from
+from omnisearch.media.audio import import_torch
 from omnisearch.media.errors import MediaError
 from omnisearch.media.walk import FoundFile, file_hash, find_media
 from omnisearch.models.base import Encoder
@@ -99,6 +100,7 @@ def index_paths(
     t0 = time.perf_counter()
 
     store.ensure_encoder(encoder.record)
+    import_torch()  # before decord opens a file: importing torch later costs ~10 s and ~1 GB
     found, bad = find_media([os.path.expanduser(p) for p in paths])
     report.failed.extend(bad)
     report.files_found = len(found)

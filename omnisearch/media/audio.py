@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Generator, Iterator
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -35,13 +36,21 @@ def import_torch() -> None:
     import torch  # noqa: F401
 
 
-def _resample(x: np.ndarray, orig: int, new: int) -> np.ndarray:
+@lru_cache(maxsize=8)
+def _resampler(orig: int, new: int) -> Any:
+    """A torchaudio Resample module (its sinc kernel is built once, not per call)."""
     import_torch()
+    import torchaudio.transforms as T
+
+    return T.Resample(orig, new)
+
+
+def _resample(x: np.ndarray, orig: int, new: int) -> np.ndarray:
+    """`torchaudio.functional.resample` of a mono float32 signal (same kernel, cached)."""
     import torch
-    import torchaudio.functional as F
 
     with torch.inference_mode():
-        y = F.resample(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), orig, new)
+        y = _resampler(orig, new)(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
     return y.numpy().astype(np.float32, copy=False)
 
 
@@ -125,46 +134,110 @@ def _origin_seconds(container: Any, stream: Any) -> float:
 def iter_native(container: Any, stream: Any, seek_s: float = 0.0) -> Iterator[tuple[int, int, np.ndarray]]:
     """Yield (native rate, absolute native index of the first sample, mono float32) per decoded frame.
 
-    Only the first frame's timestamp is used; later frames are taken as contiguous. Bad packets are
-    skipped (up to MAX_BAD_PACKETS).
+    Samples are taken as contiguous; the start is anchored on the second frame's timestamp (the first
+    frame after a seek can be trimmed by the decoder and carry a shifted one), else the first's.
+    Timestamps are only as fine as the container's time base: Matroska/WebM use 1 ms, so a seeked
+    decode lands within ~1 ms of the from-the-start sample grid. Bad packets are skipped (up to
+    MAX_BAD_PACKETS).
     """
     import av
 
     origin = _origin_seconds(container, stream)
     if seek_s > 0:
-        container.seek(int((seek_s + origin) * 1_000_000), backward=True)
-    converter = av.AudioResampler(format="fltp")
-    position: int | None = None
-    bad = 0
-    for packet in container.demux(stream):
         try:
-            frames = packet.decode()
+            container.seek(int((seek_s + origin) * 1_000_000), backward=True)
         except av.error.FFmpegError:
-            bad += 1
-            if bad > MAX_BAD_PACKETS:
-                raise
-            continue
-        for frame in frames:
-            rate = int(frame.sample_rate)
-            if position is None:
-                t = float(frame.time) - origin if frame.time is not None else 0.0
-                position = round(t * rate)
-            for out in converter.resample(frame):
-                mono = out.to_ndarray().astype(np.float32, copy=False).mean(axis=0)
-                yield rate, position, mono
-                position += len(mono)
-    if position is not None:
+            pass  # unseekable: decode from the start (positions stay absolute)
+    converter = av.AudioResampler(format="fltp")
+    bad = 0
+
+    def frames() -> Iterator[tuple[int, float | None, np.ndarray]]:
+        nonlocal bad
+        for packet in container.demux(stream):
+            try:
+                decoded = packet.decode()
+            except av.error.FFmpegError:
+                bad += 1
+                if bad > MAX_BAD_PACKETS:
+                    raise
+                continue
+            for frame in decoded:
+                time = None if frame.time is None else float(frame.time) - origin
+                for out in converter.resample(frame):
+                    yield int(frame.sample_rate), time, out.to_ndarray().astype(np.float32).mean(axis=0)
+                    time = None
         for out in converter.resample(None):
-            mono = out.to_ndarray().astype(np.float32, copy=False).mean(axis=0)
-            yield int(out.sample_rate), position, mono
+            yield int(out.sample_rate), None, out.to_ndarray().astype(np.float32).mean(axis=0)
+
+    def anchor(held: list[tuple[int, float | None, np.ndarray]]) -> int:
+        timed = [i for i, (_, t, _) in enumerate(held) if t is not None]
+        if not timed:
+            return 0
+        i = next((i for i in timed if i >= 1), timed[0])
+        rate, t, _ = held[i]
+        return round(t * rate) - sum(len(m) for _, _, m in held[:i])  # type: ignore[operator]
+
+    held: list[tuple[int, float | None, np.ndarray]] = []
+    position: int | None = None
+    for rate, time, mono in frames():
+        if position is not None:
+            yield rate, position, mono
             position += len(mono)
+            continue
+        held.append((rate, time, mono))
+        if len(held) >= 3 or (len(held) >= 2 and time is not None):
+            position = anchor(held)
+            for r, _, m in held:
+                yield r, position, m
+                position += len(m)
+    if position is None and held:  # a stream of one or two frames
+        position = anchor(held)
+        for r, _, m in held:
+            yield r, position, m
+            position += len(m)
+
+
+def _resampled_blocks(
+    container: Any, stream: Any, sample_rate: int, seek_s: float = 0.0, end: float | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (absolute index at `sample_rate` of the block's first sample, block) in order.
+
+    From the start (seek_s == 0) output index 0 is time 0: audio starting later is preceded by zeros,
+    samples before time 0 are dropped. After a seek the first native sample kept is the first one whose
+    index is a multiple of the resampling ratio, so output indices stay on the same grid. Stops once
+    decoding has passed `end` + SEEK_MARGIN_S.
+    """
+    resampler: StreamResampler | None = None
+    drop = out_index = native_end = 0
+    for rate, pos, mono in iter_native(container, stream, seek_s):
+        if resampler is None:
+            resampler = StreamResampler(rate, sample_rate)
+            first = max(0, math.ceil(pos / resampler.a) * resampler.a) if seek_s > 0 else 0
+            if pos > first:
+                mono = np.concatenate([np.zeros(pos - first, np.float32), mono])
+            drop = max(0, first - pos)
+            out_index, native_end = first // resampler.a * resampler.b, first
+        if drop:
+            cut = min(drop, len(mono))
+            mono, drop = mono[cut:], drop - cut
+        native_end += len(mono)
+        block = resampler.push(mono)
+        if len(block):
+            yield out_index, block
+            out_index += len(block)
+        if end is not None and native_end > (end + SEEK_MARGIN_S) * rate:
+            break
+    if resampler is not None:
+        block = resampler.flush()
+        if len(block):
+            yield out_index, block
 
 
 def iter_resampled(path: str, sample_rate: int = SAMPLE_RATE) -> Generator[np.ndarray, None, None]:
     """The whole audio track at `sample_rate`, mono, in contiguous blocks starting at time 0.
 
     Nothing is yielded for a file without audio. Leading silence (audio starting after the container
-    start) is filled with zeros; samples before time 0 are dropped.
+    start) is filled with zeros; samples before time 0 are dropped. Memory stays bounded (~30 s blocks).
 
     Example:
         >>> total = sum(len(b) for b in iter_resampled("song.flac"))  # doctest: +SKIP
@@ -174,23 +247,8 @@ def iter_resampled(path: str, sample_rate: int = SAMPLE_RATE) -> Generator[np.nd
         return
     container, stream = opened
     try:
-        resampler: StreamResampler | None = None
-        for rate, first, mono in iter_native(container, stream):
-            if resampler is None:
-                resampler = StreamResampler(rate, sample_rate)
-                if first > 0:
-                    mono = np.concatenate([np.zeros(first, np.float32), mono])
-                elif first < 0:
-                    mono = mono[-first:]
-            out = resampler.push(mono)
-            if len(out):
-                yield out
-        if resampler is not None:
-            out = resampler.flush()
-            if len(out):
-                yield out
-    except MediaError:
-        raise
+        for _, block in _resampled_blocks(container, stream, sample_rate):
+            yield block
     except Exception as exc:
         raise MediaError(str(path), describe_av_error(exc)) from exc
     finally:
@@ -200,39 +258,20 @@ def iter_resampled(path: str, sample_rate: int = SAMPLE_RATE) -> Generator[np.nd
 def _decode_range(
     path: str, end: float | None, sample_rate: int, seek_s: float
 ) -> tuple[int, np.ndarray] | None:
-    """(absolute output index of the first sample, resampled mono) from `seek_s` to past `end`.
-
-    Native audio is resampled in blocks as it is decoded, so only the 16 kHz output is held whole.
-    """
+    """(absolute output index of the first sample, resampled mono) from `seek_s` to past `end`."""
     opened = open_audio(path)
     if opened is None:
         return None
     container, stream = opened
-    outs: list[np.ndarray] = []
-    resampler: StreamResampler | None = None
-    first = 0
     try:
-        for rate, pos, mono in iter_native(container, stream, seek_s):
-            if resampler is None:
-                resampler = StreamResampler(rate, sample_rate)
-                a = resampler.a
-                first = max(0, math.ceil(pos / a) * a) if seek_s > 0 else 0
-                if pos < first:
-                    mono = mono[first - pos :]
-                elif pos > first:
-                    mono = np.concatenate([np.zeros(pos - first, np.float32), mono])
-                pos = first
-            outs.append(resampler.push(mono))
-            if end is not None and pos + len(mono) > (end + SEEK_MARGIN_S) * rate:
-                break
+        blocks = list(_resampled_blocks(container, stream, sample_rate, seek_s, end))
     except Exception as exc:
         raise MediaError(str(path), describe_av_error(exc)) from exc
     finally:
         container.close()
-    if resampler is None:
+    if not blocks:
         return 0, np.zeros(0, np.float32)
-    outs.append(resampler.flush())
-    return first // resampler.a * resampler.b, np.concatenate(outs)
+    return blocks[0][0], np.concatenate([b for _, b in blocks])
 
 
 def decode_audio(

@@ -237,7 +237,8 @@ class ClipClap(Encoder):
         return out
 
     def _vector(self, clip: np.ndarray | None, clip_share: float, clap: np.ndarray | None, clap_share: float):
-        return blocks_vector([(clip, clip_share, self.clip_dim), (clap, clap_share, self.clap_dim)])
+        parts = [(clip, clip_share, self.clip_dim), (clap, clap_share, self.clap_dim)]
+        return blocks_vector(parts).astype(np.float32)  # blocks_vector returns float64 under NumPy 2
 
     @classmethod
     def from_folders(cls, clip: str | Path, clap: str | Path, options: EncoderOptions | None = None) -> ClipClap:

@@ -1,0 +1,324 @@
+"""omniretriever-7b: the paper's encoder through transformers' Qwen2.5-Omni thinker (+ PEFT LoRA).
+
+One forward pass per item over a prompt holding its modalities (layouts in omniretriever_prompt.py);
+the hidden state of the last token (<|im_end|>, rows left-padded) is taken from every decoder layer
+(`hidden_states[1:]`: layers 1..L-1 before the final norm, then the normed layer L), concatenated
+(L*H, 28*3584 = 100352 for the 7B) and sent through the head `classify_linear` =
+Linear(L*H, H) -> GELU -> Linear(H, H), then L2-normalised. Each item yields its single-modal vectors
+(a forward pass per modality present) and, when two or more are present, the FUSED vector (one pass
+over a prompt holding all of them: the paper's tuple embedding); with a single modality FUSED is that
+modality's vector. Dual-modal queries are the fused pass over exactly those two modalities.
+
+Text-only convention: text goes through the same prompt path and head as everything else
+(`caption<|im_end|>`, all layers, classify_linear), as in the mteb reference wrapper, so every vector
+lives in one space. (The training code instead pooled the last layer's normed state without the head.)
+
+WHAT IS MISSING (scores will NOT match the paper's): WAVE-7B's BEATs audio branch is not in
+transformers. Its beats_* weights (BEATs encoder, beats_ln, beats_proj) are ignored when the base is
+loaded, audio goes through the Whisper tower only, and each audio position gets 1 token instead of
+WAVE's 2 (Whisper and BEATs interleaved), so audio, audio-visual and fused vectors differ from the
+released model's, and the LoRA was trained for inputs it no longer sees. Text and video-only
+vectors follow the reference path. Also: a clip's duration is not an EncoderInput field, so
+video-only items assume 1 fps for their temporal positions (the reference wrapper's fallback);
+audio-visual items take the duration from the audio. Untested against real 7B weights here
+(no network); tested on tiny random checkpoints with the same layout.
+
+Weights (never downloaded unless OMNISEARCH_ALLOW_DOWNLOAD=1): a folder holding either a full thinker
+(config.json + safetensors; a full Qwen2.5-Omni folder works too) or a PEFT adapter
+(adapter_config.json; base from its base_model_name_or_path, or from omnisearch.json "base" /
+OMNISEARCH_OMNIRETRIEVER_BASE). Named by OMNISEARCH_OMNIRETRIEVER or a model folder's omnisearch.json
+{"encoder": "omniretriever-7b", "model": ...}. The head comes from head.safetensors, else the adapter's
+modules_to_save, else the base's weights; without one it is an error unless omnisearch.json says
+{"random_head": true} (test checkpoints).
+
+Example:
+    >>> enc = OmniRetriever(model="/models/OmniRetriever-7B")               # doctest: +SKIP
+    >>> e = enc.encode([EncoderInput(text="a dog barks", frames=f, audio=a)])[0]   # doctest: +SKIP
+    >>> sorted(m.value for m in e.vectors), enc.dim                          # doctest: +SKIP
+    (['audio', 'fused', 'text', 'video'], 3584)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from omnisearch.models import omniretriever_prompt as P
+from omnisearch.models.base import Encoder, EncoderOptions
+from omnisearch.models.batching import encode_with_backoff, hub_kwargs, read_model_json, weights_location
+from omnisearch.types import Embedding, EncoderInput, Modality
+
+log = logging.getLogger(__name__)
+HEAD_FILE = "head.safetensors"
+
+
+def _config_json(location: str) -> dict:
+    """config.json of a local folder or of a hub id already in the local cache."""
+    p = Path(location)
+    if p.is_dir():
+        return json.loads((p / "config.json").read_text())
+    from huggingface_hub import hf_hub_download
+
+    return json.loads(Path(hf_hub_download(location, "config.json", **hub_kwargs())).read_text())
+
+
+def _thinker_config(cfg: dict) -> dict:
+    return cfg.get("thinker_config", cfg)  # a full Qwen2.5-Omni config nests the thinker's
+
+
+def head_tensors(files: Sequence[Path]) -> dict[str, object] | None:
+    """`classify_linear` tensors of the first safetensors file that has them, keyed '<index>.<param>'
+    (PEFT's modules_to_save wrappers removed; a trained copy wins over original_module)."""
+    from safetensors import safe_open
+
+    for f in files:
+        if not f.is_file():
+            continue
+        with safe_open(str(f), framework="pt") as sf:
+            keys = [k for k in sf.keys() if "classify_linear." in k]
+            if not keys:
+                continue
+            out: dict[str, object] = {}
+            for k in sorted(keys, key=lambda k: "original_module." not in k):  # originals first, then override
+                short = k.split("classify_linear.", 1)[1]
+                short = short.replace("modules_to_save.default.", "").replace("original_module.", "")
+                out[short] = sf.get_tensor(k)
+            return out
+    return None
+
+
+def weight_files(folder: str | Path) -> list[Path]:
+    """The safetensors files of a local model folder (shards in index order)."""
+    folder = Path(folder)
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        shards = dict.fromkeys(json.loads(index.read_text())["weight_map"].values())
+        return [folder / s for s in shards]
+    return sorted(folder.glob("*.safetensors"))
+
+
+class OmniRetriever(Encoder):
+    name = "omniretriever-7b"
+    version = "1"
+    weights_from = "local folder (OMNISEARCH_OMNIRETRIEVER or omnisearch.json); no download"
+
+    def __init__(
+        self,
+        options: EncoderOptions | None = None,
+        path: str | None = None,
+        model: str | None = None,
+        frames_per_clip: int = P.FRAMES,
+    ) -> None:
+        super().__init__(options)
+        self.meta = read_model_json(path)
+        if model is None and path is not None and "model" not in self.meta:
+            model = path  # the model folder is the checkpoint itself
+        self.location = model or weights_location(
+            path, "model", "OMNISEARCH_OMNIRETRIEVER", self.name, "YunzeLiu/OmniRetriever-7B"
+        )
+        if path is None and model is not None:
+            self.meta = read_model_json(model)
+        self.frames_per_clip = frames_per_clip
+        self.adapter = (Path(self.location) / "adapter_config.json").is_file()
+        self.base = self._base_location() if self.adapter else self.location
+        try:
+            text_cfg = _thinker_config(_config_json(self.base))["text_config"]
+        except OSError as exc:
+            raise ValueError(f"omniretriever-7b: cannot read {self.base}/config.json locally ({exc})") from exc
+        self.dim = int(text_cfg["hidden_size"])
+        self.layers = int(text_cfg["num_hidden_layers"])
+        self.weights_from = self.location + (f" (LoRA on {self.base})" if self.adapter else "")
+        self._loaded = False
+
+    def _base_location(self) -> str:
+        base = self.meta.get("base") or os.environ.get("OMNISEARCH_OMNIRETRIEVER_BASE", "")
+        if not base:
+            conf = json.loads((Path(self.location) / "adapter_config.json").read_text())
+            base = conf.get("base_model_name_or_path") or ""
+            if base and not Path(base).is_absolute() and (Path(self.location) / base).is_dir():
+                base = str(Path(self.location) / base)
+        if not base:
+            raise ValueError("the adapter names no base model: set OMNISEARCH_OMNIRETRIEVER_BASE=/path/to/WAVE-7B")
+        return base
+
+    # ---- loading ---------------------------------------------------------------------------------
+    def load(self) -> OmniRetriever:
+        """Load tokenizer, feature extractor, thinker (+ LoRA, merged) and head; idempotent."""
+        if self._loaded:
+            return self
+        import torch
+        from transformers import AutoTokenizer, WhisperFeatureExtractor
+
+        from omnisearch.models.device import resolve_device, resolve_dtype
+
+        self.device = resolve_device(self.options.device)
+        self.dtype = resolve_dtype(self.options.dtype, self.device)
+        kw = hub_kwargs()
+        tok_src = self.location if (Path(self.location) / "tokenizer_config.json").is_file() else self.base
+        self.tokenizer = AutoTokenizer.from_pretrained(tok_src, **kw)
+        self.ids = P.SpecialIds.from_tokenizer(self.tokenizer)
+        self.extractor = WhisperFeatureExtractor(
+            feature_size=128, sampling_rate=P.RATE, hop_length=P.HOP, chunk_length=int(P.MAX_AUDIO_S) + 1
+        )
+        thinker = self._load_thinker()
+        if self.adapter:
+            thinker = self._apply_adapter(thinker)
+        self.thinker = thinker.to(self.device).eval()
+        self.head = self._load_head().to(self.device, self.dtype).eval()
+        self.default_ids = self.tokenizer(P.DEFAULT_PROMPT, add_special_tokens=False)["input_ids"]
+        self._torch = torch
+        self._loaded = True
+        return self
+
+    def _load_thinker(self):
+        from transformers import Qwen2_5OmniThinkerConfig, Qwen2_5OmniThinkerForConditionalGeneration
+
+        cfg = _config_json(self.base)
+        config = Qwen2_5OmniThinkerConfig(**{k: v for k, v in _thinker_config(cfg).items() if k != "model_type"})
+        if getattr(config, "vision_start_token_id", None) is None:
+            config.vision_start_token_id = self.ids.vision_bos
+        return Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(
+            self.base, config=config, dtype=self.dtype, **hub_kwargs()
+        )
+
+    def _apply_adapter(self, thinker):
+        """PeftModel.from_pretrained, a check that the LoRA weights really landed, then merge."""
+        from peft import PeftModel
+
+        peft_model = PeftModel.from_pretrained(thinker, self.location, **hub_kwargs())
+        self._check_lora(peft_model)
+        return peft_model.merge_and_unload()
+
+    def _check_lora(self, peft_model) -> None:
+        from safetensors.torch import load_file
+
+        f = Path(self.location) / "adapter_model.safetensors"
+        if not f.is_file():
+            return
+        want = sum(1 for k, v in load_file(str(f)).items() if "lora_B" in k and bool(v.abs().sum() > 0))
+        got = sum(1 for n, p in peft_model.named_parameters() if "lora_B" in n and bool(p.abs().sum() > 0))
+        if got < want:
+            raise RuntimeError(
+                f"the LoRA adapter in {self.location} did not load ({got} of {want} non-zero lora_B tensors "
+                "landed): its module names do not match this transformers' Qwen2.5-Omni thinker layout"
+            )
+
+    def _load_head(self):
+        import torch
+
+        h, n = self.dim, self.layers
+        head = torch.nn.Sequential(torch.nn.Linear(n * h, h), torch.nn.GELU(), torch.nn.Linear(h, h))
+        files = [Path(self.location) / HEAD_FILE, Path(self.location) / "adapter_model.safetensors"]
+        if Path(self.base).is_dir():
+            files += weight_files(self.base)
+        found = head_tensors(files)
+        if found is None:
+            if not self.meta.get("random_head"):
+                raise ValueError(
+                    f"no classify_linear head in {self.location} ({HEAD_FILE}, adapter modules_to_save) "
+                    f"or in the base {self.base}: the embedding head is required"
+                )
+            log.warning("omniretriever: random classify_linear head (test checkpoint)")
+            gen = torch.Generator().manual_seed(0)
+            for p in head.parameters():
+                p.data = torch.randn(p.shape, generator=gen) * 0.02
+            return head
+        linears = sorted({k.split(".")[0] for k, v in found.items() if k.endswith("weight") and v.dim() == 2}, key=int)
+        if len(linears) != 2:
+            raise ValueError(f"classify_linear has {len(linears)} linear layers, expected 2")
+        for mine, theirs in zip((0, 2), linears, strict=True):
+            head[mine].weight.data = found[f"{theirs}.weight"].float()
+            head[mine].bias.data = found[f"{theirs}.bias"].float()
+        if tuple(head[0].weight.shape) != (h, n * h):
+            raise ValueError(f"classify_linear.0 is {tuple(head[0].weight.shape)}, expected {(h, n * h)}")
+        return head
+
+    # ---- encoding --------------------------------------------------------------------------------
+    def encode(
+        self, items: Sequence[EncoderInput], progress: Callable[[int], None] | None = None
+    ) -> list[Embedding]:
+        self.load()
+        return encode_with_backoff(self._encode_batch, items, self.options.batch_size, progress)
+
+    def _encode_batch(self, items: Sequence[EncoderInput]) -> list[Embedding]:
+        """Every (item, modality-set) pass of the batch, AV-holding passes apart from the rest (the
+        thinker's use_audio_in_video flag is per forward)."""
+        passes: list[tuple[int, Modality, EncoderInput]] = []
+        for i, it in enumerate(items):
+            mods = it.modalities()
+            text = it.text.strip() if Modality.TEXT in mods else None
+            frames = it.frames if Modality.VIDEO in mods else None
+            audio = it.audio if Modality.AUDIO in mods else None
+            singles = {Modality.TEXT: EncoderInput(text=text), Modality.VIDEO: EncoderInput(frames=frames),
+                       Modality.AUDIO: EncoderInput(audio=audio)}  # fmt: skip
+            for m in mods:
+                passes.append((i, m, singles[m]))
+            if len(mods) > 1:
+                passes.append((i, Modality.FUSED, EncoderInput(text=text, frames=frames, audio=audio)))
+        vectors: list[dict[Modality, np.ndarray]] = [{} for _ in items]
+        is_av = [{Modality.VIDEO, Modality.AUDIO} <= set(p[2].modalities()) for p in passes]
+        av = [p for p, flag in zip(passes, is_av, strict=True) if flag]
+        rest = [p for p, flag in zip(passes, is_av, strict=True) if not flag]
+        for group, use_av in ((rest, False), (av, True)):
+            if group:
+                embs = self.embed([p[2] for p in group], use_audio_in_video=use_av)
+                for (i, m, _), e in zip(group, embs, strict=True):
+                    vectors[i][m] = e
+        for v in vectors:
+            if v and Modality.FUSED not in v:
+                v[Modality.FUSED] = next(iter(v.values()))
+        return [Embedding(vectors=v) for v in vectors]
+
+    def embed(self, items: Sequence[EncoderInput], use_audio_in_video: bool = False) -> np.ndarray:
+        """(len(items), dim) L2-normalised embeddings, one forward pass over all items."""
+        torch = self._torch
+        inputs = self._model_inputs(items, use_audio_in_video)
+        use_amp = self.device.startswith("cuda") and self.dtype != torch.float32
+        with torch.inference_mode(), torch.autocast("cuda", dtype=self.dtype, enabled=use_amp):
+            out = self.thinker.model(**inputs, output_hidden_states=True, use_cache=False, return_dict=True)
+            pooled = torch.cat([h[:, -1, :] for h in out.hidden_states[1:]], dim=-1)
+            emb = self.head(pooled.to(self.dtype)).float()
+        return torch.nn.functional.normalize(emb, dim=-1).cpu().numpy()
+
+    def _model_inputs(self, items: Sequence[EncoderInput], use_audio_in_video: bool) -> dict:
+        torch = self._torch
+        waves = [P.fit_audio(it.audio) for it in items if Modality.AUDIO in it.modalities()]
+        n_audio: list[int] = []
+        inputs: dict = {}
+        if waves:
+            feats, mask = P.whisper_features(self.extractor, waves)
+            n_audio = [P.audio_tokens(int(m.sum())) for m in mask]
+            inputs["input_features"] = torch.from_numpy(feats).to(self.device, self.dtype)
+            inputs["feature_attention_mask"] = torch.from_numpy(mask).to(self.device)
+        rows, patches, grids, spgs = [], [], [], []
+        a = 0
+        for it in items:
+            mods = it.modalities()
+            text_ids = self.tokenizer(it.text.strip(), add_special_tokens=False)["input_ids"] if it.text else None
+            grid = na = None
+            spg = 2.0  # 1 fps when the clip's duration is unknown
+            if Modality.AUDIO in mods:
+                na, a = n_audio[a], a + 1
+            if Modality.VIDEO in mods:
+                frames = P.sample_frames(it.frames, self.frames_per_clip)
+                x, grid = P.video_patches(frames)
+                if Modality.AUDIO in mods:
+                    spg = P.TEMPORAL / (len(frames) / (len(it.audio) / P.RATE))
+                patches.append(x)
+                grids.append(grid)
+                spgs.append(spg)
+            rows.append(P.prompt_ids(self.ids, text_ids, self.default_ids, grid, na, spg))
+        ids, attn = P.left_pad(rows, self.ids.pad)
+        inputs["input_ids"] = torch.from_numpy(ids).to(self.device)
+        inputs["attention_mask"] = torch.from_numpy(attn).to(self.device)
+        if patches:
+            inputs["pixel_values_videos"] = torch.from_numpy(np.concatenate(patches)).to(self.device, self.dtype)
+            inputs["video_grid_thw"] = torch.tensor(grids, dtype=torch.long, device=self.device)
+            inputs["video_second_per_grid"] = torch.tensor(spgs, dtype=torch.float32, device=self.device)
+        inputs["use_audio_in_video"] = use_audio_in_video
+        return inputs

@@ -1,0 +1,204 @@
+"""omniretriever-7b on tiny random checkpoints (built here with save_pretrained), its prompt layouts,
+and the OOM back-off helper (pure python)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from omnisearch.models import omniretriever_prompt as P
+from omnisearch.models.batching import encode_with_backoff, is_oom
+from omnisearch.types import EncoderInput, Modality
+
+T, V, A, F = Modality.TEXT, Modality.VIDEO, Modality.AUDIO, Modality.FUSED
+
+
+# ---- batching: halve on OOM down to 1, then re-raise ---------------------------------------------
+def _fake(limit: int, calls: list[int], exc: type[BaseException] = RuntimeError):
+    def fn(batch):
+        calls.append(len(batch))
+        if len(batch) > limit:
+            raise exc("CUDA out of memory. Tried to allocate 20.00 GiB")
+        return [x * 10 for x in batch]
+
+    return fn
+
+
+def test_backoff_halves_until_it_fits_and_keeps_order():
+    calls: list[int] = []
+    done: list[int] = []
+    out = encode_with_backoff(_fake(2, calls), list(range(7)), batch_size=8, progress=done.append)
+    assert out == [x * 10 for x in range(7)]
+    assert calls == [7, 3, 1, 1, 1, 1, 1, 1, 1] or calls[:2] == [7, 3]
+    assert sum(done) == 7 and max(done) <= 2
+
+
+def test_backoff_reraises_at_batch_of_one_and_passes_other_errors():
+    with pytest.raises(RuntimeError, match="out of memory"):
+        encode_with_backoff(_fake(0, []), [1, 2, 3], batch_size=4)
+    with pytest.raises(ValueError):
+        encode_with_backoff(lambda b: (_ for _ in ()).throw(ValueError("bad")), [1], batch_size=4)
+
+
+def test_backoff_recognises_torch_oom_type():
+    import torch
+
+    calls: list[int] = []
+    assert is_oom(torch.cuda.OutOfMemoryError("boom"))
+    out = encode_with_backoff(_fake(2, calls, torch.cuda.OutOfMemoryError), [1, 2, 3, 4], batch_size=4)
+    assert out == [10, 20, 30, 40] and calls[0] == 4 and max(calls[1:]) <= 2
+
+
+# ---- prompt layouts (pure) -----------------------------------------------------------------------
+IDS = P.SpecialIds(audio=1, audio_bos=2, audio_eos=3, vision_bos=4, vision_eos=5, video=6, im_end=7, pad=0)
+
+
+def test_prompt_layouts():
+    txt, dflt = [40, 41], [50]
+    assert P.prompt_ids(IDS, txt, dflt, None, None, 2.0) == [40, 41, 7]
+    v = P.prompt_ids(IDS, None, dflt, (4, 16, 16), None, 2.0)
+    assert v == [4] + [6] * 256 + [5, 50, 7]  # 224x224 x 8 frames -> 256 tokens, default sentence
+    a = P.prompt_ids(IDS, txt, dflt, None, 5, 2.0)
+    assert a == [2, 1, 1, 1, 1, 1, 3, 40, 41, 7]  # the caption replaces the default sentence
+    av = P.prompt_ids(IDS, None, dflt, (4, 4, 4), 150, 1.25)
+    assert av[:2] == [4, 2] and av[-4:] == [3, 5, 50, 7]
+    body = av[2:-4]
+    assert body.count(6) == 16 and body.count(1) == 150
+    # chunks of 2 * 1.25 s = 62 positions: 2 frames-grids (8 video tokens) then 62 audio tokens, ...
+    assert body[:8] == [6] * 8 and body[8:70] == [1] * 62 and body[70:78] == [6] * 8
+
+
+def test_left_pad_and_frames_and_audio_helpers():
+    ids, mask = P.left_pad([[5, 6, 7], [9]], pad=0)
+    assert ids.tolist() == [[5, 6, 7], [0, 0, 9]] and mask.tolist() == [[1, 1, 1], [0, 0, 1]]
+    assert P.sample_frames(np.arange(20)[:, None], 8)[:, 0].tolist() == [0, 3, 5, 8, 11, 14, 16, 19]
+    assert len(P.fit_audio(np.zeros(100))) == 16000 and P.audio_tokens(100) == 25
+
+
+def test_video_patches_match_qwen2vl_pil_image_processor():
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    frame = np.random.default_rng(0).integers(0, 255, (90, 160, 3), dtype=np.uint8)
+    mine, grid = P.video_patches(np.stack([frame, frame]))
+    proc = Qwen2VLImageProcessorPil(size={"shortest_edge": P.PIXELS, "longest_edge": P.PIXELS})
+    ref = proc(images=[frame], return_tensors="np")
+    assert tuple(ref["image_grid_thw"][0][1:]) == grid[1:] and grid[0] == 1
+    np.testing.assert_allclose(mine, ref["pixel_values"], atol=2e-2)
+
+
+# ---- the encoder on tiny checkpoints -------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from tiny_checkpoints import build_omniretriever
+
+    return build_omniretriever(tmp_path_factory.mktemp("omniretriever"))
+
+
+@pytest.fixture(scope="module")
+def enc(tiny):
+    from omnisearch.models.registry import load_encoder
+
+    return load_encoder(str(tiny)).load()
+
+
+def _media(seed=0, seconds=2.5):
+    rng = np.random.default_rng(seed)
+    frames = rng.integers(0, 255, (8, 36, 64, 3), dtype=np.uint8)
+    return frames, (rng.standard_normal(int(16000 * seconds)) * 0.1).astype(np.float32)
+
+
+def test_keys_shapes_norms_for_singles_duals_and_triple(enc):
+    fr, au = _media()
+    cases = {
+        (T,): EncoderInput(text="a dog barks"),
+        (V,): EncoderInput(frames=fr),
+        (A,): EncoderInput(audio=au),
+        (T, V): EncoderInput(text="a dog", frames=fr),
+        (T, A): EncoderInput(text="a dog", audio=au),
+        (V, A): EncoderInput(frames=fr, audio=au),
+        (T, V, A): EncoderInput(text="a dog", frames=fr, audio=au),
+    }
+    embs = enc.encode(list(cases.values()))
+    for mods, emb in zip(cases, embs, strict=True):
+        assert set(emb.vectors) == {*mods, F}
+        for vec in emb.vectors.values():
+            assert vec.shape == (enc.dim,) and vec.dtype == np.float32
+            assert abs(float(np.linalg.norm(vec)) - 1.0) < 1e-5
+    assert np.allclose(embs[0].vectors[F], embs[0].vectors[T])  # a single modality's fused is itself
+    assert not np.allclose(embs[6].vectors[F], embs[6].vectors[T])
+
+
+def test_deterministic_and_left_padding_batch_invariant(enc):
+    texts = ["a", "a much longer caption about a dog barking at the mailman"]
+    both = enc.encode_text(texts)
+    alone = np.stack([enc.encode_text([t])[0] for t in texts])
+    np.testing.assert_allclose(both, alone, atol=1e-5)
+    np.testing.assert_array_equal(enc.encode_text(texts), both)
+    inputs = enc._model_inputs([EncoderInput(text=t) for t in texts], False)
+    ids = inputs["input_ids"].numpy()
+    assert ids[0, 0] == enc.ids.pad and (ids[:, -1] == enc.ids.im_end).all()
+
+
+def test_fused_changes_when_any_single_modality_changes(enc):
+    fr, au = _media(0)
+    fr2, _ = _media(1)
+    au2 = (0.5 * np.sin(2 * np.pi * 440 * np.arange(len(au)) / 16000)).astype(np.float32)  # tone vs noise
+    base = EncoderInput(text="a dog barks", frames=fr, audio=au)
+    variants = [
+        EncoderInput(text="a cat meows", frames=fr, audio=au),
+        EncoderInput(text="a dog barks", frames=fr2, audio=au),
+        EncoderInput(text="a dog barks", frames=fr, audio=au2),
+    ]
+    embs = enc.encode([base, *variants])
+    for e in embs[1:]:
+        assert float(np.abs(e.vectors[F] - embs[0].vectors[F]).max()) > 1e-4
+
+
+def test_missing_weights_give_a_clear_error(monkeypatch):
+    from omnisearch.models.omniretriever import OmniRetriever
+
+    monkeypatch.delenv("OMNISEARCH_OMNIRETRIEVER", raising=False)
+    with pytest.raises(ValueError, match="OMNISEARCH_OMNIRETRIEVER"):
+        OmniRetriever()
+
+
+def test_head_required_unless_flagged(tmp_path):
+    from omnisearch.models.omniretriever import OmniRetriever
+    from tiny_checkpoints import build_thinker
+
+    build_thinker(tmp_path)
+    with pytest.raises(ValueError, match="classify_linear"):
+        OmniRetriever(model=str(tmp_path)).load()
+
+
+def test_adapter_and_head_loading(tmp_path, enc):
+    """LoRA lands (vectors change vs the base; old transformers-4 key layout too; unknown names
+    raise), and the head is read from head.safetensors or from the adapter's modules_to_save."""
+    from safetensors.torch import load_file, save_file
+
+    from omnisearch.models.registry import load_encoder
+    from tiny_checkpoints import build_omniretriever
+
+    items = [EncoderInput(text="a dog barks")]
+    ad = build_omniretriever(tmp_path / "ad", adapter=True, head="adapter")
+    v_ad = load_encoder(str(ad)).encode(items)[0].vectors[T]
+    (ad / "base" / "omnisearch.json").write_text(json.dumps({"encoder": "omniretriever-7b"}))
+    save_file(load_file(str(ad / "adapter_model.safetensors")), str(ad / "base" / "head.safetensors"))
+    v_base = load_encoder(str(ad / "base")).encode(items)[0].vectors[T]  # same head, no LoRA
+    assert float(np.abs(v_ad - v_base).max()) > 1e-3
+
+    f = Path(ad) / "adapter_model.safetensors"
+    sd = load_file(str(f))
+    save_file({k.replace("model.language_model.layers", "model.layers"): v for k, v in sd.items()}, str(f))
+    np.testing.assert_allclose(load_encoder(str(ad)).encode(items)[0].vectors[T], v_ad, atol=1e-6)
+    save_file({k.replace("self_attn", "mystery_attn"): v for k, v in sd.items()}, str(f))
+    with pytest.raises((RuntimeError, ValueError)):
+        load_encoder(str(ad)).encode(items)
+
+    full = build_omniretriever(tmp_path / "full", head="file")
+    v_file = load_encoder(str(full)).encode(items)[0].vectors[T]
+    np.testing.assert_allclose(v_file, v_base, atol=1e-6)  # same thinker seed, same head seed
+    assert float(np.abs(v_file - enc.encode(items)[0].vectors[T]).max()) > 1e-3  # vs the random head

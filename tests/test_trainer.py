@@ -1,0 +1,186 @@
+"""Trainer mechanics on tiny synthetic features: masked loss, hard negatives, learning, resume, the cache."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import torch.nn.functional as F  # noqa: E402
+
+from omnisearch.config import DecodeConfig  # noqa: E402
+from omnisearch.eval.manifest import read_manifest  # noqa: E402
+from omnisearch.models.registry import load_encoder  # noqa: E402
+from omnisearch.train.batches import hard_negatives, make_batch, toy_row  # noqa: E402
+from omnisearch.train.features import FeatureCache, extract_features, score_features  # noqa: E402
+from omnisearch.train.heads import MODALITIES, HeadsConfig, OmniHeads, pool_rows  # noqa: E402
+from omnisearch.train.losses import OmniLoss  # noqa: E402
+from omnisearch.train.trainer import MaskedOmniLoss, TrainConfig, TrainModule, train  # noqa: E402
+
+TINY = HeadsConfig(dim=16, hidden=32, dropout=0.1)
+TRI = ("text", "video", "audio")
+
+
+def unit(b: int, d: int = 8, seed: int = 0) -> torch.Tensor:
+    return F.normalize(torch.randn(b, d, generator=torch.Generator().manual_seed(seed)), dim=-1)
+
+
+def outputs(b: int = 6) -> dict[str, torch.Tensor]:
+    keys = ("text", "video", "audio", "fused", "fused_aug", "fused_hardneg")
+    return {k: unit(b, seed=i) for i, k in enumerate(keys)}
+
+
+@pytest.mark.parametrize("step", [0, 1, 2])
+def test_masked_loss_equals_omniloss_on_complete_tuples(step):
+    out = outputs()
+    ones = {m: torch.ones(6, dtype=torch.bool) for m in MODALITIES}
+    a, pa = MaskedOmniLoss(1.0, 0.5, 2.0, 0.05)(out, step, ones, torch.ones(6, dtype=torch.bool))
+    b, pb = OmniLoss(1.0, 0.5, 2.0, 0.05)(out, step)
+    assert torch.allclose(a, b, atol=1e-5)
+    for k in ("loss_align", "loss_distill", "loss_tuple"):
+        assert torch.allclose(pa[k], pb[k], atol=1e-5)
+
+
+def test_masked_rows_are_left_out():
+    out = outputs(6)
+    masks = {m: torch.ones(6, dtype=torch.bool) for m in MODALITIES}
+    masks["video"][4:] = False
+    out["video"] = out["video"].clone()
+    out["video"][4:] = 0.0
+    hn = torch.tensor([True] * 4 + [False] * 2)
+    loss = MaskedOmniLoss(1.0, 0.0, 0.0, 0.05)
+    a, _ = loss(out, 1, masks, hn)
+    # L_A by hand: (t,v) and (v,a) over the first 4 rows, (t,a) over all 6
+    tv = OmniLoss(1, 0, 0, 0.05)({k: v[:4] for k, v in out.items()}, 1)[1]
+    ref = []
+    from omnisearch.train.losses import info_nce
+
+    ref.append(info_nce(out["text"][:4], out["video"][:4], 0.05))
+    ref.append(info_nce(out["text"], out["audio"], 0.05))
+    ref.append(info_nce(out["video"][:4], out["audio"][:4], 0.05))
+    assert torch.allclose(a, torch.stack(ref).mean(), atol=1e-5)
+    assert tv["loss_align"].shape == ()
+
+
+def test_hard_negatives_derange_within_rows_that_have_the_kind():
+    rng = np.random.default_rng(0)
+    masks = {"text": np.ones(5, bool), "video": np.array([1, 1, 1, 0, 0], bool), "audio": np.ones(5, bool)}
+    inputs = {m: np.arange(5, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32) for m in MODALITIES}
+    hn, ok, kinds = hard_negatives(inputs, masks, step=2, rng=rng)  # step 2: shuffle the video
+    assert kinds[:3] == ["video"] * 3 and ok.all()
+    assert all(hn["video"][i, 0] != i for i in range(3))  # deranged
+    assert kinds[3:] == ["text"] * 2  # fallback: next kind of the rotation (text)
+    assert set(hn["text"][3:, 0]) == {3.0, 4.0} and hn["text"][3, 0] != 3
+    b = make_batch([toy_row(i) for i in range(4)], np.random.default_rng(1), step=1)
+    assert b.hardneg_kinds == ["audio"] * 4  # complete tuples: one kind for the whole batch
+
+
+def test_a_few_steps_reduce_the_loss():
+    torch.manual_seed(0)
+    rows = [toy_row(i, TRI if i % 3 else ("text", "audio")) for i in range(12)]
+    module = TrainModule(OmniHeads(HeadsConfig(dim=16, hidden=32, dropout=0.0)), MaskedOmniLoss(temperature=0.1))
+    opt = torch.optim.AdamW(module.parameters(), lr=3e-3)
+    batch = make_batch(rows, np.random.default_rng(0), step=0)
+    first = float(module(batch, 0)[0])
+    for _ in range(40):
+        loss, _ = module(batch, 0)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(module(batch, 0)[0]) < 0.5 * first
+
+
+def _rows() -> list:
+    return [toy_row(i, TRI if i % 4 else ("text", "audio")) for i in range(16)]
+
+
+def test_resumed_run_matches_uninterrupted(tmp_path):
+    cfg = TrainConfig(epochs=3, batch_size=8, heads=TINY, log_every=1, cpu=True, warmup_steps=2)
+    full = train(_rows(), tmp_path / "full", cfg)
+
+    class Killed(Exception):
+        pass
+
+    def kill(rec: dict) -> None:
+        if rec.get("step") == 3 and "loss" in rec:  # inside epoch 1, after epoch 0's checkpoint
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(_rows(), tmp_path / "part", cfg, on_log=kill)
+    assert [p.name for p in (tmp_path / "part" / "checkpoints").iterdir()] == ["epoch-0000"]
+    resumed = train(_rows(), tmp_path / "part", cfg, resume=True)
+    assert resumed.steps == full.steps == 6
+    a, b = full.heads.state_dict(), resumed.heads.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_model_folder_and_validation(tmp_path):
+    feats = [_item_features(i) for i in range(6)]
+    cfg = TrainConfig(epochs=2, batch_size=4, heads=TINY, cpu=True, alpha=0.3)
+    from omnisearch.train.batches import rows_from_features
+
+    result = train(rows_from_features(feats), tmp_path, cfg, val=feats)
+    assert len(result.history) == 2 and "t2av" in result.history[-1]["r1"]
+    meta = json.loads((tmp_path / "omnisearch.json").read_text())
+    assert meta["alpha"] == 0.3 and meta["train"]["steps"] == 2
+    enc = load_encoder(str(tmp_path))
+    assert enc.dim == 1024 + 16
+    res = score_features(feats, enc)
+    assert res.averages.avg_all is not None and len(res.directions) == 12
+
+
+def _item_features(i: int):
+    from omnisearch.eval.manifest import ManifestItem
+    from omnisearch.train.features import ItemFeatures
+    from omnisearch.types import Modality
+
+    row = toy_row(i)
+    item = ManifestItem(f"c{i}", video=f"/x/{i}.mp4", texts=[f"caption {i}", f"other {i}"])
+    media = dict(row.feat, video_vis=pool_rows(row.feat["video_frames"]), derived={})
+    mods = frozenset({Modality.TEXT, Modality.VIDEO, Modality.AUDIO})
+    return ItemFeatures(item, mods, media, row.captions)
+
+
+class FakeEncoder:
+    """features() without towers: counts calls, derives vectors from the input's length."""
+
+    feature_key = "fake-v1"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def features(self, inputs):
+        self.calls += 1
+        out = []
+        for inp in inputs:
+            f: dict = {"derived": {"transcript": "hi"}}
+            if inp.text:
+                f["text_sem"] = np.full(384, len(inp.text), np.float32)
+            if inp.audio is not None:
+                w = np.ones((2, 512), np.float32) * len(inp.audio)
+                f.update(audio_sem=np.ones(384, np.float32), audio_aud=pool_rows(w), audio_windows=w)
+            out.append(f)
+        return out
+
+
+def test_feature_cache_extracts_once_and_tracks_content(tmp_path):
+    sf = pytest.importorskip("soundfile")
+    wav = tmp_path / "a.wav"
+    sf.write(wav, np.zeros(8000, np.float32), 16000)
+    (tmp_path / "m.jsonl").write_text(json.dumps({"id": "a", "audio": "a.wav", "text": ["x", "yy"]}) + "\n")
+    items = read_manifest(tmp_path / "m.jsonl")
+    enc = FakeEncoder()
+    first = extract_features(items, enc, tmp_path / "cache")
+    calls = enc.calls
+    again = extract_features(items, enc, tmp_path / "cache")
+    assert enc.calls == calls  # everything from the cache
+    assert np.array_equal(first[0].media["audio_windows"], again[0].media["audio_windows"])
+    assert again[0].media["derived"] == {"transcript": "hi"} and again[0].caption_sem.shape == (2, 384)
+    sf.write(wav, np.zeros(4000, np.float32), 16000)  # new content: new key, recomputed
+    changed = extract_features(items, enc, tmp_path / "cache")
+    assert enc.calls > calls and changed[0].media["audio_windows"][0, 0] == 4000
+    cache = FeatureCache(tmp_path / "cache", "fake-v1")
+    assert cache.media_key(items[0], {"a"}, DecodeConfig()) != cache.media_key(items[0], {"a"}, DecodeConfig(8, 64))
