@@ -123,7 +123,7 @@ def _check_options(opts: SearchOptions) -> Modality:
     if opts.prefetch < 1:
         raise QueryError("--prefetch must be at least 1")
     for m, w in (opts.weights or {}).items():
-        if m not in _TARGETS.values() or not (np.isfinite(w) and w >= 0):
+        if m not in tuple(Modality) or not (np.isfinite(w) and w >= 0):
             raise QueryError(f"weights: want modality -> finite number >= 0, got {m!r}: {w!r}")
     return Modality.FUSED if opts.target is None else target_column(opts.target)
 

@@ -1,4 +1,4 @@
-"""Heads: shapes, normalisation, missing-modality masking, fusion sensitivity, save/load, the omni-lite blend."""
+"""Heads: shapes, normalisation, missing-modality masking, fusion sensitivity, save/load, the blend."""
 
 from __future__ import annotations
 
@@ -8,6 +8,16 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: one thread is fastest, and immune to other processes hogging the cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 
 from omnisearch.models.registry import load_encoder  # noqa: E402
 from omnisearch.train.heads import (  # noqa: E402

@@ -166,8 +166,9 @@ def test_missing_weights_give_a_clear_error(monkeypatch):
 
 
 def test_head_required_unless_flagged(tmp_path):
-    from omnisearch.models.omniretriever import OmniRetriever
     from tiny_checkpoints import build_thinker
+
+    from omnisearch.models.omniretriever import OmniRetriever
 
     build_thinker(tmp_path)
     with pytest.raises(ValueError, match="classify_linear"):
@@ -178,9 +179,9 @@ def test_adapter_and_head_loading(tmp_path, enc):
     """LoRA lands (vectors change vs the base; old transformers-4 key layout too; unknown names
     raise), and the head is read from head.safetensors or from the adapter's modules_to_save."""
     from safetensors.torch import load_file, save_file
+    from tiny_checkpoints import build_omniretriever
 
     from omnisearch.models.registry import load_encoder
-    from tiny_checkpoints import build_omniretriever
 
     items = [EncoderInput(text="a dog barks")]
     ad = build_omniretriever(tmp_path / "ad", adapter=True, head="adapter")

@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -247,18 +248,17 @@ def test_parity_lancedb_vs_qdrant(tmp_path: Path, enc: Encoder) -> None:
 
 
 def test_search_end_to_end_with_files(store: VectorStore, enc: Encoder, tmp_path: Path) -> None:
-    sf = pytest.importorskip("soundfile")
+    """Text + picture query decoded from a file (audio files would import torch: covered elsewhere)."""
     from PIL import Image
 
-    wav, png = tmp_path / "q.wav", tmp_path / "q.png"
-    sf.write(wav, np.full(8000, 0.07, np.float32), 16000)
+    png = tmp_path / "q.png"
     Image.fromarray(np.full((24, 32, 3), 7, np.uint8)).save(png)
-    res = search(store, enc, Query(text="7", audio=str(wav)), SearchOptions(k=3, rerank=True))
+    res = search(store, enc, Query(text="7", image=str(png)), SearchOptions(k=3, rerank=True))
     assert (res.hits[0].path, res.hits[0].start, res.hits[0].end) == ("/lib/c7.mp4", 0.0, 15.0)
     text = res.explain()
     for line in (
-        "query: text='7' audio=q.wav",
-        "first stage: audio query -> fused column",
+        "query: text='7' image=q.png",
+        "first stage: video query -> fused column",
         "rerank:",
         "time embed:",
         "time first_stage:",
@@ -318,3 +318,42 @@ def test_target_column_names() -> None:
         F,
         F,
     ]
+
+
+def test_cli_search_filters_and_explain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`search --after DATE --start/--end --explain --json` through the CLI, with the fake encoder."""
+    from datetime import datetime
+
+    from typer.testing import CliRunner
+
+    from omnisearch.cli import main as cli
+
+    enc = ConceptEncoder()
+    old, new = datetime(2020, 1, 1).timestamp(), datetime(2024, 6, 1).timestamp()
+    recs = records(enc)
+    for r in recs:
+        r.added_at = new if "/c7." in r.path or "/c9." in r.path else old
+    db = tmp_path / "db"
+    st = LanceStore(db)
+    st.ensure_encoder(enc.record)
+    st.upsert(recs)
+    monkeypatch.setattr(cli, "_encoder", lambda *a: enc)
+    run = CliRunner().invoke
+    res = run(cli.app, ["search", "7", "--db", str(db), "--json", "--explain", "--after", "2023-01-01",
+                        "--start", "5", "-k", "3"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    hits = json.loads(res.stdout)
+    assert [(h["file"], h["start"], h["end"]) for h in hits] == [
+        ("/lib/c7.mp4", 5.0, 15.0),
+        ("/lib/c9.mp4", 5.0, 15.0),
+    ]
+    assert "filter (applied inside the store): start_after=5.0" in res.stderr and "time total" in res.stderr
+    res = run(cli.app, ["search", "7", "--db", str(db), "--json", "--end", "10", "--target", "audio"])
+    assert res.exit_code == 0 and {(h["start"], h["end"]) for h in json.loads(res.stdout)} == {(0, 10)}
+    for args, msg in (
+        (["--after", "last tuesday"], "expected an ISO date"),
+        (["--start", "10", "--end", "5"], "must be after --start"),
+        (["--span", "1-2"], "--span applies to an --audio or --video"),
+    ):
+        res = run(cli.app, ["search", "7", "--db", str(db), *args])
+        assert res.exit_code == 2 and msg in res.output, res.output

@@ -51,59 +51,64 @@ def byte_tokenizer(specials: list[str], bos: str | None = None, eos: str | None 
     return PreTrainedTokenizerFast(tokenizer_object=tok, **kwargs), vocab
 
 
-def build_clip(out: Path) -> Path:
-    """A tiny CLIPModel (16-d projection, 32x32 images) with tokenizer and PIL image processor."""
+def build_clip(out: Path, size: str = "tiny") -> Path:
+    """A CLIPModel with tokenizer and PIL image processor. size "tiny": 16-d projection, 32x32 images;
+    "base": the ViT-B/32 shapes (transformers' CLIPConfig defaults: 224 px, 512-d), random weights."""
     import torch
     from transformers import CLIPConfig, CLIPModel
     from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
-    tok, vocab = byte_tokenizer(["<pad>", "<bos>", "<eos>"], bos="<bos>", eos="<eos>", pad_token="<pad>")
-    text = dict(
-        vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=2, max_position_embeddings=77, pad_token_id=vocab["<pad>"],
-        bos_token_id=vocab["<bos>"], eos_token_id=vocab["<eos>"],
-    )  # fmt: skip
-    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                  image_size=32, patch_size=8)  # fmt: skip
+    # eos id 1, not 2: id 2 selects CLIP's legacy argmax pooling
+    tok, vocab = byte_tokenizer(["<pad>", "<eos>", "<bos>"], bos="<bos>", eos="<eos>", pad_token="<pad>")
+    ids = dict(pad_token_id=vocab["<pad>"], bos_token_id=vocab["<bos>"], eos_token_id=vocab["<eos>"])
+    if size == "base":
+        config, px = CLIPConfig(text_config=ids), 224
+    else:
+        text = dict(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                    num_attention_heads=2, max_position_embeddings=77, **ids)  # fmt: skip
+        vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                      image_size=32, patch_size=8)  # fmt: skip
+        config, px = CLIPConfig(text_config=text, vision_config=vision, projection_dim=16), 32
     torch.manual_seed(0)
-    model = CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=16)).eval()
-    model.save_pretrained(out)
+    CLIPModel(config).eval().save_pretrained(out)
     tok.model_max_length = 77
     tok.save_pretrained(out)
-    CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(out)
+    CLIPImageProcessorPil(size={"shortest_edge": px}, crop_size={"height": px, "width": px}).save_pretrained(
+        out
+    )
     return out
 
 
-def build_clap(out: Path) -> Path:
-    """A tiny ClapModel (16-d projection, 2-stage HTSAT on the standard 64-mel 48 kHz features)."""
+def build_clap(out: Path, size: str = "tiny") -> Path:
+    """A ClapModel with tokenizer and feature extractor (64 mel bins, 48 kHz, 10 s). size "tiny": 16-d
+    projection, 2-stage HTSAT; "base": the htsat-unfused shapes (ClapConfig defaults), random weights."""
     import torch
     from transformers import ClapConfig, ClapFeatureExtractor, ClapModel
 
     tok, vocab = byte_tokenizer(["<pad>", "<s>", "</s>"], bos="<s>", eos="</s>", pad_token="<pad>")
-    text = dict(
-        vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=2, max_position_embeddings=72, pad_token_id=vocab["<pad>"],
-        bos_token_id=vocab["<s>"], eos_token_id=vocab["</s>"], type_vocab_size=1,
-    )  # fmt: skip
-    audio = dict(
-        spec_size=256, num_mel_bins=64, window_size=8, patch_size=4, patch_stride=[4, 4],
-        depths=[1, 1], num_attention_heads=[2, 2], patch_embeds_hidden_size=16, hidden_size=32,
-        enable_fusion=False,
-    )  # fmt: skip
+    ids = dict(pad_token_id=vocab["<pad>"], bos_token_id=vocab["<s>"], eos_token_id=vocab["</s>"])
+    if size == "base":
+        config = ClapConfig(text_config=ids)
+    else:
+        text = dict(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                    num_attention_heads=2, max_position_embeddings=72, type_vocab_size=1, **ids)  # fmt: skip
+        audio = dict(spec_size=256, num_mel_bins=64, window_size=8, patch_size=8, patch_stride=[8, 8],
+                     depths=[1, 1], num_attention_heads=[2, 2], patch_embeds_hidden_size=16, hidden_size=32,
+                     enable_fusion=False)  # fmt: skip
+        config = ClapConfig(text_config=text, audio_config=audio, projection_dim=16)
     torch.manual_seed(1)
-    model = ClapModel(ClapConfig(text_config=text, audio_config=audio, projection_dim=16)).eval()
-    model.save_pretrained(out)
+    ClapModel(config).eval().save_pretrained(out)
     tok.model_max_length = 64
     tok.save_pretrained(out)
     ClapFeatureExtractor(truncation="rand_trunc").save_pretrained(out)
     return out
 
 
-def build_clip_clap(root: Path) -> Path:
+def build_clip_clap(root: Path, size: str = "tiny") -> Path:
     """A model folder for `load_encoder(folder)`: omnisearch.json naming clip-clap and its two parts."""
     root = Path(root)
-    build_clip(root / "clip")
-    build_clap(root / "clap")
+    build_clip(root / "clip", size)
+    build_clap(root / "clap", size)
     meta = {"encoder": "clip-clap", "clip": "clip", "clap": "clap"}
     (root / "omnisearch.json").write_text(json.dumps(meta))
     return root
@@ -126,8 +131,8 @@ def build_thinker(out: Path, hidden: int = 32, layers: int = 2):
     )  # fmt: skip
     vision = dict(depth=1, hidden_size=hidden, intermediate_size=2 * hidden, num_heads=heads,
                   out_hidden_size=hidden, fullatt_block_indexes=[0])  # fmt: skip
-    audio = dict(num_mel_bins=128, encoder_layers=1, encoder_attention_heads=heads, encoder_ffn_dim=2 * hidden,
-                 d_model=hidden, output_dim=hidden, n_window=100)  # fmt: skip
+    audio = dict(num_mel_bins=128, encoder_layers=1, encoder_attention_heads=heads,
+                 encoder_ffn_dim=2 * hidden, d_model=hidden, output_dim=hidden, n_window=100)  # fmt: skip
     config = Qwen2_5OmniThinkerConfig(
         text_config=text,
         vision_config=vision,
@@ -178,7 +183,9 @@ def build_omniretriever(root: Path, adapter: bool = False, head: str | None = No
         from peft import LoraConfig, get_peft_model
 
         target = r".*language_model\.layers\.\d+\.self_attn\.(q|k|v)_proj"
-        peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=target))
+        peft_model = get_peft_model(
+            model, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=target)
+        )
         torch.manual_seed(3)
         for name, p in peft_model.named_parameters():
             if "lora_B" in name:
@@ -191,6 +198,10 @@ def build_omniretriever(root: Path, adapter: bool = False, head: str | None = No
         save_file(head_state(h, n), str(root / "head.safetensors"))
     elif head == "adapter":
         f = root / "adapter_model.safetensors"
-        save_file({**load_file(str(f)), **head_state(h, n, prefix="base_model.model.classify_linear.")}, str(f))
-    (root / "omnisearch.json").write_text(json.dumps({"encoder": "omniretriever-7b", "random_head": head is None}))
+        save_file(
+            {**load_file(str(f)), **head_state(h, n, prefix="base_model.model.classify_linear.")}, str(f)
+        )
+    (root / "omnisearch.json").write_text(
+        json.dumps({"encoder": "omniretriever-7b", "random_head": head is None})
+    )
     return root

@@ -8,7 +8,7 @@ and scores with `metrics.score_all`. Only a batch's worth of decoded media is he
 
 Unit vectors are cached on disk, one SQLite file per model under `cache_dir` (default
 $OMNISEARCH_CACHE, else ~/.cache/omnisearch/eval). A unit's key hashes the encoder's name, version,
-dim (and `weights_from` / `path`, so a fine-tuned copy never reuses its base's vectors), the decode
+dim (and `weights_from`, `path`, `feature_key`: a fine-tuned copy never reuses its base's vectors), the decode
 settings, the side, the caption and, for media, each file's real path, size and mtime plus start/end.
 A second run of the same model reads every vector from the cache without decoding anything.
 
@@ -53,10 +53,19 @@ def default_cache_dir() -> Path:
 
 
 def model_identity(encoder: Encoder) -> list[str]:
-    """What makes two encoders' vectors interchangeable: record name/version/dim, weights, path."""
+    """What makes two encoders' vectors interchangeable: record name/version/dim, weights, model folder
+    and (where the encoder has one) its `feature_key`."""
     rec = encoder.record
     path = getattr(encoder, "path", None)
-    return [rec.name, str(rec.version), str(rec.dim), encoder.weights_from, str(path or "")]
+    features = getattr(encoder, "feature_key", None)
+    return [
+        rec.name,
+        str(rec.version),
+        str(rec.dim),
+        encoder.weights_from,
+        str(path or ""),
+        str(features or ""),
+    ]
 
 
 class EmbeddingCache:
@@ -274,6 +283,7 @@ def evaluate(
     manifest and ValueError for an unknown direction; media failures end up in `failed`.
     """
     t_start = time.perf_counter()
+    directions = None if directions is None else list(directions)
     cfg = decode or DecodeConfig()
     items = read_manifest(manifest_path, on_missing="ignore")
     mods = item_modalities(items)

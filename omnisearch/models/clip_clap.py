@@ -27,7 +27,7 @@ OMNISEARCH_CLAP, or a model folder with omnisearch.json {"encoder": "clip-clap",
 Tested with openai/clip-vit-base-patch32 + laion/clap-htsat-unfused layouts (tiny random copies).
 
 Example:
-    >>> enc = ClipClap(clip="/models/clip-vit-base-patch32", clap="/models/clap-htsat-unfused")  # doctest: +SKIP
+    >>> enc = ClipClap(clip="/models/clip-vit-b32", clap="/models/clap-htsat-unfused")  # doctest: +SKIP
     >>> e = enc.encode([EncoderInput(text="a dog barks", audio=wave)])[0]     # doctest: +SKIP
     >>> sorted(m.value for m in e.vectors), enc.dim                             # doctest: +SKIP
     (['audio', 'fused', 'text'], 1024)
@@ -53,7 +53,7 @@ IMAGE_CHUNK = 64  # frames per CLIP image forward
 
 
 def _features(out):
-    """transformers 5.x get_*_features returns an output object (embedding in .pooler_output); 4.x a tensor."""
+    """get_*_features: an output object in transformers 5.x (embedding in .pooler_output), a tensor in 4.x."""
     return out if hasattr(out, "shape") else out.pooler_output
 
 
@@ -61,8 +61,10 @@ def audio_windows(audio: np.ndarray, window: int, min_len: int) -> list[np.ndarr
     """Consecutive windows of at most `window` samples; a short tail (< min_len) is dropped unless it
     is the only window.
 
-    >>> [len(w) for w in audio_windows(np.zeros(25), 10, 3)], [len(w) for w in audio_windows(np.zeros(21), 10, 3)]
-    ([10, 10, 5], [10, 10])
+    >>> [len(w) for w in audio_windows(np.zeros(25), 10, 3)]
+    [10, 10, 5]
+    >>> [len(w) for w in audio_windows(np.zeros(21), 10, 3)]
+    [10, 10]
     """
     wins = [audio[s : s + window] for s in range(0, max(len(audio), 1), window)]
     if len(wins) > 1 and len(wins[-1]) < min_len:
@@ -93,7 +95,9 @@ class ClipClap(Encoder):
             self.clip_dim = int(CLIPConfig.from_pretrained(self.clip_path, **hub_kwargs()).projection_dim)
             self.clap_dim = int(ClapConfig.from_pretrained(self.clap_path, **hub_kwargs()).projection_dim)
         except OSError as exc:
-            raise ValueError(f"clip-clap: cannot read local weights ({exc}); set OMNISEARCH_CLIP/CLAP") from exc
+            raise ValueError(
+                f"clip-clap: cannot read local weights ({exc}); set OMNISEARCH_CLIP/CLAP"
+            ) from exc
         self.dim = self.clip_dim + self.clap_dim
         self.fusion: Callable[[Mapping[str, np.ndarray]], np.ndarray] = weighted_mean_fusion
         self._clip = self._clap = None
@@ -153,12 +157,16 @@ class ClipClap(Encoder):
         return _features(model.get_text_features(**batch)).float().cpu().numpy()
 
     def clip_text(self, texts: list[str]) -> np.ndarray:
+        """(len(texts), clip_dim) raw CLIP text embeddings."""
         model, tok, _ = self.clip
-        return self._text_tower(model, tok, texts)
+        with self._inference():
+            return self._text_tower(model, tok, texts)
 
     def clap_text(self, texts: list[str]) -> np.ndarray:
+        """(len(texts), clap_dim) CLAP text embeddings."""
         model, tok, _ = self.clap
-        return self._text_tower(model, tok, texts)
+        with self._inference():
+            return self._text_tower(model, tok, texts)
 
     def clip_frames(self, clips: list[np.ndarray]) -> np.ndarray:
         """(len(clips), clip_dim): per clip the re-normalised mean of its frames' normalised embeddings."""
@@ -167,8 +175,9 @@ class ClipClap(Encoder):
         embs = []
         for s in range(0, len(frames), IMAGE_CHUNK):
             px = proc(images=frames[s : s + IMAGE_CHUNK], return_tensors="pt")["pixel_values"]
-            px = px.to(self._device, self._dtype)
-            embs.append(_features(model.get_image_features(pixel_values=px)).float().cpu().numpy())
+            with self._inference():
+                out = model.get_image_features(pixel_values=px.to(self._device, self._dtype))
+                embs.append(_features(out).float().cpu().numpy())
         return self._pool(np.concatenate(embs), [len(c) for c in clips])
 
     def clap_audio(self, waves: list[np.ndarray]) -> np.ndarray:
@@ -191,7 +200,8 @@ class ClipClap(Encoder):
         kwargs = {"input_features": feats["input_features"].to(self._device, self._dtype)}
         if "is_longer" in feats:
             kwargs["is_longer"] = feats["is_longer"].to(self._device)
-        emb = _features(model.get_audio_features(**kwargs)).float().cpu().numpy()
+        with self._inference():
+            emb = _features(model.get_audio_features(**kwargs)).float().cpu().numpy()
         return self._pool(emb, counts)
 
     @staticmethod
@@ -213,14 +223,13 @@ class ClipClap(Encoder):
     def _encode_batch(self, items: Sequence[EncoderInput]) -> list[Embedding]:
         mods = [it.modalities() for it in items]
         idx = {m: [i for i, ms in enumerate(mods) if m in ms] for m in Modality.singles()}
-        with self._inference():
-            if idx[Modality.TEXT]:
-                texts = [items[i].text.strip() for i in idx[Modality.TEXT]]
-                t_clip, t_clap = self.clip_text(texts), self.clap_text(texts)
-            if idx[Modality.VIDEO]:
-                v_clip = self.clip_frames([items[i].frames for i in idx[Modality.VIDEO]])
-            if idx[Modality.AUDIO]:
-                a_clap = self.clap_audio([items[i].audio for i in idx[Modality.AUDIO]])
+        if idx[Modality.TEXT]:
+            texts = [items[i].text.strip() for i in idx[Modality.TEXT]]
+            t_clip, t_clap = self.clip_text(texts), self.clap_text(texts)
+        if idx[Modality.VIDEO]:
+            v_clip = self.clip_frames([items[i].frames for i in idx[Modality.VIDEO]])
+        if idx[Modality.AUDIO]:
+            a_clap = self.clap_audio([items[i].audio for i in idx[Modality.AUDIO]])
         vecs: list[dict[Modality, np.ndarray]] = [{} for _ in items]
         for j, i in enumerate(idx[Modality.TEXT]):
             share = TEXT_CLIP_SHARE
@@ -241,6 +250,8 @@ class ClipClap(Encoder):
         return blocks_vector(parts).astype(np.float32)  # blocks_vector returns float64 under NumPy 2
 
     @classmethod
-    def from_folders(cls, clip: str | Path, clap: str | Path, options: EncoderOptions | None = None) -> ClipClap:
+    def from_folders(
+        cls, clip: str | Path, clap: str | Path, options: EncoderOptions | None = None
+    ) -> ClipClap:
         """Build from two local folders (no environment variables needed)."""
         return cls(options, clip=str(clip), clap=str(clap))

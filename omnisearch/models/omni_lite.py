@@ -208,7 +208,9 @@ class OmniLite(Encoder):
         """
         tower = self.audio_tower
         caught: list[np.ndarray] = []
-        hook = tower.net.register_forward_hook(lambda m, i, o: caught.append(o.detach().float().cpu().numpy()))
+        hook = tower.net.register_forward_hook(
+            lambda m, i, o: caught.append(o.detach().float().cpu().numpy())
+        )
         try:
             clip = tower.embed([audio])[0]
         finally:
@@ -228,7 +230,9 @@ class OmniLite(Encoder):
         blocks = [self._block_vectors(f) for f in features]
         if self._heads is not None:
             blocks = self._heads.blend(features, blocks)
-        return [Embedding(vectors=v, derived=f.get("derived", {})) for v, f in zip(blocks, features, strict=True)]
+        return [
+            Embedding(vectors=v, derived=f.get("derived", {})) for v, f in zip(blocks, features, strict=True)
+        ]
 
     def _block_vectors(self, f: dict[str, Any]) -> dict[Modality, np.ndarray]:
         vecs: dict[Modality, np.ndarray] = {}

@@ -84,7 +84,9 @@ def head_tensors(files: Sequence[Path]) -> dict[str, object] | None:
             if not keys:
                 continue
             out: dict[str, object] = {}
-            for k in sorted(keys, key=lambda k: "original_module." not in k):  # originals first, then override
+            for k in sorted(
+                keys, key=lambda k: "original_module." not in k
+            ):  # originals first, then override
                 short = k.split("classify_linear.", 1)[1]
                 short = short.replace("modules_to_save.default.", "").replace("original_module.", "")
                 out[short] = sf.get_tensor(k)
@@ -129,7 +131,9 @@ class OmniRetriever(Encoder):
         try:
             text_cfg = _thinker_config(_config_json(self.base))["text_config"]
         except OSError as exc:
-            raise ValueError(f"omniretriever-7b: cannot read {self.base}/config.json locally ({exc})") from exc
+            raise ValueError(
+                f"omniretriever-7b: cannot read {self.base}/config.json locally ({exc})"
+            ) from exc
         self.dim = int(text_cfg["hidden_size"])
         self.layers = int(text_cfg["num_hidden_layers"])
         self.weights_from = self.location + (f" (LoRA on {self.base})" if self.adapter else "")
@@ -143,7 +147,9 @@ class OmniRetriever(Encoder):
             if base and not Path(base).is_absolute() and (Path(self.location) / base).is_dir():
                 base = str(Path(self.location) / base)
         if not base:
-            raise ValueError("the adapter names no base model: set OMNISEARCH_OMNIRETRIEVER_BASE=/path/to/WAVE-7B")
+            raise ValueError(
+                "the adapter names no base model: set OMNISEARCH_OMNIRETRIEVER_BASE=/path/to/WAVE-7B"
+            )
         return base
 
     # ---- loading ---------------------------------------------------------------------------------
@@ -178,12 +184,12 @@ class OmniRetriever(Encoder):
     def _load_thinker(self):
         from transformers import Qwen2_5OmniThinkerConfig, Qwen2_5OmniThinkerForConditionalGeneration
 
-        cfg = _config_json(self.base)
-        config = Qwen2_5OmniThinkerConfig(**{k: v for k, v in _thinker_config(cfg).items() if k != "model_type"})
+        config = Qwen2_5OmniThinkerConfig.from_dict(_thinker_config(_config_json(self.base)))
         if getattr(config, "vision_start_token_id", None) is None:
             config.vision_start_token_id = self.ids.vision_bos
+        on_gpu = {"device_map": self.device} if self.device.startswith("cuda") else {}
         return Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(
-            self.base, config=config, dtype=self.dtype, **hub_kwargs()
+            self.base, config=config, dtype=self.dtype, **on_gpu, **hub_kwargs()
         )
 
     def _apply_adapter(self, thinker):
@@ -195,12 +201,13 @@ class OmniRetriever(Encoder):
         return peft_model.merge_and_unload()
 
     def _check_lora(self, peft_model) -> None:
-        from safetensors.torch import load_file
+        from safetensors import safe_open
 
         f = Path(self.location) / "adapter_model.safetensors"
         if not f.is_file():
             return
-        want = sum(1 for k, v in load_file(str(f)).items() if "lora_B" in k and bool(v.abs().sum() > 0))
+        with safe_open(str(f), framework="pt") as sf:  # reads only the lora_B tensors
+            want = sum(1 for k in sf.keys() if "lora_B" in k and bool(sf.get_tensor(k).abs().sum() > 0))
         got = sum(1 for n, p in peft_model.named_parameters() if "lora_B" in n and bool(p.abs().sum() > 0))
         if got < want:
             raise RuntimeError(
@@ -228,7 +235,9 @@ class OmniRetriever(Encoder):
             for p in head.parameters():
                 p.data = torch.randn(p.shape, generator=gen) * 0.02
             return head
-        linears = sorted({k.split(".")[0] for k, v in found.items() if k.endswith("weight") and v.dim() == 2}, key=int)
+        linears = sorted(
+            {k.split(".")[0] for k, v in found.items() if k.endswith("weight") and v.dim() == 2}, key=int
+        )
         if len(linears) != 2:
             raise ValueError(f"classify_linear has {len(linears)} linear layers, expected 2")
         for mine, theirs in zip((0, 2), linears, strict=True):
@@ -299,7 +308,9 @@ class OmniRetriever(Encoder):
         a = 0
         for it in items:
             mods = it.modalities()
-            text_ids = self.tokenizer(it.text.strip(), add_special_tokens=False)["input_ids"] if it.text else None
+            text_ids = (
+                self.tokenizer(it.text.strip(), add_special_tokens=False)["input_ids"] if it.text else None
+            )
             grid = na = None
             spg = 2.0  # 1 fps when the clip's duration is unknown
             if Modality.AUDIO in mods:
@@ -317,7 +328,9 @@ class OmniRetriever(Encoder):
         inputs["input_ids"] = torch.from_numpy(ids).to(self.device)
         inputs["attention_mask"] = torch.from_numpy(attn).to(self.device)
         if patches:
-            inputs["pixel_values_videos"] = torch.from_numpy(np.concatenate(patches)).to(self.device, self.dtype)
+            inputs["pixel_values_videos"] = torch.from_numpy(np.concatenate(patches)).to(
+                self.device, self.dtype
+            )
             inputs["video_grid_thw"] = torch.tensor(grids, dtype=torch.long, device=self.device)
             inputs["video_second_per_grid"] = torch.tensor(spgs, dtype=torch.float32, device=self.device)
         inputs["use_audio_in_video"] = use_audio_in_video

@@ -42,7 +42,7 @@ REGISTRY: dict[str, EncoderSpec] = {
         target="omnisearch.models.clip_clap:ClipClap",
         dim="CLIP proj + CLAP proj (1024 for ViT-B/32 + htsat)",
         weights_from="local folders: OMNISEARCH_CLIP and OMNISEARCH_CLAP, or omnisearch.json; no download",
-        description="CLIP (frames, text) beside CLAP (audio, text) in a two-block space; weighted-mean fusion",
+        description="CLIP (frames, text) beside CLAP (audio, text), two-block space, weighted-mean fusion",
     ),
     "omniretriever-7b": EncoderSpec(
         name="omniretriever-7b",

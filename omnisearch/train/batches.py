@@ -44,7 +44,11 @@ class Row:
 
     @property
     def modalities(self) -> tuple[str, ...]:
-        has = {"text": len(self.captions) > 0, "video": "video_sem" in self.feat, "audio": "audio_sem" in self.feat}
+        has = {
+            "text": len(self.captions) > 0,
+            "video": "video_sem" in self.feat,
+            "audio": "audio_sem" in self.feat,
+        }
         return tuple(m for m in MODALITIES if has[m])
 
 
@@ -62,7 +66,9 @@ def toy_row(seed: int, modalities: Sequence[str] = MODALITIES, frames: int = 4, 
         feat.update(video_sem=g.normal(size=384), video_frames=g.random((frames, 128)))
     if "audio" in modalities:
         w = g.normal(size=(windows, 512))
-        feat.update(audio_sem=g.normal(size=384), audio_windows=w, audio_aud=w.mean(0) / np.linalg.norm(w.mean(0)))
+        feat.update(
+            audio_sem=g.normal(size=384), audio_windows=w, audio_aud=w.mean(0) / np.linalg.norm(w.mean(0))
+        )
     caps = g.normal(size=(2, 384)) if "text" in modalities else np.zeros((0, 384))
     return Row(f"toy{seed}", {k: np.asarray(v, np.float32) for k, v in feat.items()}, caps.astype(np.float32))
 

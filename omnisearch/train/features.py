@@ -202,7 +202,9 @@ def extract_features(
                 transcript = None
                 if audio is not None and transcribe is not None:
                     transcript = " ".join(s.text for s in transcribe(audio))
-                full = encoder.features([EncoderInput(frames=media.get("v"), audio=audio, transcript=transcript)])
+                full = encoder.features(
+                    [EncoderInput(frames=media.get("v"), audio=audio, transcript=transcript)]
+                )
                 feat.media = {k: v for k, v in full[0].items() if k.startswith(MEDIA_PREFIXES)}
                 feat.media["derived"] = full[0].get("derived", {})
                 if key and not problems:

@@ -225,7 +225,9 @@ class HeadsBlend:
         (1032, True)
     """
 
-    def __init__(self, heads: OmniHeads, alpha: float, name: str = "omni-lite+heads", digest: str = "") -> None:
+    def __init__(
+        self, heads: OmniHeads, alpha: float, name: str = "omni-lite+heads", digest: str = ""
+    ) -> None:
         if not 0.0 <= alpha < 1.0:
             raise ValueError(f"alpha must be in [0, 1), got {alpha}")
         self.heads, self.alpha, self.name = heads.eval(), float(alpha), name

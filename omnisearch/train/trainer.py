@@ -1,4 +1,4 @@
-"""Train the omni-lite heads on cached frozen features with accelerate (CPU here; `accelerate launch` on GPUs).
+"""Train omni-lite heads on cached frozen features with accelerate (CPU here; `accelerate launch` on GPUs).
 
 Each step: a batch of tuples -> heads -> single embeddings + fused; the augmented view -> fused_aug; the
 hard negatives of `hard_negative_kind(step)` -> fused_hardneg (`batches.make_batch`); loss
@@ -64,6 +64,7 @@ class TrainConfig:
     alpha: float = 0.0  # blend written into the model folder (0: heads only)
     val_alpha: float = 0.0  # space scored by the per-epoch validation
     cpu: bool = False
+    checkpoint: bool = True  # save a checkpoint each epoch (the ablation turns it off)
     heads: HeadsConfig = field(default_factory=HeadsConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -113,7 +114,11 @@ def masked_info_nce(
             cols = torch.cat([cols, extra])
             col_ok = torch.cat([m_all, extra_mask if extra_mask is not None else torch.ones_like(m_all)])
         logits = (scale * rows @ cols.T).masked_fill(~col_ok, float("-inf"))
-        ce = F.cross_entropy(logits[mask], labels[mask], reduction="sum") if bool(mask.any()) else rows.sum() * 0
+        ce = (
+            F.cross_entropy(logits[mask], labels[mask], reduction="sum")
+            if bool(mask.any())
+            else rows.sum() * 0
+        )
         return ce * world / n_valid  # DDP averages over processes: the mean over all valid rows
 
     loss = one_side(a, gather(b))
@@ -151,7 +156,9 @@ class MaskedOmniLoss(OmniLoss):
         parts: dict[str, Tensor] = {}
         terms: list[Tensor] = []
         if self.w_align:
-            pair_losses = [masked_info_nce(outputs[x], outputs[y], masks[x] & masks[y], **nce) for x, y in DEFAULT_PAIRS]
+            pair_losses = [
+                masked_info_nce(outputs[x], outputs[y], masks[x] & masks[y], **nce) for x, y in DEFAULT_PAIRS
+            ]
             done = [v for v in pair_losses if v is not None]
             if done:
                 parts["loss_align"] = torch.stack(done).mean()
@@ -167,7 +174,9 @@ class MaskedOmniLoss(OmniLoss):
         if self.w_tuple:
             every = torch.ones_like(masks[MODALITIES[0]])
             fused, aug = outputs["fused"], outputs["fused_aug"]
-            lt = masked_info_nce(fused, aug, every, hard=outputs["fused_hardneg"], hard_mask=hardneg_mask, **nce)
+            lt = masked_info_nce(
+                fused, aug, every, hard=outputs["fused_hardneg"], hard_mask=hardneg_mask, **nce
+            )
             if lt is not None:
                 parts["loss_tuple"] = lt
                 terms.append(self.w_tuple * lt)
@@ -339,7 +348,8 @@ def train(
             state.history.append({"epoch": epoch, "step": state.step, **metrics})
             log({"epoch": epoch, "step": state.step, "val": metrics})
         acc.wait_for_everyone()
-        acc.save_state(str(out / CHECKPOINTS / f"epoch-{epoch:04d}"))
+        if cfg.checkpoint:
+            acc.save_state(str(out / CHECKPOINTS / f"epoch-{epoch:04d}"))
     heads = acc.unwrap_model(module).heads
     rate = seen / busy if busy > 0 else 0.0
     if acc.is_main_process:

@@ -1,0 +1,122 @@
+"""Reproduce the shipped omni-lite heads (`omni-lite-tuned`) from the dev benchmark, in one command.
+
+Usage:
+    python examples/train_omnilite.py [--dev /tmp/omni-dev] [--out runs/omni-lite-tuned]
+                                      [--cache ~/.cache/omnisearch/features] [--seed 0] [--ship]
+
+Steps (the TEST split is used only for the final comparison):
+1. frozen features of dev train.jsonl and test.jsonl (cached; build the set first with
+   `python examples/build_devset.py /tmp/omni-dev` when it is missing);
+2. alpha (share of omni-lite's block space in the blend) chosen on a held-out fifth of TRAIN (whole
+   groups held out): heads trained on the other four fifths, AVG-all of each alpha in ALPHAS;
+3. heads retrained on all of TRAIN with the same config, written as a model folder to --out;
+4. plain omni-lite vs omni-lite + heads (blend) scored on TEST from the cached features;
+5. with --ship, and only when the blend improves AVG-all on TEST, the folder is copied into
+   omnisearch/models/weights/omni-lite-tuned/ (the registry entry `omni-lite-tuned` loads it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from omnisearch.eval.manifest import read_manifest
+from omnisearch.models.omni_lite import OmniLite
+from omnisearch.train.batches import rows_from_features
+from omnisearch.train.features import extract_features, score_features
+from omnisearch.train.heads import HeadsBlend, save_heads
+from omnisearch.train.trainer import TrainConfig, train
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIP_DIR = ROOT / "omnisearch" / "models" / "weights" / "omni-lite-tuned"
+ALPHAS = (0.25, 0.4, 0.5, 0.6, 0.75)
+CONFIG = TrainConfig(epochs=60, batch_size=32, lr=1e-3, temperature=0.05, weights=(1.0, 1.0, 1.0))
+
+
+def held_out(feats: list, fraction: float = 0.2) -> tuple[list, list]:
+    """Deterministic split by group (or id): about `fraction` of the groups go to the held-out part."""
+
+    def bucket(f) -> float:
+        key = f.item.group or f.item.id
+        return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+    return [f for f in feats if bucket(f) >= fraction], [f for f in feats if bucket(f) < fraction]
+
+
+def scores(feats: list, encoder: OmniLite) -> dict:
+    r = score_features(feats, encoder)
+    a = r.averages
+    return {
+        "r1": {k: round(v.r1, 1) for k, v in r.directions.items()},
+        "avg_single": round(a.avg_single, 2),
+        "avg_dual": round(a.avg_dual, 2),
+        "avg_all": round(a.avg_all, 2),
+    }
+
+
+def blended(heads, alpha: float) -> OmniLite:
+    enc = OmniLite()
+    enc.attach_heads(HeadsBlend(heads, alpha))
+    return enc
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dev", type=Path, default=Path("/tmp/omni-dev"))
+    ap.add_argument("--out", type=Path, default=Path("runs/omni-lite-tuned"))
+    ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "omnisearch" / "features")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--ship", action="store_true", help="copy into the package when the blend helps")
+    args = ap.parse_args()
+    if not (args.dev / "train.jsonl").is_file():
+        print(f"no dev set at {args.dev}: run python examples/build_devset.py {args.dev}", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    enc = OmniLite()
+    train_feats = extract_features(read_manifest(args.dev / "train.jsonl"), enc, args.cache)
+    test_feats = extract_features(read_manifest(args.dev / "test.jsonl"), enc, args.cache)
+    print(f"features: {len(train_feats)} train, {len(test_feats)} test ({time.perf_counter() - t0:.0f} s)")
+    cfg = replace(CONFIG, seed=args.seed, checkpoint=False)
+
+    fit, hold = held_out(train_feats)
+    run = train(rows_from_features(fit), args.out / "alpha-search", cfg)
+    by_alpha = {a: scores(hold, blended(run.heads, a))["avg_all"] for a in ALPHAS}
+    by_alpha[1.0] = scores(hold, enc)["avg_all"]
+    alpha = max(ALPHAS, key=lambda a: by_alpha[a])
+    print(f"held-out ({len(fit)} fit / {len(hold)} held) AVG-all by alpha: {by_alpha} -> alpha {alpha}")
+    shutil.rmtree(args.out / "alpha-search", ignore_errors=True)
+
+    final = train(rows_from_features(train_feats), args.out, replace(cfg, alpha=alpha, checkpoint=True))
+    plain, tuned = scores(test_feats, enc), scores(test_feats, blended(final.heads, alpha))
+    heads_only = scores(test_feats, blended(final.heads, 0.0))
+    report = {
+        "alpha": alpha,
+        "held_out_avg_all_by_alpha": by_alpha,
+        "samples_per_s": round(final.samples_per_s, 1),
+        "steps": final.steps,
+        "test": {"omni-lite": plain, "omni-lite+heads": tuned, "heads only": heads_only},
+    }
+    (args.out / "comparison.json").write_text(json.dumps(report, indent=2) + "\n")
+    for name, s in report["test"].items():
+        print(f"TEST {name:<16} AVG-single {s['avg_single']:6.2f}  AVG-dual {s['avg_dual']:6.2f}  "
+              f"AVG-all {s['avg_all']:6.2f}  {s['r1']}")
+    gain = tuned["avg_all"] - plain["avg_all"]
+    print(f"blend vs plain on TEST: AVG-all {gain:+.2f} R@1 points")
+    if args.ship:
+        if gain <= 0:
+            print("not shipped: the blend does not improve AVG-all on TEST")
+        else:
+            meta = {"name": "omni-lite-tuned", "trained_on": "dev train.jsonl", "comparison": report}
+            save_heads(SHIP_DIR, final.heads, alpha, **meta)
+            print(f"shipped to {SHIP_DIR}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
