@@ -4,7 +4,9 @@ Each encoder runs in its own subprocess (peak RSS = that process's ru_maxrss). o
 real shipped weights; clip-clap and omniretriever-7b run on TINY random checkpoints (built with
 tests/tiny_checkpoints.py in a temp dir), so their figures show the pipeline's overhead
 (preprocessing, padding, batching), not the cost of the real models (CLIP B/32 + CLAP htsat: ~0.35 B
-params; OmniRetriever-7B: ~9.4 B, needs a GPU).
+params; OmniRetriever-7B: ~9.4 B, needs a GPU). "clip-clap@base" is clip-clap with random weights in the
+real ViT-B/32 + htsat-unfused shapes: its speed is the real model's, except text, whose byte-level test
+tokenizer makes ~4x more tokens than CLIP's / RoBERTa's BPE (so its text/s is pessimistic).
 
 Inputs: 8 frames (360 px) and 10 s of audio from ../shared/media/flipping_a_pancake.mkv when present,
 else synthetic frames and tones; captions of 8-12 words. "load" = building the encoder plus a first

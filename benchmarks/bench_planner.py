@@ -127,18 +127,22 @@ def run_planner(
     """recall@k, p50 / p95 latency (ms) and mean candidates of the planner over the queries."""
     opts = SearchOptions(k=k, prefetch=prefetch, rerank=rerank)
     search_vectors(store, queries[0], opts)  # warm-up (caches, lazy imports)
-    lat, rec, cand = [], [], []
+    lat, rec, cand, first, rr = [], [], [], [], []
     for qv, want in zip(queries, truth, strict=True):
         t0 = time.perf_counter()
         res = search_vectors(store, qv, opts)
         lat.append(1000 * (time.perf_counter() - t0))
         rec.append(len({h.clip_id for h in res.hits} & want) / k)
         cand.append(res.candidates)
+        first.append(1000 * res.timings["first_stage"])
+        rr.append(1000 * res.timings.get("rerank", 0.0))
     return {
         "recall": float(np.mean(rec)),
         "p50": float(np.percentile(lat, 50)),
         "p95": float(np.percentile(lat, 95)),
         "cand": float(np.mean(cand)),
+        "first": float(np.median(first)),
+        "rerank": float(np.median(rr)),
     }
 
 
@@ -149,7 +153,9 @@ def report(
         r = run_planner(store, queries, truth, args.k, args.prefetch, rerank)
         print(
             f"| {label} | {n:,} | {build} | {'on' if rerank else 'off'} | {r['recall']:.3f} | "
-            f"{r['p50']:.1f} | {r['p95']:.1f} | {r['cand']:.0f} |",
+            f"{r['p50']:.1f} | {r['p95']:.1f} | {r['first']:.1f} | "
+            + (f"{r['rerank']:.1f}" if rerank else "-")
+            + f" | {r['cand']:.0f} |",
             flush=True,
         )
 
@@ -160,7 +166,7 @@ def bench_n(n: int, args: argparse.Namespace, tmp: Path) -> None:
     queries = make_queries(corpus, args.queries)
     truth, np_p50 = exhaustive(corpus, queries, args.k)
     print(f"| numpy exhaustive fused (reference) | {n:,} | gen {time.perf_counter() - t0:.0f} s | - | "
-          f"1.000 | {np_p50:.1f} | - | {n:,} |", flush=True)  # fmt: skip
+          f"1.000 | {np_p50:.1f} | - | - | - | {n:,} |", flush=True)  # fmt: skip
     if "lancedb" in args.stores:
         # LanceStore.search asks for ef >= k, but with refine_factor r LanceDB needs ef >= k * r:
         # at the default ef 256 an indexed search for 100 candidates fails, so set ef here
@@ -181,7 +187,8 @@ def bench_n(n: int, args: argparse.Namespace, tmp: Path) -> None:
         qd.close()
     elif "qdrant" in args.stores:
         print(
-            f"| Qdrant local (memory) | {n:,} | skipped: N > --qdrant-max-n | - | - | - | - | - |", flush=True
+            f"| Qdrant local (memory) | {n:,} | skipped: N > --qdrant-max-n | - | - | - | - | - | - | - |",
+            flush=True,
         )
     gc.collect()
 
@@ -202,8 +209,11 @@ def main(argv: list[str] | None = None) -> None:
         f"dim {args.dim}, {args.queries} queries; latency: search_vectors wall time (no embedding)"
     )
     print("")
-    print(f"| store | N | build | rerank | recall@{args.k} | p50 ms | p95 ms | candidates |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        f"| store | N | build | rerank | recall@{args.k} | p50 ms | p95 ms | first stage p50 ms "
+        "| rerank p50 ms | candidates |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.n:

@@ -140,6 +140,9 @@ def search(
     device: str = typer.Option("cpu", "--device"),
     as_json: bool = typer.Option(False, "--json", help="Print hits as a JSON list."),
     explain: bool = typer.Option(False, "--explain", help="Print the plan and each stage's time."),
+    lexical_weight: float = typer.Option(
+        0.25, "--lexical-weight", help="Boost for query words found in a clip's own words (0: off)."
+    ),
 ) -> None:
     """Search by text, sound, clip or picture, or any combination of them."""
     from omnisearch.cli.render import print_hits
@@ -174,6 +177,7 @@ def search(
     opts = SearchOptions(
         target=Modality(target.value) if target else None,
         k=k,
+        lexical_weight=lexical_weight,
         prefetch=prefetch,
         merge=merge,
         rerank=rerank,

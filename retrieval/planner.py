@@ -39,12 +39,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from omnisearch.indexers.base import EncoderRecord, Filter, StoreHit, VectorStore, check_encoder
 from omnisearch.models.base import Encoder
+from omnisearch.retrieval.lexical import lexical_overlap
 from omnisearch.retrieval.query import Query, QueryError, decode_query
 from omnisearch.retrieval.shaping import rrf, shape
 from omnisearch.types import Hit, Modality
@@ -81,6 +82,8 @@ class SearchOptions:
     flt: Filter | None = None
     group_by_file: bool = False
     merge_windows: bool = True
+    lexical_text: str | None = None  # query words to look for in the clips' own words
+    lexical_weight: float = 0.25  # added per unit of word overlap (0 turns it off)
 
 
 @dataclass
@@ -192,6 +195,8 @@ def search(
     emb = encoder.encode([inp])[0]
     timings["embed"] = time.perf_counter() - t
     vectors = _unit_vectors(emb.vectors, dim)
+    if query.text and opts.lexical_text is None:
+        opts = replace(opts, lexical_text=query.text)
     result = SearchResult(hits=[], plan=[f"query: {query.describe()}"], timings=timings)
     result.plan.append("embed: " + ", ".join(m.value for m in vectors) + " query vectors")
     return _run(store, vectors, opts, target, result)
@@ -307,6 +312,9 @@ def _run(
         result.timings["rerank"] = time.perf_counter() - t
         result.plan.append(f"rerank: fused query vs the fused vectors of {len(found)} candidates")
 
+    if opts.lexical_text and opts.lexical_weight > 0 and found:
+        _lexical_boost(found, scores, cosines, opts, result)
+
     t = time.perf_counter()
     hits = [_hit(sh, scores[cid], cosines[cid]) for cid, sh in found.items()]
     result.hits = shape(hits, opts.k, merge_windows=opts.merge_windows, by_file=opts.group_by_file)
@@ -318,3 +326,36 @@ def _run(
         + f", top {opts.k}"
     )
     return result
+
+
+def _lexical_boost(
+    found: dict[str, StoreHit],
+    scores: dict[str, float],
+    cosines: dict[str, dict[str, float]],
+    opts: SearchOptions,
+    result: SearchResult,
+) -> None:
+    """Reorder candidates by the query's words found in their subtitles, transcript or on-screen text:
+    cosine scores get `lexical_weight * overlap` added; RRF scores get the word-overlap ranking fused
+    in as one more list."""
+    t = time.perf_counter()
+    overlap = {}
+    for cid, sh in found.items():
+        r = sh.row
+        clip_words = " ".join(str(r.get(f) or "") for f in ("text", "transcript", "ocr_text"))
+        overlap[cid] = lexical_overlap(opts.lexical_text or "", clip_words)
+    matched = [cid for cid in sorted(overlap, key=lambda c: -overlap[c]) if overlap[cid] > 0]
+    if not matched:
+        return
+    rrf_scored = "rrf" in next(iter(cosines.values()), {}) and not opts.rerank
+    if rrf_scored:
+        extra = rrf([matched], weights=[opts.lexical_weight * 4])
+        for cid in scores:
+            scores[cid] += extra.get(cid, 0.0)
+    else:
+        for cid in scores:
+            scores[cid] += opts.lexical_weight * overlap[cid]
+    for cid in matched:
+        cosines[cid]["lexical"] = overlap[cid]
+    result.timings["lexical"] = time.perf_counter() - t
+    result.plan.append(f"lexical: query words found in {len(matched)} candidates' own words (boosted)")

@@ -34,7 +34,7 @@ from omnisearch.train.heads import (  # noqa: E402
 )
 from omnisearch.types import Modality  # noqa: E402
 
-CFG = HeadsConfig(dim=16, hidden=32, dropout=0.0)
+CFG = HeadsConfig(dim=16, hidden=32, dropout=0.0, residual=False)
 
 
 def heads(seed: int = 0) -> OmniHeads:

@@ -30,7 +30,7 @@ from omnisearch.train.heads import MODALITIES, HeadsConfig, OmniHeads, pool_rows
 from omnisearch.train.losses import OmniLoss  # noqa: E402
 from omnisearch.train.trainer import MaskedOmniLoss, TrainConfig, TrainModule, train  # noqa: E402
 
-TINY = HeadsConfig(dim=16, hidden=32, dropout=0.1)
+TINY = HeadsConfig(dim=16, hidden=32, dropout=0.1, residual=False)
 TRI = ("text", "video", "audio")
 
 
@@ -92,7 +92,8 @@ def test_a_few_steps_reduce_the_loss():
     torch.manual_seed(0)
     rows = [toy_row(i, TRI if i % 3 else ("text", "audio")) for i in range(12)]
     module = TrainModule(
-        OmniHeads(HeadsConfig(dim=16, hidden=32, dropout=0.0)), MaskedOmniLoss(temperature=0.1)
+        OmniHeads(HeadsConfig(dim=16, hidden=32, dropout=0.0, residual=False)),
+        MaskedOmniLoss(temperature=0.1),
     )
     opt = torch.optim.AdamW(module.parameters(), lr=1e-2)
     batch = make_batch(rows, np.random.default_rng(0), step=0)

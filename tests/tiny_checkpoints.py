@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 BYTE_VOCAB = 256
 QWEN_SPECIALS = [
@@ -30,7 +31,9 @@ QWEN_SPECIALS = [
 ]
 
 
-def byte_tokenizer(specials: list[str], bos: str | None = None, eos: str | None = None, **named):
+def byte_tokenizer(
+    specials: list[str], bos: str | None = None, eos: str | None = None, **named: str
+) -> tuple[Any, dict[str, int]]:
     """A PreTrainedTokenizerFast: `specials` (ids 0...) then the 256 byte tokens.
     With `bos`/`eos` every encoding is wrapped as `bos ... eos` (CLIP / RoBERTa style)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
@@ -114,7 +117,7 @@ def build_clip_clap(root: Path, size: str = "tiny") -> Path:
     return root
 
 
-def build_thinker(out: Path, hidden: int = 32, layers: int = 2):
+def build_thinker(out: Path, hidden: int = 32, layers: int = 2) -> Any:
     """A tiny Qwen2.5-Omni thinker (H = `hidden`) with its byte-level tokenizer; returns the model."""
     import torch
     from transformers import Qwen2_5OmniThinkerConfig, Qwen2_5OmniThinkerForConditionalGeneration

@@ -35,9 +35,10 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -46,13 +47,16 @@ from omnisearch.models.batching import encode_with_backoff, hub_kwargs, weights_
 from omnisearch.models.fusion import blocks_vector, weighted_mean_fusion
 from omnisearch.types import Embedding, EncoderInput, Modality
 
+if TYPE_CHECKING:
+    import torch
+
 TEXT_CLIP_SHARE = 0.5  # share of a text vector's squared norm in the CLIP block (the rest is CLAP's)
 INPUT_RATE = 16_000
 MIN_WINDOW_S = 1.0  # a trailing audio window shorter than this is folded away (unless it is all there is)
 IMAGE_CHUNK = 64  # frames per CLIP image forward
 
 
-def _features(out):
+def _features(out: Any) -> torch.Tensor:
     """get_*_features: an output object in transformers 5.x (embedding in .pooler_output), a tensor in 4.x."""
     return out if hasattr(out, "shape") else out.pooler_output
 
@@ -112,7 +116,7 @@ class ClipClap(Encoder):
             self._dtype = resolve_dtype(self.options.dtype, self._device)
 
     @property
-    def clip(self):
+    def clip(self) -> tuple[Any, Any, Any]:
         """(CLIPModel, tokenizer, PIL image processor), loaded on first use."""
         if self._clip is None:
             from transformers import AutoTokenizer, CLIPModel
@@ -127,7 +131,7 @@ class ClipClap(Encoder):
         return self._clip
 
     @property
-    def clap(self):
+    def clap(self) -> tuple[Any, Any, Any]:
         """(ClapModel, tokenizer, ClapFeatureExtractor), loaded on first use."""
         if self._clap is None:
             from transformers import AutoTokenizer, ClapFeatureExtractor, ClapModel
@@ -141,7 +145,7 @@ class ClipClap(Encoder):
         return self._clap
 
     @contextmanager
-    def _inference(self):
+    def _inference(self) -> Iterator[None]:
         import torch
 
         self._setup()
@@ -150,7 +154,7 @@ class ClipClap(Encoder):
             yield
 
     # ---- towers ----------------------------------------------------------------------------------
-    def _text_tower(self, model, tok, texts: list[str]) -> np.ndarray:
+    def _text_tower(self, model: Any, tok: Any, texts: list[str]) -> np.ndarray:
         limit = min(int(tok.model_max_length or 77), 512)
         batch = tok(texts, padding=True, truncation=True, max_length=limit, return_tensors="pt")
         batch = {k: v.to(self._device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
@@ -245,7 +249,9 @@ class ClipClap(Encoder):
             out.append(Embedding(vectors=v))
         return out
 
-    def _vector(self, clip: np.ndarray | None, clip_share: float, clap: np.ndarray | None, clap_share: float):
+    def _vector(
+        self, clip: np.ndarray | None, clip_share: float, clap: np.ndarray | None, clap_share: float
+    ) -> np.ndarray:
         parts = [(clip, clip_share, self.clip_dim), (clap, clap_share, self.clap_dim)]
         return blocks_vector(parts).astype(np.float32)  # blocks_vector returns float64 under NumPy 2
 

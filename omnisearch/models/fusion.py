@@ -45,7 +45,7 @@ def blocks_vector(parts: list[tuple[np.ndarray | None, float, int]]) -> np.ndarr
         if vec.shape != (dim,):
             raise ValueError(f"block of shape {vec.shape} where ({dim},) was expected")
         n = float(np.linalg.norm(vec))
-        out.append(vec / n * np.sqrt(share) if n > 0 else np.zeros_like(vec))
-    v = np.concatenate(out)
+        out.append(vec / n * np.float32(np.sqrt(share)) if n > 0 else np.zeros_like(vec))
+    v = np.concatenate(out).astype(np.float32)
     n = float(np.linalg.norm(v))
-    return v / n if n > 0 else v
+    return v / np.float32(n) if n > 0 else v

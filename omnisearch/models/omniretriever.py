@@ -45,6 +45,7 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -52,6 +53,9 @@ from omnisearch.models import omniretriever_prompt as P
 from omnisearch.models.base import Encoder, EncoderOptions
 from omnisearch.models.batching import encode_with_backoff, hub_kwargs, read_model_json, weights_location
 from omnisearch.types import Embedding, EncoderInput, Modality
+
+if TYPE_CHECKING:
+    from torch import nn
 
 log = logging.getLogger(__name__)
 HEAD_FILE = "head.safetensors"
@@ -123,8 +127,7 @@ class OmniRetriever(Encoder):
         self.location = model or weights_location(
             path, "model", "OMNISEARCH_OMNIRETRIEVER", self.name, "YunzeLiu/OmniRetriever-7B"
         )
-        if path is None and model is not None:
-            self.meta = read_model_json(model)
+        self.meta = {**read_model_json(self.location), **self.meta}  # flags of the checkpoint folder too
         self.frames_per_clip = frames_per_clip
         self.adapter = (Path(self.location) / "adapter_config.json").is_file()
         self.base = self._base_location() if self.adapter else self.location
@@ -181,7 +184,7 @@ class OmniRetriever(Encoder):
         self._loaded = True
         return self
 
-    def _load_thinker(self):
+    def _load_thinker(self) -> nn.Module:
         from transformers import Qwen2_5OmniThinkerConfig, Qwen2_5OmniThinkerForConditionalGeneration
 
         config = Qwen2_5OmniThinkerConfig.from_dict(_thinker_config(_config_json(self.base)))
@@ -192,7 +195,7 @@ class OmniRetriever(Encoder):
             self.base, config=config, dtype=self.dtype, **on_gpu, **hub_kwargs()
         )
 
-    def _apply_adapter(self, thinker):
+    def _apply_adapter(self, thinker: nn.Module) -> nn.Module:
         """PeftModel.from_pretrained, a check that the LoRA weights really landed, then merge."""
         from peft import PeftModel
 
@@ -200,7 +203,7 @@ class OmniRetriever(Encoder):
         self._check_lora(peft_model)
         return peft_model.merge_and_unload()
 
-    def _check_lora(self, peft_model) -> None:
+    def _check_lora(self, peft_model: nn.Module) -> None:
         from safetensors import safe_open
 
         f = Path(self.location) / "adapter_model.safetensors"
@@ -215,7 +218,7 @@ class OmniRetriever(Encoder):
                 "landed): its module names do not match this transformers' Qwen2.5-Omni thinker layout"
             )
 
-    def _load_head(self):
+    def _load_head(self) -> nn.Sequential:
         import torch
 
         h, n = self.dim, self.layers

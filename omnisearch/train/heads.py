@@ -16,7 +16,7 @@ and `heads.safetensors`; `save_heads` / `load_heads` write and read it.
 This module imports torch at the top; omni_lite imports it lazily, only when a model folder is loaded.
 
 Example:
-    >>> heads = OmniHeads(HeadsConfig(dim=16, hidden=32)).eval()
+    >>> heads = OmniHeads(HeadsConfig(dim=16, hidden=32, residual=False)).eval()
     >>> x = {m: torch.randn(2, n) for m, n in INPUT_DIMS.items()}
     >>> masks = {"text": torch.tensor([True, True]), "video": torch.tensor([True, False]),
     ...          "audio": torch.tensor([True, True])}
@@ -48,12 +48,17 @@ CONFIG_FILE, WEIGHTS_FILE = "omnisearch.json", "heads.safetensors"
 class HeadsConfig:
     """Sizes of the heads. `input_dims` maps modality -> frozen feature size (omni-lite's by default)."""
 
-    dim: int = 256
+    dim: int = SEM_DIM
     hidden: int = 512
     fusion_layers: int = 1
     fusion_heads: int = 4
     dropout: float = 0.1
+    residual: bool = True  # output = unit(sem part of the input) + MLP(input): starts in MiniLM's space
     input_dims: dict[str, int] = field(default_factory=lambda: dict(INPUT_DIMS))
+
+    def __post_init__(self) -> None:
+        if self.residual and self.dim != SEM_DIM:
+            raise ValueError(f"residual heads live in the {SEM_DIM}-d sentence space; got dim={self.dim}")
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -109,10 +114,17 @@ def head_inputs(
 
 
 class ModalityHead(nn.Module):
-    """LayerNorm -> Linear -> GELU -> Dropout -> Linear, output L2-normalised."""
+    """LayerNorm -> Linear -> GELU -> Dropout -> Linear, output L2-normalised.
 
-    def __init__(self, in_dim: int, hidden: int, dim: int, dropout: float) -> None:
+    residual: the first SEM_DIM inputs (the MiniLM vector of the modality's words), unit-normalised, are
+    added to the MLP's output, whose last layer starts small: the head starts as omni-lite's semantic
+    block and learns what sound and picture features add to it (tiny data cannot learn a space from
+    scratch; see the report in examples/train_omnilite.py).
+    """
+
+    def __init__(self, in_dim: int, hidden: int, dim: int, dropout: float, residual: bool = False) -> None:
         super().__init__()
+        self.residual = residual
         self.net = nn.Sequential(
             nn.LayerNorm(in_dim),
             nn.Linear(in_dim, hidden),
@@ -120,15 +132,24 @@ class ModalityHead(nn.Module):
             nn.Dropout(dropout),
             nn.Linear(hidden, dim),
         )
+        if residual:
+            with torch.no_grad():
+                self.net[-1].weight.mul_(0.1)
+                self.net[-1].bias.zero_()
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.normalize(self.net(x), dim=-1)
+        y = self.net(x)
+        if self.residual:
+            y = y + F.normalize(x[..., :SEM_DIM], dim=-1)
+        return F.normalize(y, dim=-1)
 
 
 class TupleFusion(nn.Module):
     """Fuse the present single embeddings (B, M, d) with mask (B, M) into one L2-normalised (B, d)."""
 
-    def __init__(self, dim: int, n_modalities: int, layers: int, heads: int, dropout: float) -> None:
+    def __init__(
+        self, dim: int, n_modalities: int, layers: int, heads: int, dropout: float, identity_init: bool = False
+    ) -> None:
         super().__init__()
         self.modality_embedding = nn.Parameter(torch.zeros(n_modalities, dim))
         nn.init.normal_(self.modality_embedding, std=0.02)
@@ -136,6 +157,11 @@ class TupleFusion(nn.Module):
             dim, heads, dim_feedforward=2 * dim, dropout=dropout, batch_first=True, norm_first=True
         )
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        if identity_init:  # residual branches start at 0: fused = normalised mean of the tokens
+            for block in self.encoder.layers:
+                for lin in (block.self_attn.out_proj, block.linear2):
+                    nn.init.zeros_(lin.weight)
+                    nn.init.zeros_(lin.bias)
 
     def forward(self, tokens: Tensor, mask: Tensor) -> Tensor:
         if not bool(mask.any(dim=1).all()):
@@ -153,9 +179,11 @@ class OmniHeads(nn.Module):
         self.config = config or HeadsConfig()
         c = self.config
         self.heads = nn.ModuleDict(
-            {m: ModalityHead(c.input_dims[m], c.hidden, c.dim, c.dropout) for m in MODALITIES}
+            {m: ModalityHead(c.input_dims[m], c.hidden, c.dim, c.dropout, c.residual) for m in MODALITIES}
         )
-        self.fusion = TupleFusion(c.dim, len(MODALITIES), c.fusion_layers, c.fusion_heads, c.dropout)
+        self.fusion = TupleFusion(
+            c.dim, len(MODALITIES), c.fusion_layers, c.fusion_heads, c.dropout, identity_init=c.residual
+        )
 
     def singles(self, inputs: Mapping[str, Tensor], masks: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """{modality: (B, d)} L2-normalised; rows whose mask is False are zero."""
@@ -220,7 +248,7 @@ class HeadsBlend:
     alpha = 0 keeps the head vector only (dim = heads dim); otherwise dim = block dim + heads dim.
 
     Example:
-        >>> blend = HeadsBlend(OmniHeads(HeadsConfig(dim=8, hidden=8)).eval(), alpha=0.5)
+        >>> blend = HeadsBlend(OmniHeads(HeadsConfig(dim=8, hidden=8, residual=False)).eval(), alpha=0.5)
         >>> blend.output_dim(1024), blend.tag.endswith("a0.5")
         (1032, True)
     """

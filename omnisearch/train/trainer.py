@@ -17,7 +17,7 @@ embeddings across processes (global negatives).
 Example:
     >>> from omnisearch.train.batches import toy_row
     >>> rows = [toy_row(i) for i in range(8)]
-    >>> cfg = TrainConfig(epochs=1, batch_size=4, heads=HeadsConfig(dim=16, hidden=32))
+    >>> cfg = TrainConfig(epochs=1, batch_size=4, heads=HeadsConfig(dim=16, hidden=32, residual=False))
     >>> result = train(rows, "/tmp/omni-doctest-run", cfg)   # doctest: +SKIP
     >>> result.steps                                          # doctest: +SKIP
     2
