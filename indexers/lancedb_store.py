@@ -217,7 +217,11 @@ class LanceStore(VectorStore):
             .limit(k)
         )
         if any(f"vec_{m}" in ix.columns for ix in self._tbl.list_indices()):
-            q = q.nprobes(self.nprobes).ef(max(self.ef, k * self.refine_factor)).refine_factor(self.refine_factor)
+            q = (
+                q.nprobes(self.nprobes)
+                .ef(max(self.ef, k * self.refine_factor))
+                .refine_factor(self.refine_factor)
+            )
         hits = []
         for row in q.to_arrow().to_pylist():
             dist = row.pop("_distance")

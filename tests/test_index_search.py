@@ -107,9 +107,9 @@ def test_text_query_ranks_the_right_clip_first(indexed, encoder, query, expected
 def test_sound_query_finds_the_same_sound(indexed, encoder, library, tmp_path):
     store, _, _ = indexed
     q = synth.tone_wav(tmp_path / "q.wav", 880, 1.0)
-    from omnisearch.types import Modality
     from omnisearch.retrieval.planner import SearchOptions, search
     from omnisearch.retrieval.query import Query
+    from omnisearch.types import Modality
 
     hits = search(store, encoder, Query(audio=str(q)), SearchOptions(k=3, target=Modality.AUDIO)).hits
     assert os.path.basename(hits[0].path) == "beep.wav"
