@@ -37,7 +37,8 @@ class MediaType(StrEnum):
 
 
 def clip_id(file_hash: str, start: float, end: float) -> str:
-    """The identity of a clip: first 16 hex digits of the file hash plus its span in seconds."""
+    """The identity of a clip: first 16 hex digits of the file hash plus its span in seconds.
+    (Ingest passes a hash of path + content, so duplicate files at two paths keep separate rows.)"""
     return f"{file_hash[:16]}:{start:.3f}-{end:.3f}"
 
 

@@ -121,19 +121,21 @@ def test_reindex_is_incremental(library, encoder, tmp_path):
 
     lib = tmp_path / "lib"
     shutil.copytree(library, lib)
+    shutil.copy(lib / "beep.wav", lib / "beep_copy.wav")  # identical content at a second path
     store = open_store("lancedb", str(tmp_path / "db"))
     first = index_paths([str(lib)], store, encoder)
-    assert first.files_indexed == 4
+    assert first.files_indexed == 5 and store.count() == 5
 
     again = index_paths([str(lib)], store, encoder)
-    assert (again.files_indexed, again.files_unchanged, again.clips_written) == (0, 4, 0)
+    assert (again.files_indexed, again.files_unchanged, again.clips_written) == (0, 5, 0)
+    os.remove(lib / "beep_copy.wav")
 
     # a changed file is re-embedded, a deleted one removed, a new one added
     synth.tone_wav(lib / "beep.wav", 440, 2.0)
     os.remove(lib / "garden.mp4")
     synth.tone_wav(lib / "new.wav", 660, 1.0)
     third = index_paths([str(lib)], store, encoder)
-    assert third.files_indexed == 2 and third.files_removed == 1 and third.files_unchanged == 2
+    assert third.files_indexed == 2 and third.files_removed == 2 and third.files_unchanged == 2
     names = sorted(os.path.basename(p) for p in store.files())
     assert names == ["beep.wav", "harbour.mp4", "kitchen.mp4", "new.wav"]
     assert store.count() == 4

@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 
@@ -104,13 +105,15 @@ def records_from(
     f: FoundFile, fingerprint: str, jobs: list[ClipJob], embeddings: list[Embedding], added_at: float
 ) -> list[ClipRecord]:
     """Stored rows for the clips of one file (clips with no modality at all are dropped)."""
+    # identical files at two paths are two sets of clips: the id hashes the path with the content
+    key = hashlib.sha256(f"{f.path}\0{fingerprint}".encode()).hexdigest()
     records = []
     for job, emb in zip(jobs, embeddings, strict=True):
         if not emb.vectors:
             continue
         records.append(
             ClipRecord(
-                clip_id=clip_id(fingerprint, job.span.start, job.span.end),
+                clip_id=clip_id(key, job.span.start, job.span.end),
                 path=f.path,
                 media_type=f.media_type.value,
                 start=job.span.start,

@@ -54,6 +54,7 @@ class HeadsConfig:
     fusion_heads: int = 4
     dropout: float = 0.1
     residual: bool = True  # output = unit(sem part of the input) + MLP(input): starts in MiniLM's space
+    train_text: bool = True  # False (with residual): text stays MiniLM's vector; other heads move to it
     input_dims: dict[str, int] = field(default_factory=lambda: dict(INPUT_DIMS))
 
     def __post_init__(self) -> None:
@@ -181,6 +182,11 @@ class OmniHeads(nn.Module):
         self.heads = nn.ModuleDict(
             {m: ModalityHead(c.input_dims[m], c.hidden, c.dim, c.dropout, c.residual) for m in MODALITIES}
         )
+        if c.residual and not c.train_text:
+            last = self.heads["text"].net[-1]
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
+            self.heads["text"].requires_grad_(False)
         self.fusion = TupleFusion(
             c.dim, len(MODALITIES), c.fusion_layers, c.fusion_heads, c.dropout, identity_init=c.residual
         )
