@@ -1,16 +1,21 @@
 """Turning one media file into clip jobs (decoded inputs for the encoder) and stored records.
 
-Audio is decoded once per file and sliced per clip; speech is transcribed once per file (when the
-encoder transcribes) and each clip gets the words spoken inside it.
+Jobs are produced lazily, so memory stays bounded whatever the file's length: audio is decoded and
+transcribed in chunks of `CHUNK_SECONDS` (each chunk reaching one window past its end, so every clip
+starting in it has all its samples), and each clip's frames are decoded only when its job is taken.
+Speech is transcribed once per chunk (not per overlapping clip) and each clip gets the words spoken
+inside it.
 
 Example:
-    >>> jobs, info, secs = build_jobs(found, enc, SegmentConfig(), DecodeConfig(), {})  # doctest: +SKIP
+    >>> info, spans, jobs = plan_jobs(found, enc, SegmentConfig(), DecodeConfig(), {})  # doctest: +SKIP
+    >>> first = next(jobs)                                                            # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,63 +46,95 @@ def _tick(timings: dict, key: str, t: float) -> float:
     return now
 
 
-def build_jobs(
+CHUNK_SECONDS = 600.0  # audio decoded / transcribed per chunk of a long file
+
+
+def plan_jobs(
     f: FoundFile,
     encoder: Encoder,
     segment_cfg: SegmentConfig,
     decode_cfg: DecodeConfig,
     timings: dict,
-) -> tuple[list[ClipJob], MediaInfo, float]:
-    """Probe, segment and decode a file; returns its clip jobs, its MediaInfo and its seconds of media.
-    Raises MediaError for a file that cannot be read."""
+) -> tuple[MediaInfo, list[Span], Iterator[ClipJob]]:
+    """Probe and segment a file; returns its MediaInfo, its clip spans and a lazy iterator of jobs.
+    Raises MediaError for a file that cannot be read (also while iterating)."""
     t = time.perf_counter()
     info = probe(f.path, f.media_type)
     spans = segment(info.duration, segment_cfg) if f.media_type != MediaType.IMAGE else [Span(0.0, 0.0)]
-    t = _tick(timings, "probe", t)
+    _tick(timings, "probe", t)
+    return info, spans, _iter_jobs(f, info, spans, encoder, segment_cfg, decode_cfg, timings)
 
-    audio = decode_audio(f.path, 0.0, None, decode_cfg.sample_rate) if info.has_audio else None
-    if audio is not None and len(audio) == 0:
-        audio = None
-    t = _tick(timings, "decode", t)
+
+def _iter_jobs(
+    f: FoundFile,
+    info: MediaInfo,
+    spans: list[Span],
+    encoder: Encoder,
+    segment_cfg: SegmentConfig,
+    decode_cfg: DecodeConfig,
+    timings: dict,
+) -> Iterator[ClipJob]:
+    sr = decode_cfg.sample_rate
     transcribe = getattr(encoder, "transcribe", None)
-    speech: list[Segment] | None = None
-    if transcribe is not None:
-        speech = transcribe(audio) if audio is not None else []
-    t = _tick(timings, "transcribe", t)
-
-    jobs: list[ClipJob] = []
-    reader = (
-        FrameReader(f.path, decode_cfg.frame_size, cache=True)  # windows overlap: share frames
-        if f.media_type == MediaType.VIDEO and info.has_video
-        else None
-    )
+    is_video = f.media_type == MediaType.VIDEO and info.has_video
+    # cache=True: overlapping windows share frame times, so each frame is decoded once
+    reader = FrameReader(f.path, decode_cfg.frame_size, cache=True) if is_video else None
     try:
-        for span in spans:
-            times = [span.start]
-            frames = None
-            if reader is not None:
-                times = evenly_spaced_times(span, decode_cfg.frames)
-                reader.evict_before(span.start)
-                frames = reader.read(times)
-            elif info.has_video:  # a still image: one frame
-                frames = decode_frames(f.path, [0.0], decode_cfg.frame_size)
-            clip_audio = _slice(audio, span, decode_cfg.sample_rate)
-            text = sidecar_text(f.sidecars, span) if f.sidecars else ""
-            transcript = text_in_span(speech, span.start, span.end) if speech is not None else None
-            inp = EncoderInput(text=text or None, frames=frames, audio=clip_audio, transcript=transcript)
-            jobs.append(ClipJob(span=span, input=inp, keyframe=float(times[len(times) // 2]), text=text))
+        for c0, chunk_spans in _chunks(spans, CHUNK_SECONDS):
+            t = time.perf_counter()
+            audio = None
+            if info.has_audio:
+                c1 = max(s.end for s in chunk_spans)
+                audio = decode_audio(f.path, c0, c1, sr)
+                audio = audio if len(audio) else None
+            t = _tick(timings, "decode", t)
+            speech: list[Segment] | None = None
+            if transcribe is not None:
+                speech = (
+                    [Segment(s.start + c0, s.end + c0, s.text) for s in transcribe(audio)]
+                    if audio is not None
+                    else []
+                )
+            _tick(timings, "transcribe", t)
+            for span in chunk_spans:
+                t = time.perf_counter()
+                times = [span.start]
+                frames = None
+                if reader is not None:
+                    times = evenly_spaced_times(span, decode_cfg.frames)
+                    reader.evict_before(span.start)
+                    frames = reader.read(times)
+                elif info.has_video:  # a still image: one frame
+                    frames = decode_frames(f.path, [0.0], decode_cfg.frame_size)
+                clip_audio = _slice(audio, span, c0, sr)
+                text = sidecar_text(f.sidecars, span) if f.sidecars else ""
+                transcript = text_in_span(speech, span.start, span.end) if speech is not None else None
+                inp = EncoderInput(text=text or None, frames=frames, audio=clip_audio, transcript=transcript)
+                _tick(timings, "decode", t)
+                yield ClipJob(span=span, input=inp, keyframe=float(times[len(times) // 2]), text=text)
     finally:
         if reader is not None:
             reader.close()
-    _tick(timings, "decode", t)
-    return jobs, info, max(info.duration, 0.0)
 
 
-def _slice(audio: np.ndarray | None, span: Span, sr: int) -> np.ndarray | None:
-    """The samples of `span`; None when there are none."""
+def _chunks(spans: list[Span], seconds: float) -> Iterator[tuple[float, list[Span]]]:
+    """Group spans by the chunk their start falls in (pure): yields (chunk start, spans)."""
+    group: list[Span] = []
+    c0 = 0.0
+    for span in spans:
+        if group and span.start >= c0 + seconds:
+            yield c0, group
+            group, c0 = [], span.start
+        group.append(span)
+    if group:
+        yield c0, group
+
+
+def _slice(audio: np.ndarray | None, span: Span, offset: float, sr: int) -> np.ndarray | None:
+    """The samples of `span` from audio that starts at `offset` seconds; None when there are none."""
     if audio is None:
         return None
-    part = audio[int(span.start * sr) : int(np.ceil(span.end * sr))]
+    part = audio[max(0, int((span.start - offset) * sr)) : int(np.ceil((span.end - offset) * sr))]
     return part if len(part) else None
 
 

@@ -17,16 +17,17 @@ import hashlib
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from omnisearch.config import DecodeConfig, SegmentConfig
 from omnisearch.indexers.base import VectorStore
-from omnisearch.ingest.clips import ClipJob, build_jobs, records_from
+from omnisearch.ingest.clips import ClipJob, plan_jobs, records_from
 from omnisearch.media.audio import import_torch
 from omnisearch.media.errors import MediaError
 from omnisearch.media.walk import FoundFile, file_hash, find_media
 from omnisearch.models.base import Encoder
+from omnisearch.types import ClipRecord
 
 
 @dataclass
@@ -150,16 +151,33 @@ def _index_file(
     progress: Progress,
     report: IngestReport,
 ) -> int:
-    jobs: list[ClipJob]
-    jobs, info, seconds = build_jobs(f, encoder, segment_cfg, decode_cfg, report.timings)
-    progress.on_file(f.path, len(jobs))
-    t = time.perf_counter()
-    embeddings = encoder.encode([j.input for j in jobs], progress=progress.on_clips)
-    report.timings["embed"] += time.perf_counter() - t
-    records = records_from(f, fp, jobs, embeddings, added_at=time.time())
+    """Embed a file batch by batch (decoded frames of a batch only are held in memory) and write all its
+    records at the end, so a file is either fully indexed or, after an interruption, not at all."""
+    info, spans, jobs = plan_jobs(f, encoder, segment_cfg, decode_cfg, report.timings)
+    progress.on_file(f.path, len(spans))
+    records: list[ClipRecord] = []
+    added_at = time.time()
+    batch_size = max(1, encoder.options.batch_size)
+    for batch in _batched(jobs, batch_size):
+        t = time.perf_counter()
+        embeddings = encoder.encode([j.input for j in batch])
+        report.timings["embed"] += time.perf_counter() - t
+        records += records_from(f, fp, batch, embeddings, added_at=added_at)
+        progress.on_clips(len(batch))
     t = time.perf_counter()
     store.delete_paths([f.path])
     store.upsert(records)
     report.timings["write"] += time.perf_counter() - t
-    report.media_seconds += seconds if info.duration > 0 else 0.0
+    report.media_seconds += max(info.duration, 0.0)
     return len(records)
+
+
+def _batched(items: Iterator[ClipJob], n: int) -> Iterator[list[ClipJob]]:
+    batch: list[ClipJob] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,55 @@
+"""Chunked ingest: long files are decoded in chunks; clips must get the same samples and frames."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from omnisearch.config import DecodeConfig, SegmentConfig
+from omnisearch.ingest import clips
+from omnisearch.media import synth
+from omnisearch.media.walk import find_media
+from omnisearch.types import Span
+
+
+def naive_chunks(spans, seconds):
+    out, c0 = [], None
+    for s in spans:
+        if c0 is None or s.start >= c0 + seconds:
+            c0 = s.start
+            out.append((c0, []))
+        out[-1][1].append(s)
+    return out
+
+
+@pytest.mark.parametrize("seconds", [1.0, 7.0, 10.0, 600.0])
+def test_chunks_match_naive_grouping(seconds):
+    spans = [Span(float(k * 5), float(k * 5 + 10)) for k in range(9)]
+    assert list(clips._chunks(spans, seconds)) == naive_chunks(spans, seconds)
+    assert [s for _, g in clips._chunks(spans, seconds) for s in g] == spans
+
+
+class NoSpeech:
+    """An encoder stand-in without `transcribe`: jobs need nothing else from it."""
+
+
+@pytest.mark.skipif(not synth.have_tools("ffmpeg"), reason="needs ffmpeg")
+def test_chunked_jobs_equal_unchunked(tmp_path, monkeypatch):
+    synth.make_video(tmp_path / "long.mp4", seconds=23.0, tone_hz=440, tone_kind="chirp")
+    (found,), _ = find_media([str(tmp_path / "long.mp4")])
+    seg, dec = SegmentConfig(window=6, overlap=2), DecodeConfig(frames=3)
+
+    def jobs(chunk_s):
+        monkeypatch.setattr(clips, "CHUNK_SECONDS", chunk_s)
+        info, spans, it = clips.plan_jobs(found, NoSpeech(), seg, dec, {})
+        return spans, list(it)
+
+    spans, whole = jobs(600.0)
+    spans2, chunked = jobs(7.0)
+    assert spans == spans2 and len(whole) == len(spans) > 3
+    for a, b in zip(whole, chunked, strict=True):
+        assert a.span == b.span
+        assert np.array_equal(a.input.frames, b.input.frames)
+        assert abs(len(a.input.audio) - len(b.input.audio)) <= 1
+        n = min(len(a.input.audio), len(b.input.audio))
+        assert np.allclose(a.input.audio[:n], b.input.audio[:n], atol=1e-4)
