@@ -5,23 +5,33 @@ Example:
     $ omnisearch convert clotho ~/data/clotho clotho.jsonl
     $ omnisearch eval clotho.jsonl --json clotho.json --directions t2a,a2t --markdown clotho.md
     $ omnisearch eval bench.jsonl --json out.json --plot out.png --model runs/ft1 --device cuda
+    $ omnisearch eval bench.jsonl --json db.json --db /tmp/evaldb --store qdrant   # through an index
 """
 
 from __future__ import annotations
 
 import json
 import time
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 if TYPE_CHECKING:
     from omnisearch.eval.evaluator import EvalRun
+    from omnisearch.eval.index_eval import IndexEvalResult
 
 # kept literal (importing the converters pulls in numpy); tests check it against converters.FORMATS
 FORMAT_NAMES = ("msrvtt", "msvd", "didemo", "vatex", "omnibench", "clotho", "audiocaps", "sounddescs")
 MAX_LISTED_FAILURES = 10
+
+
+class IndexStore(StrEnum):
+    """Vector stores `eval --db` can score through (kept literal: see `indexers.STORES`)."""
+
+    lancedb = "lancedb"
+    qdrant = "qdrant"
 
 
 def parse_directions(value: str | None) -> list[str] | None:
@@ -50,30 +60,97 @@ def failures_markdown(failed: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _run_eval(manifest: Path, encoder, names: list[str] | None, model: str, use_cache: bool) -> EvalRun:
+def _run_eval(
+    manifest: Path,
+    encoder,
+    names: list[str] | None,
+    model: str,
+    use_cache: bool,
+    db: Path | None = None,
+    store: str = "lancedb",
+) -> tuple[EvalRun, IndexEvalResult | None]:
+    """The in-memory run and, with `db`, the same scored through `store` stores under db."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from omnisearch.eval.evaluator import evaluate
 
     bar = Progress(
-        TextColumn("[bold]embedding"),
+        TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=Console(stderr=True),
         transient=True,
     )
-    task = bar.add_task("units", total=None)
+    task = bar.add_task("embedding", total=None)
+
+    def embedding(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
     with bar:
-        return evaluate(
+        if db is None:
+            run = evaluate(
+                manifest, encoder, directions=names, progress=embedding, use_cache=use_cache, model_name=model
+            )
+            return run, None
+        from omnisearch.eval.index_eval import evaluate_via_index
+
+        searching = bar.add_task("searching", total=None)
+        return evaluate_via_index(
             manifest,
             encoder,
+            db,
+            store,
             directions=names,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
+            progress=embedding,
             use_cache=use_cache,
             model_name=model,
+            search_progress=lambda done, total: bar.update(searching, completed=done, total=total),
         )
+
+
+def index_summary(run: EvalRun, via: IndexEvalResult, store: str, db: Path) -> dict[str, Any]:
+    """The `index` block of the JSON written by `eval --db`: how the index was built and searched, the
+    in-memory figures and where the two differ (empty list: identical R@1/5/10)."""
+    from omnisearch.eval.index_eval import differences
+    from omnisearch.eval.report import to_json
+    from omnisearch.retrieval.planner import target_column
+
+    return {
+        "store": store,
+        "db": str(db),
+        "k": via.k,
+        "prefetch": via.prefetch,
+        "stores": {
+            name: {
+                "side": ts.side,
+                "column": target_column(ts.side).value,
+                "rows": ts.rows,
+                "directions": ts.directions,
+            }
+            for name, ts in via.stores.items()
+        },
+        "build_s": round(via.build_s, 3),
+        "search_s": round(via.search_s, 3),
+        "differences": differences(run, via),
+        "store_order": _store_order(via),
+        "in_memory": to_json(run),
+    }
+
+
+def _store_order(via: IndexEvalResult) -> dict[str, Any]:
+    """Directions whose figures change when tied hits keep the store's order (clip id) instead of
+    counting against the query: how many queries move, and R@K in that order."""
+    import numpy as np
+
+    out: dict[str, Any] = {}
+    for name, own in via.store_order.items():
+        cap = via.k + 1
+        moved = int((np.minimum(own.ranks, cap) != np.minimum(via.directions[name].ranks, cap)).sum())
+        if moved:
+            out[name] = {"tied_queries": moved, **{f"R@{k}": round(v, 4) for k, v in own.recall.items()}}
+    return out
 
 
 def eval_command(
@@ -88,6 +165,13 @@ def eval_command(
     device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda | cuda:N"),
     batch_size: int = typer.Option(16, "--batch-size", help="Inputs per encoder call."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the embedding cache."),
+    db: Path = typer.Option(
+        None,
+        "--db",
+        help="Also score through a vector index built here (new folder; one store per target side) "
+        "with the real query planner; --json then holds the index figures.",
+    ),
+    store: IndexStore = typer.Option(IndexStore.lancedb, "--store", help="Vector store for --db."),
 ) -> None:
     """Score a model on a manifest: R@1/5/10 of the 12 directions and their averages."""
     from rich.console import Console
@@ -105,8 +189,8 @@ def eval_command(
     enc = _encoder(model, device, batch_size)
     t0 = time.perf_counter()
     try:
-        run = _run_eval(manifest, enc, names, model, not no_cache)
-    except ManifestError as e:
+        run, via = _run_eval(manifest, enc, names, model, not no_cache, db, store.value)
+    except (ManifestError, FileExistsError) as e:
         _fail(str(e))
     seconds = time.perf_counter() - t0
     err = Console(stderr=True, soft_wrap=True)
@@ -114,15 +198,21 @@ def eval_command(
         err.print(f"[yellow]failed[/] {item_id}: {reason}", highlight=False)
     if len(run.failed) > MAX_LISTED_FAILURES:
         err.print(f"[yellow]... and {len(run.failed) - MAX_LISTED_FAILURES} more failed item(s)[/]")
+    shown = run if via is None else via
+    data = to_json(shown)
+    if via is not None:
+        data["index"] = index_summary(run, via, store.value, db)
     json_out.parent.mkdir(parents=True, exist_ok=True)
-    json_out.write_text(json.dumps(to_json(run), indent=2) + "\n")
+    json_out.write_text(json.dumps(data, indent=2) + "\n")
     if markdown is not None:
         markdown.parent.mkdir(parents=True, exist_ok=True)
-        markdown.write_text(to_markdown(run) + failures_markdown(run.failed))
+        markdown.write_text(to_markdown(shown) + failures_markdown(run.failed))
     if plot_png is not None:
         plot_png.parent.mkdir(parents=True, exist_ok=True)
-        plot(run, plot_png)
-    Console().print(rich_table(run))
+        plot(shown, plot_png)
+    Console().print(rich_table(shown))
+    if via is not None:
+        _print_index(err, data["index"])
     s = run.stats
     err.print(
         f"{s.items} items, {s.units} units: {s.cached} from cache, {s.embedded} embedded, "
@@ -131,6 +221,28 @@ def eval_command(
     )
     if not run.directions:
         _fail("no direction could be scored (see the skipped reasons)", code=1)
+
+
+def _print_index(err: Any, info: dict[str, Any]) -> None:
+    """One line on how the index was searched, then whether its figures equal the in-memory ones."""
+    rows = sum(s["rows"] for s in info["stores"].values())
+    err.print(
+        f"through the index: {info['store']} at {info['db']}, {len(info['stores'])} store(s), {rows} rows; "
+        f"planner k={info['k']}, prefetch={info['prefetch']}; build {info['build_s']:.1f} s, "
+        f"search {info['search_s']:.1f} s",
+        highlight=False,
+    )
+    if not info["differences"]:
+        err.print("[green]same R@1/5/10 as the in-memory evaluation in every direction[/]")
+    for line in info["differences"]:
+        err.print(f"[yellow]differs from in-memory[/] {line}", highlight=False)
+    for name, entry in info["store_order"].items():
+        figures = ", ".join(f"{k} {v:.2f}" for k, v in entry.items() if k.startswith("R@"))
+        err.print(
+            f"ties: {name} has {entry['tied_queries']} queries tied with non-relevant hits; "
+            f"in the store's order (ties by clip id) it would read {figures}",
+            highlight=False,
+        )
 
 
 def convert_command(

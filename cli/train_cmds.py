@@ -5,7 +5,7 @@ Torch, accelerate and the towers are imported inside the commands, so `omnisearc
 Example:
     $ omnisearch train dev/train.jsonl --out runs/heads --val dev/test.jsonl --epochs 40
     $ omnisearch search "a dog barking" --model runs/heads --db lib-tuned
-    $ omnisearch ablation dev/train.jsonl dev/test.jsonl --out runs/ablation --seeds 0,1,2 --steps 300
+    $ omnisearch ablation dev/train.jsonl dev/test.jsonl --out runs/ablation --seeds 0,1,2 --steps 240
 """
 
 from __future__ import annotations
@@ -102,10 +102,10 @@ def train_command(
     val: Path = typer.Option(
         None, "--val", help="Validation manifest scored each epoch (R@1, 12 directions)."
     ),
-    epochs: int = typer.Option(40, "--epochs", help="Passes over the training tuples."),
+    epochs: int = typer.Option(60, "--epochs", help="Passes over the training tuples."),
     steps: int = typer.Option(None, "--steps", help="Stop after this many steps instead."),
-    batch_size: int = typer.Option(32, "--batch-size", help="Tuples per step (per process)."),
-    lr: float = typer.Option(1e-3, "--lr", help="Peak learning rate (AdamW, warmup + cosine)."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Tuples per step (per process)."),
+    lr: float = typer.Option(1e-4, "--lr", help="Peak learning rate (AdamW, warmup + cosine)."),
     seed: int = typer.Option(0, "--seed"),
     weights: str = typer.Option(
         "1,1,1", "--weights", help="w_A,w_D,w_T: pairwise, fusion-as-teacher, tuple."
@@ -152,10 +152,10 @@ def ablation_command(
     test_manifest: Path = typer.Argument(..., help="Test manifest (disjoint from training)."),
     out: Path = typer.Option(..., "--out", help="Writes ablation.md and ablation.json here."),
     seeds: str = typer.Option("0,1,2", "--seeds", help="Comma-separated seeds (>= 3 for a std)."),
-    steps: int = typer.Option(300, "--steps", help="Training steps of every run."),
+    steps: int = typer.Option(240, "--steps", help="Training steps of every run."),
     model: str = typer.Option("omni-lite", "--model", help="Base encoder."),
-    batch_size: int = typer.Option(32, "--batch-size"),
-    lr: float = typer.Option(1e-3, "--lr"),
+    batch_size: int = typer.Option(16, "--batch-size"),
+    lr: float = typer.Option(1e-4, "--lr"),
     temperature: float = typer.Option(0.05, "--temperature"),
     cache_dir: Path = typer.Option(
         None, "--cache-dir", help="Feature cache (default ~/.cache/omnisearch/features)."

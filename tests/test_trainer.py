@@ -199,3 +199,16 @@ def test_feature_cache_extracts_once_and_tracks_content(tmp_path):
     assert cache.media_key(items[0], {"a"}, DecodeConfig()) != cache.media_key(
         items[0], {"a"}, DecodeConfig(8, 64)
     )
+
+
+def test_ablation_writes_table_and_json(tmp_path):
+    from omnisearch.train.ablation import run_ablation
+
+    feats = [_item_features(i) for i in range(10)]
+    base = TrainConfig(batch_size=4, heads=TINY, cpu=True)
+    report = run_ablation(feats[:6], feats[6:], tmp_path, seeds=(0, 1), steps=2, base=base)
+    assert set(report["table"]) == {"L_A", "L_A+L_D", "L_A+L_T", "L_A+L_D+L_T"}
+    assert len(report["runs"]["L_A"]) == 2 and "AVG-dual" in (tmp_path / "ablation.md").read_text()
+    assert json.loads((tmp_path / "ablation.json").read_text())["verdict"].startswith("all three vs L_A")
+    with pytest.raises(ValueError, match="share"):
+        run_ablation(feats[:6], feats[5:], tmp_path, seeds=(0,), steps=1, base=base)

@@ -77,8 +77,10 @@ def _iter_jobs(
     sr = decode_cfg.sample_rate
     transcribe = getattr(encoder, "transcribe", None)
     is_video = f.media_type == MediaType.VIDEO and info.has_video
-    # cache=True: overlapping windows share frame times, so each frame is decoded once
-    reader = FrameReader(f.path, decode_cfg.frame_size, cache=True) if is_video else None
+    # PyAV, reading forward: a decord reader left open keeps decoding ahead in its own threads while
+    # the encoder runs (measured: +4 GB on a 20-minute 640x360 file). cache=True: overlapping windows
+    # share frame times, so each frame is decoded once.
+    reader = FrameReader(f.path, decode_cfg.frame_size, backend="pyav", cache=True) if is_video else None
     try:
         for c0, chunk_spans in _chunks(spans, CHUNK_SECONDS):
             t = time.perf_counter()

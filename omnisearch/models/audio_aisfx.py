@@ -97,7 +97,7 @@ class AisfxAudio:
         self.mean = np.load(MEAN_PATH).astype(np.float32) if center else None
         self.resample = torchaudio.transforms.Resample(16000, _SR)  # kernel computed once
 
-    def embed(self, audios: Sequence[np.ndarray], chunk: int = 32) -> np.ndarray:
+    def embed(self, audios: Sequence[np.ndarray], chunk: int = 8) -> np.ndarray:
         """(N, 512) normalised clip embeddings from 16 kHz mono signals; empty audio -> zero row."""
         torch = self._torch
         out = np.zeros((len(audios), self.dim), np.float32)

@@ -149,7 +149,13 @@ class TupleFusion(nn.Module):
     """Fuse the present single embeddings (B, M, d) with mask (B, M) into one L2-normalised (B, d)."""
 
     def __init__(
-        self, dim: int, n_modalities: int, layers: int, heads: int, dropout: float, identity_init: bool = False
+        self,
+        dim: int,
+        n_modalities: int,
+        layers: int,
+        heads: int,
+        dropout: float,
+        identity_init: bool = False,
     ) -> None:
         super().__init__()
         self.modality_embedding = nn.Parameter(torch.zeros(n_modalities, dim))

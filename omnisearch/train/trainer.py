@@ -50,10 +50,10 @@ CHECKPOINTS = "checkpoints"
 class TrainConfig:
     """Everything a run needs; written into the model folder's omnisearch.json."""
 
-    epochs: int = 40
+    epochs: int = 60
     max_steps: int | None = None  # stop after this many steps (the ablation's fixed budget)
-    batch_size: int = 32  # per process
-    lr: float = 1e-3
+    batch_size: int = 16  # per process
+    lr: float = 1e-4
     weight_decay: float = 0.01
     warmup_steps: int = 20
     seed: int = 0
