@@ -20,10 +20,10 @@ is <= k. Ties: `metrics` counts a non-relevant target scoring exactly the best r
 the query, while the store's order puts tied hits by id. `score_via_index` applies the `metrics` rule
 to the hits' scores (a tie of two or more running to the end of the list counts as a miss; a lone
 relevant hit at k may still tie targets past the list, unseen) and keeps the rank in the store's own
-order too (`IndexEvalResult.store_order`). Other differences: scores within
-float32 rounding (~1e-6) may swap between a store's kernels and numpy; ranks beyond k are unknown.
-Units without a vector (failed media) are not indexed; as in `metrics` (NaN = -inf), a query without
-a vector, or whose relevant targets are all missing, gets rank 1 + (its non-relevant targets).
+order too (`IndexEvalResult.store_order`). Scores within float32 rounding (~1e-6) may swap between
+a store's kernels and numpy; ranks beyond k are unknown. Units without a (finite, non-zero) vector
+are not indexed; as in `metrics` (NaN = -inf), a query without a vector, or whose relevant targets
+are all missing, gets rank 1 + (its non-relevant targets).
 
 Example (`evaluate_via_index("bench.jsonl", encoder, "/tmp/evaldb")` -> (in-memory run, via index)):
     >>> ranks_from_rankings([[2, 0], [1, 2], None], [{0}, {0}, {1}], 3, depth=2).tolist()
