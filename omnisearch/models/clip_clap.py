@@ -15,7 +15,8 @@ and every vector is L2-normalised:
 So text->video scores are CLIP cosines and text->audio scores CLAP cosines (both scaled by 0.707, the
 same for every target, so rankings are CLIP's and CLAP's own). Video<->audio single-modal scores are
 always 0 here: nothing links CLIP images to CLAP sounds until a trained fusion/projection does; v2a and
-a2v rank at chance. Dual queries still work through the text block (e.g. tv2a scores the CLAP text part).
+a2v score 0 for every pair: all targets tie, and our metric counts ties against the query, so their
+R@1 is 0. Dual queries still work through the text block (e.g. tv2a scores the CLAP text part).
 
 Preprocessing: frames through the folder's CLIP image processor, PIL backend (no torchvision needed);
 audio (16 kHz mono) resampled to the CLAP feature extractor's rate (48 kHz) with torchaudio, cut into
