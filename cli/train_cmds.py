@@ -114,7 +114,11 @@ def train_command(
     alpha: float = typer.Option(
         0.5, "--alpha", help="Blend written to the model folder: share of omni-lite's block space."
     ),
-    resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in --out."),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Continue an interrupted run from the newest checkpoint in --out (same options).",
+    ),
     cache_dir: Path = typer.Option(
         None, "--cache-dir", help="Feature cache (default ~/.cache/omnisearch/features)."
     ),

@@ -12,8 +12,8 @@ Steps (the TEST split is used only for the final comparison):
    fourth (alpha = 0: heads only);
 3. heads retrained on all of TRAIN with the same config, written as a model folder to --out;
 4. plain omni-lite vs omni-lite + heads (blend) scored on TEST from the cached features;
-5. with --ship, and only when the blend improves AVG-all on TEST, the folder is copied into
-   omnisearch/models/weights/omni-lite-tuned/ (the registry entry `omni-lite-tuned` loads it).
+5. with --ship, and only when the blend improves AVG-all on TEST, the heads are written (float16) as
+   omnisearch/models/weights/omni-lite-tuned.{json,safetensors} (the registry entry `omni-lite-tuned`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from omnisearch.eval.manifest import read_manifest
+from omnisearch.models import load_encoder
 from omnisearch.models.omni_lite import OmniLite
 from omnisearch.train.batches import rows_from_features
 from omnisearch.train.features import extract_features, score_features
@@ -35,7 +36,7 @@ from omnisearch.train.heads import HeadsBlend, save_heads
 from omnisearch.train.trainer import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIP_DIR = ROOT / "omnisearch" / "models" / "weights" / "omni-lite-tuned"
+SHIP_DIR = ROOT / "omnisearch" / "models" / "weights"  # omni-lite-tuned.json + .safetensors
 ALPHAS = (0.0, 0.25, 0.4, 0.5, 0.6, 0.75)
 # chosen by 4-fold cross-validation on TRAIN (lr 1e-3 or 3e-4 overfit: the heads-only space fell far
 # below the untrained residual heads; 1e-4 for ~60 epochs helped most)
@@ -120,8 +121,12 @@ def main() -> int:
             print("not shipped: the blend does not improve AVG-all on TEST")
         else:
             meta = {"name": "omni-lite-tuned", "trained_on": "dev train.jsonl", "comparison": report}
-            save_heads(SHIP_DIR, final.heads, alpha, **meta)
-            print(f"shipped to {SHIP_DIR}")
+            save_heads(SHIP_DIR, final.heads, alpha, dtype="float16", stem="omni-lite-tuned", **meta)
+            shipped = scores(test_feats, load_encoder("omni-lite-tuned"))
+            print(
+                f"shipped to {SHIP_DIR} (float16); TEST AVG-single {shipped['avg_single']:.2f}  "
+                f"AVG-dual {shipped['avg_dual']:.2f}  AVG-all {shipped['avg_all']:.2f}"
+            )
     return 0
 
 

@@ -97,13 +97,13 @@ def test_a_few_steps_reduce_the_loss():
     )
     opt = torch.optim.AdamW(module.parameters(), lr=1e-2)
     batch = make_batch(rows, np.random.default_rng(0), step=0)
-    first = float(module(batch, 0)[0])
+    first = float(module(batch, 0)[0].detach())
     for _ in range(15):
         loss, _ = module(batch, 0)
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert float(module(batch, 0)[0]) < 0.5 * first
+    assert float(module(batch, 0)[0].detach()) < 0.5 * first
 
 
 def _rows() -> list:
@@ -113,6 +113,10 @@ def _rows() -> list:
 def test_resumed_run_matches_uninterrupted(tmp_path):
     cfg = TrainConfig(epochs=3, batch_size=4, heads=TINY, log_every=1, cpu=True, warmup_steps=2)
     full = train(_rows(), tmp_path / "full", cfg)
+    assert sorted(p.name for p in (tmp_path / "full" / "checkpoints").iterdir()) == [
+        "epoch-0001",
+        "epoch-0002",
+    ]
 
     class Killed(Exception):
         pass
@@ -209,6 +213,6 @@ def test_ablation_writes_table_and_json(tmp_path):
     report = run_ablation(feats[:6], feats[6:], tmp_path, seeds=(0, 1), steps=2, base=base)
     assert set(report["table"]) == {"L_A", "L_A+L_D", "L_A+L_T", "L_A+L_D+L_T"}
     assert len(report["runs"]["L_A"]) == 2 and "AVG-dual" in (tmp_path / "ablation.md").read_text()
-    assert json.loads((tmp_path / "ablation.json").read_text())["verdict"].startswith("all three vs L_A")
+    assert json.loads((tmp_path / "ablation.json").read_text())["verdict"].startswith("All three vs L_A")
     with pytest.raises(ValueError, match="share"):
         run_ablation(feats[:6], feats[5:], tmp_path, seeds=(0,), steps=1, base=base)

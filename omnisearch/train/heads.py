@@ -49,7 +49,7 @@ class HeadsConfig:
     """Sizes of the heads. `input_dims` maps modality -> frozen feature size (omni-lite's by default)."""
 
     dim: int = SEM_DIM
-    hidden: int = 512
+    hidden: int = 256
     fusion_layers: int = 1
     fusion_heads: int = 4
     dropout: float = 0.1
@@ -222,36 +222,59 @@ class OmniHeads(nn.Module):
 
 
 def save_heads(
-    folder: str | Path, heads: OmniHeads, alpha: float, encoder: str = "omni-lite", **meta: Any
+    folder: str | Path,
+    heads: OmniHeads,
+    alpha: float,
+    encoder: str = "omni-lite",
+    dtype: str = "float32",
+    stem: str | None = None,
+    **meta: Any,
 ) -> Path:
-    """Write a model folder: omnisearch.json (encoder, alpha, heads config, meta) + heads.safetensors."""
+    """Write a model folder: omnisearch.json (encoder, alpha, heads config, meta) + heads.safetensors.
+
+    dtype "float16" halves the file (what the package ships); `load_heads` always computes in float32.
+    `stem` writes STEM.json + STEM.safetensors instead (flat files, as package data ships them).
+    Returns the path to give `load_heads` (the folder, or STEM.json).
+    """
     from safetensors.torch import save_file
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in heads.state_dict().items()}
-    save_file(state, str(folder / WEIGHTS_FILE))
-    cfg = {"encoder": encoder, "alpha": float(alpha), "heads": asdict(heads.config), **meta}
-    (folder / CONFIG_FILE).write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
-    return folder
+    config, weights = (f"{stem}.json", f"{stem}.safetensors") if stem else (CONFIG_FILE, WEIGHTS_FILE)
+    cast = getattr(torch, dtype)
+    state = {k: v.detach().cpu().to(cast).contiguous() for k, v in heads.state_dict().items()}
+    save_file(state, str(folder / weights))
+    (folder / weights).chmod(0o644)
+    cfg = {"encoder": encoder, "alpha": float(alpha), "dtype": dtype, "heads": asdict(heads.config), **meta}
+    cfg["weights"] = weights
+    (folder / config).write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+    return folder / config if stem else folder
 
 
-def load_heads(folder: str | Path, device: str = "cpu") -> tuple[OmniHeads, dict[str, Any]]:
-    """Read a model folder: (heads in eval mode, the omnisearch.json dict)."""
+def _paths(path: str | Path) -> tuple[Path, Path]:
+    """(config file, weights file) of a model folder or of a STEM.json file."""
+    path = Path(path)
+    config = path if path.is_file() else path / CONFIG_FILE
+    weights = json.loads(config.read_text()).get("weights", WEIGHTS_FILE)
+    return config, config.parent / weights
+
+
+def load_heads(path: str | Path, device: str = "cpu") -> tuple[OmniHeads, dict[str, Any]]:
+    """Read a model folder (or STEM.json): (heads in eval mode, the config dict)."""
     from safetensors.torch import load_file
 
-    folder = Path(folder)
-    cfg = json.loads((folder / CONFIG_FILE).read_text())
+    config, weights = _paths(path)
+    cfg = json.loads(config.read_text())
     heads = OmniHeads(HeadsConfig(**cfg["heads"]))
-    heads.load_state_dict(load_file(str(folder / WEIGHTS_FILE), device="cpu"))
+    heads.load_state_dict(load_file(str(weights), device="cpu"))
     return heads.to(device).eval(), cfg
 
 
-def weights_digest(folder: str | Path) -> str:
+def weights_digest(path: str | Path) -> str:
     """First 8 hex digits of the heads file's SHA-256 (goes into the encoder version)."""
     import hashlib
 
-    return hashlib.sha256((Path(folder) / WEIGHTS_FILE).read_bytes()).hexdigest()[:8]
+    return hashlib.sha256(_paths(path)[1].read_bytes()).hexdigest()[:8]
 
 
 class HeadsBlend:

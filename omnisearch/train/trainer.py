@@ -6,8 +6,9 @@ w_A * L_A + w_D * L_D + w_T * L_T (`MaskedOmniLoss`: `OmniLoss` over the rows th
 term needs, identical to `OmniLoss` on complete tuples). Losses are logged every `log_every` steps to
 OUT/log.jsonl; each epoch the validation split is scored from its cached features (R@1 per direction and
 the averages, heads-only space unless `val_alpha` > 0), a checkpoint (model, optimizer, scheduler, RNG
-states, step) goes to OUT/checkpoints/epoch-NNNN, and `resume=True` continues from the newest one. At the
-end OUT holds a model folder (omnisearch.json + heads.safetensors) that `load_encoder(OUT)` loads.
+states, step) goes to OUT/checkpoints/epoch-NNNN (the newest `keep_checkpoints` are kept), and
+`resume=True` continues from the newest one. At the end OUT holds a model folder (omnisearch.json +
+heads.safetensors) that `load_encoder(OUT)` loads.
 
 Data order and augmentation are seeded per epoch (order: (seed, epoch); augmentation: (seed, rank,
 epoch)), and accelerate restores torch's RNG (dropout), so a resumed run ends with the same weights as an
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -65,6 +67,7 @@ class TrainConfig:
     val_alpha: float = 0.0  # space scored by the per-epoch validation
     cpu: bool = False
     checkpoint: bool = True  # save a checkpoint each epoch (the ablation turns it off)
+    keep_checkpoints: int = 2  # newest checkpoints kept (older ones are deleted)
     heads: HeadsConfig = field(default_factory=HeadsConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -350,6 +353,9 @@ def train(
         acc.wait_for_everyone()
         if cfg.checkpoint:
             acc.save_state(str(out / CHECKPOINTS / f"epoch-{epoch:04d}"))
+            if acc.is_main_process:
+                for old in sorted((out / CHECKPOINTS).glob("epoch-*"))[: -max(1, cfg.keep_checkpoints)]:
+                    shutil.rmtree(old, ignore_errors=True)
     heads = acc.unwrap_model(module).heads
     rate = seen / busy if busy > 0 else 0.0
     if acc.is_main_process:
