@@ -29,10 +29,10 @@ from pathlib import Path
 
 from omnisearch.eval.manifest import read_manifest
 from omnisearch.models import load_encoder
+from omnisearch.models.heads import HeadsBlend, save_heads
 from omnisearch.models.omni_lite import OmniLite
 from omnisearch.train.batches import rows_from_features
 from omnisearch.train.features import extract_features, score_features
-from omnisearch.train.heads import HeadsBlend, save_heads
 from omnisearch.train.trainer import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]

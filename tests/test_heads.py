@@ -19,8 +19,7 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-from omnisearch.models.registry import load_encoder  # noqa: E402
-from omnisearch.train.heads import (  # noqa: E402
+from omnisearch.models.heads import (  # noqa: E402
     INPUT_DIMS,
     MODALITIES,
     HeadsBlend,
@@ -32,6 +31,7 @@ from omnisearch.train.heads import (  # noqa: E402
     pool_rows,
     save_heads,
 )
+from omnisearch.models.registry import load_encoder  # noqa: E402
 from omnisearch.types import Modality  # noqa: E402
 
 CFG = HeadsConfig(dim=16, hidden=32, dropout=0.0, residual=False)

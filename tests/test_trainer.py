@@ -23,10 +23,10 @@ import torch.nn.functional as F  # noqa: E402
 
 from omnisearch.config import DecodeConfig  # noqa: E402
 from omnisearch.eval.manifest import read_manifest  # noqa: E402
+from omnisearch.models.heads import MODALITIES, HeadsConfig, OmniHeads, pool_rows  # noqa: E402
 from omnisearch.models.registry import load_encoder  # noqa: E402
 from omnisearch.train.batches import hard_negatives, make_batch, toy_row  # noqa: E402
 from omnisearch.train.features import FeatureCache, extract_features, score_features  # noqa: E402
-from omnisearch.train.heads import MODALITIES, HeadsConfig, OmniHeads, pool_rows  # noqa: E402
 from omnisearch.train.losses import OmniLoss  # noqa: E402
 from omnisearch.train.trainer import MaskedOmniLoss, TrainConfig, TrainModule, train  # noqa: E402
 

@@ -76,7 +76,7 @@ class OmniLite(Encoder):
         self._heads: Any = None
         self.path = path
         if path is not None:
-            from omnisearch.train.heads import HeadsBlend  # lazy: torch heads only for a model folder
+            from omnisearch.models.heads import HeadsBlend  # lazy: torch heads only for a model folder
 
             self.attach_heads(HeadsBlend.from_folder(path, device=self._device()))
 
@@ -86,7 +86,7 @@ class OmniLite(Encoder):
         return f"{OmniLite.name}-v{OmniLite.version}-f{FEATURES_VERSION}"
 
     def attach_heads(self, blend: Any) -> None:
-        """Use trained heads (an `omnisearch.train.heads.HeadsBlend`); name, version and dim follow them,
+        """Use trained heads (an `omnisearch.models.heads.HeadsBlend`); name, version and dim follow them,
         so an index records which heads built it."""
         self._heads = blend
         self.name = blend.name

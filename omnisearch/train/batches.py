@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from omnisearch.models.heads import INPUT_DIMS, MODALITIES, modality_input
 from omnisearch.train.augment import AugmentConfig, augment_feature_tuple
-from omnisearch.train.heads import INPUT_DIMS, MODALITIES, modality_input
 from omnisearch.train.losses import HARD_NEGATIVE_ROTATION, hard_negative_kind, make_hard_negative
 
 

@@ -40,9 +40,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from omnisearch.models.heads import MODALITIES, HeadsConfig, OmniHeads, save_heads
 from omnisearch.train.augment import AugmentConfig
 from omnisearch.train.batches import Batch, Row, make_batch
-from omnisearch.train.heads import MODALITIES, HeadsConfig, OmniHeads, save_heads
 from omnisearch.train.losses import DEFAULT_PAIRS, OmniLoss, fusion_teacher_pair, gather_with_grad
 
 CHECKPOINTS = "checkpoints"
@@ -250,9 +250,9 @@ def _batches(n: int, cfg: TrainConfig, epoch: int, world: int) -> list[np.ndarra
 
 def validate(heads: OmniHeads, val: Sequence[Any], alpha: float = 0.0) -> dict[str, Any]:
     """R@1 per direction and the averages of `val` (`ItemFeatures`) in the heads (or blended) space."""
+    from omnisearch.models.heads import HeadsBlend
     from omnisearch.models.omni_lite import OmniLite
     from omnisearch.train.features import score_features
-    from omnisearch.train.heads import HeadsBlend
 
     was_training = heads.training
     enc = OmniLite()
