@@ -23,9 +23,14 @@ from omnisearch.config import set_thread_env
 set_thread_env()
 
 SENTENCES = [
-    "the weather will be sunny tomorrow", "please close the door behind you",
-    "one two three four five", "where is the nearest station", "good morning everyone",
-    "the meeting starts at nine", "turn left at the next corner", "my favourite colour is green",
+    "the weather will be sunny tomorrow",
+    "please close the door behind you",
+    "one two three four five",
+    "where is the nearest station",
+    "good morning everyone",
+    "the meeting starts at nine",
+    "turn left at the next corner",
+    "my favourite colour is green",
 ]
 VOICES = ["en-us", "en-gb", "en-us+f3", "en-gb+m3"]
 TONES = [(kind, f) for kind in ("sine", "square", "saw", "chirp") for f in (110, 440, 1760)]
@@ -65,8 +70,10 @@ def main() -> None:
     c = emb - mean
     c /= np.linalg.norm(c, axis=1, keepdims=True)
     iu = np.triu_indices(len(emb), 1)
-    print(f"{len(audio)} calibration sounds; mean pairwise cosine {raw[iu].mean():.3f} raw, "
-          f"{(c @ c.T)[iu].mean():.3f} centred; wrote {args.out}")
+    print(
+        f"{len(audio)} calibration sounds; mean pairwise cosine {raw[iu].mean():.3f} raw, "
+        f"{(c @ c.T)[iu].mean():.3f} centred; wrote {args.out}"
+    )
 
 
 if __name__ == "__main__":

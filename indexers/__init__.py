@@ -37,6 +37,12 @@ def open_store(
 
 
 __all__ = [
-    "EncoderMismatchError", "EncoderRecord", "Filter", "StoreHit", "VectorStore", "check_encoder",
-    "open_store", "STORES",
+    "EncoderMismatchError",
+    "EncoderRecord",
+    "Filter",
+    "StoreHit",
+    "VectorStore",
+    "check_encoder",
+    "open_store",
+    "STORES",
 ]

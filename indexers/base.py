@@ -96,8 +96,18 @@ class StoreHit:
 
 
 META_FIELDS = (
-    "clip_id", "path", "media_type", "start", "end", "file_hash", "text", "transcript", "ocr_text",
-    "tags", "keyframe", "added_at",
+    "clip_id",
+    "path",
+    "media_type",
+    "start",
+    "end",
+    "file_hash",
+    "text",
+    "transcript",
+    "ocr_text",
+    "tags",
+    "keyframe",
+    "added_at",
 )
 
 
