@@ -38,6 +38,7 @@ import numpy as np
 
 from omnisearch.models.base import Encoder, EncoderOptions
 from omnisearch.models.fusion import blocks_vector, weighted_mean_fusion
+from omnisearch.models.memo import ArrayMemo
 from omnisearch.models.text_minilm import MINILM_DIM
 from omnisearch.models.visual import VISUAL_DIM, colour_names, describe
 from omnisearch.types import Embedding, EncoderInput, Modality
@@ -73,6 +74,7 @@ class OmniLite(Encoder):
         super().__init__(options)
         self.ocr_frames = ocr_frames
         self._text = self._asr = self._audio = self._ocr = None
+        self._memo = ArrayMemo()  # OCR / sound results of arrays seen again (eval units share them)
         self._heads: Any = None
         self.path = path
         if path is not None:
@@ -175,7 +177,7 @@ class OmniLite(Encoder):
                 else:
                     d["transcript"] = " ".join(s.text for s in self.transcribe(it.audio))
             if Modality.VIDEO in mods:
-                d["ocr_text"] = self.ocr.read(it.frames)
+                d["ocr_text"] = self._memo.get(it.frames, self.ocr.read)
                 d["tags"] = colour_phrase(colour_names(it.frames))
             derived.append(d)
         # every sentence of the batch through MiniLM at once
@@ -195,7 +197,7 @@ class OmniLite(Encoder):
                 f["video_frames"] = np.stack([describe(it.frames[j : j + 1]) for j in range(len(it.frames))])
             if Modality.AUDIO in mods:
                 f["audio_sem"] = sem[i, 1]
-                f["audio_aud"], f["audio_windows"] = self._sound(it.audio)
+                f["audio_aud"], f["audio_windows"] = self._memo.get(it.audio, self._sound)
             results.append(f)
         return results
 
