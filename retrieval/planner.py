@@ -313,7 +313,8 @@ def _run(
         result.plan.append(f"rerank: fused query vs the fused vectors of {len(found)} candidates")
 
     if opts.lexical_text and opts.lexical_weight > 0 and found:
-        _lexical_boost(found, scores, cosines, opts, result)
+        rrf_scored = len(lists) > 1 and opts.merge == "rrf" and not opts.rerank
+        _lexical_boost(found, scores, cosines, opts, result, rrf_scored)
 
     t = time.perf_counter()
     hits = [_hit(sh, scores[cid], cosines[cid]) for cid, sh in found.items()]
@@ -334,6 +335,7 @@ def _lexical_boost(
     cosines: dict[str, dict[str, float]],
     opts: SearchOptions,
     result: SearchResult,
+    rrf_scored: bool,
 ) -> None:
     """Reorder candidates by the query's words found in their subtitles, transcript or on-screen text:
     cosine scores get `lexical_weight * overlap` added; RRF scores get the word-overlap ranking fused
@@ -347,7 +349,6 @@ def _lexical_boost(
     matched = [cid for cid in sorted(overlap, key=lambda c: -overlap[c]) if overlap[cid] > 0]
     if not matched:
         return
-    rrf_scored = "rrf" in next(iter(cosines.values()), {}) and not opts.rerank
     if rrf_scored:
         extra = rrf([matched], weights=[opts.lexical_weight * 4])
         for cid in scores:
