@@ -1,4 +1,5 @@
-"""`omnisearch train` and `omnisearch ablation`: heads over omni-lite's frozen features.
+"""`omnisearch train` and `omnisearch ablation`: heads over an encoder's frozen features (omni-lite,
+clip-clap), or LoRA on omniretriever-7b.
 
 Torch, accelerate and the towers are imported inside the commands, so `omnisearch --help` stays fast.
 
@@ -47,24 +48,41 @@ def parse_floats(value: str, n: int = 3) -> tuple[float, ...]:
     return out
 
 
-def _features(manifest: Path, model: str, cache_dir: Path | None, device: str) -> list[Any]:
+def _encoder(model: str, device: str) -> Any:
+    """The encoder whose frozen features heads are trained on (one with `feature_layout`)."""
+    from omnisearch.models import EncoderOptions, load_encoder
+
+    try:
+        encoder = load_encoder(model, EncoderOptions(device=device))
+    except (ValueError, RuntimeError) as e:
+        _fail(str(e))
+    if not hasattr(encoder, "feature_layout"):
+        _fail(f"model {model!r} has no frozen features to train heads on (omni-lite and clip-clap do)")
+    return encoder
+
+
+def _heads_setup(encoder: Any) -> tuple[Any, dict[str, Any]]:
+    """(HeadsConfig for the encoder's features, what the model folder must record to rebuild it)."""
+    from omnisearch.models.heads import HeadsConfig
+
+    layout = encoder.feature_layout
+    if layout.name == "omni-lite":
+        return HeadsConfig(), {}
+    meta = {"clip": str(Path(encoder.clip_path).resolve()), "clap": str(Path(encoder.clap_path).resolve())}
+    return HeadsConfig.for_layout(layout), meta
+
+
+def _features(manifest: Path, encoder: Any, cache_dir: Path | None) -> list[Any]:
     """Read the manifest and extract (or load) the frozen features of every item, with a progress bar."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from omnisearch.eval.manifest import ManifestError, read_manifest
-    from omnisearch.models import EncoderOptions, load_encoder
     from omnisearch.train.features import extract_features
 
     try:
         items = read_manifest(manifest)
     except (ManifestError, OSError) as e:
         _fail(str(e))
-    try:
-        encoder = load_encoder(model, EncoderOptions(device=device))
-    except (ValueError, RuntimeError) as e:
-        _fail(str(e))
-    if not hasattr(encoder, "features"):
-        _fail(f"model {model!r} exposes no frozen features; training heads needs omni-lite")
     cols = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*cols) as bar:
         task = bar.add_task(f"features {manifest.name}", total=len(items))
@@ -129,9 +147,12 @@ def train_command(
     from omnisearch.train.trainer import TrainConfig, train
 
     w = parse_floats(weights)
-    feats = _features(manifest, model, cache_dir, device)
-    val_feats = _features(val, model, cache_dir, device) if val else None
+    encoder = _encoder(model, device)
+    heads_cfg, folder_meta = _heads_setup(encoder)
+    feats = _features(manifest, encoder, cache_dir)
+    val_feats = _features(val, encoder, cache_dir) if val else None
     cfg = TrainConfig(
+        heads=heads_cfg,
         epochs=epochs,
         max_steps=steps,
         batch_size=batch_size,
@@ -142,7 +163,17 @@ def train_command(
         alpha=alpha,
     )
     try:
-        result = train(rows_from_features(feats), out, cfg, val=val_feats, resume=resume, on_log=_print_log)
+        result = train(
+            rows_from_features(feats),
+            out,
+            cfg,
+            val=val_feats,
+            resume=resume,
+            on_log=_print_log,
+            layout=encoder.feature_layout,
+            base=encoder.plain_copy,
+            folder_meta=folder_meta,
+        )
     except ValueError as e:
         _fail(str(e))
     typer.echo(
@@ -170,9 +201,11 @@ def ablation_command(
     from omnisearch.train.trainer import TrainConfig
 
     seed_list = [int(s) for s in seeds.split(",") if s.strip()]
-    train_feats = _features(train_manifest, model, cache_dir, "cpu")
-    test_feats = _features(test_manifest, model, cache_dir, "cpu")
-    base = TrainConfig(batch_size=batch_size, lr=lr, temperature=temperature)
+    encoder = _encoder(model, "cpu")
+    heads_cfg, _ = _heads_setup(encoder)
+    train_feats = _features(train_manifest, encoder, cache_dir)
+    test_feats = _features(test_manifest, encoder, cache_dir)
+    base = TrainConfig(batch_size=batch_size, lr=lr, temperature=temperature, heads=heads_cfg)
 
     def show(name: str, seed: int, m: dict[str, Any]) -> None:
         typer.echo(
@@ -181,7 +214,9 @@ def ablation_command(
         )
 
     try:
-        report = run_ablation(train_feats, test_feats, out, seed_list, steps, base, on_run=show)
+        report = run_ablation(
+            train_feats, test_feats, out, seed_list, steps, base, on_run=show, encoder=encoder
+        )
     except ValueError as e:
         _fail(str(e))
     typer.echo((out / "ablation.md").read_text())

@@ -8,27 +8,17 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread is fastest, and immune to other processes hogging the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
+from omnisearch.models.feature_layout import OmniLiteLayout, head_inputs, pool_rows  # noqa: E402
 from omnisearch.models.heads import (  # noqa: E402
     INPUT_DIMS,
     MODALITIES,
     HeadsBlend,
     HeadsConfig,
     OmniHeads,
-    head_inputs,
     load_heads,
-    modality_input,
-    pool_rows,
     save_heads,
 )
 from omnisearch.models.registry import load_encoder  # noqa: E402
@@ -117,11 +107,11 @@ def test_save_load_round_trip(tmp_path):
 
 def test_head_inputs_from_features():
     feats = [fake_features(0), fake_features(1, ("text", "audio"))]
-    inputs, masks = head_inputs(feats)
+    inputs, masks = head_inputs(feats, OmniLiteLayout())
     assert {m: v.shape[1] for m, v in inputs.items()} == INPUT_DIMS
     assert masks["video"].tolist() == [True, False] and not inputs["video"][1].any()
     assert np.allclose(inputs["audio"][0][384:], feats[0]["audio_aud"])
-    crop = modality_input("audio", feats[0], rows=feats[0]["audio_windows"])
+    crop = OmniLiteLayout().modality_input("audio", feats[0], rows=feats[0]["audio_windows"])
     assert np.allclose(crop, inputs["audio"][0], atol=1e-6)  # pooled windows == the clip vector
 
 

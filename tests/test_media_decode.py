@@ -12,7 +12,14 @@ import pytest
 
 from omnisearch.config import DecodeConfig, SegmentConfig
 from omnisearch.media.audio import StreamResampler, _resample
-from omnisearch.media.decode import FrameReader, decode_audio, decode_clip, decode_file_clips, decode_frames
+from omnisearch.media.decode import (
+    DecodedClip,
+    FrameReader,
+    decode_audio,
+    decode_clip,
+    decode_file_clips,
+    decode_frames,
+)
 from omnisearch.media.errors import MediaError
 from omnisearch.media.probe import probe
 from omnisearch.media.segment import segment
@@ -217,13 +224,25 @@ def test_stream_resampler_equals_whole_signal() -> None:
 # -- clips ---------------------------------------------------------------------------------------------
 
 
-def test_decode_file_clips_matches_decode_clip(media: dict[str, str]) -> None:
+def file_clips(*args: object, **kwargs: object) -> list[DecodedClip]:
+    """Every clip `decode_file_clips` yields, chunk after chunk."""
+    return [clip for chunk in decode_file_clips(*args, **kwargs) for clip in chunk.clips]
+
+
+@pytest.mark.parametrize("chunk_seconds", [600.0, 1.0])
+def test_decode_file_clips_matches_decode_clip(media: dict[str, str], chunk_seconds: float) -> None:
     info = probe(media["av"], MediaType.VIDEO)
     cfg = DecodeConfig(frames=4, frame_size=96)
     spans = segment(info.duration, SegmentConfig(window=1.0, overlap=0.5, min_tail=0.2))
-    clips = list(decode_file_clips(media["av"], info, spans, cfg))
+    gen = decode_file_clips(media["av"], info, spans, cfg, "decord", chunk_seconds)
+    chunks = [(c, list(c.clips)) for c in gen]  # each chunk's clips taken before the next chunk
+    assert len(chunks) == (1 if chunk_seconds > 3 else 3)
+    clips = [clip for _, got in chunks for clip in got]
     assert [c.span for c in clips] == spans
     whole = decode_audio(media["av"])
+    for chunk, _ in chunks:
+        s0 = round(chunk.start * SR)
+        np.testing.assert_allclose(chunk.audio, whole[s0 : s0 + len(chunk.audio)], atol=1e-4)
     for clip in clips:
         assert clip.frames is not None and clip.frames.shape == (4, 72, 96, 3)
         s0, s1 = round(clip.span.start * SR), round(clip.span.end * SR)
@@ -231,21 +250,37 @@ def test_decode_file_clips_matches_decode_clip(media: dict[str, str]) -> None:
     single = decode_clip(media["av"], info, spans[2], cfg)
     assert np.array_equal(single.frames, clips[2].frames) and single.frame_times == clips[2].frame_times
     np.testing.assert_allclose(single.audio, clips[2].audio, atol=1e-4)
-    shuffled = list(decode_file_clips(media["av"], info, spans[::-1][:2], cfg))  # unsorted: per-clip path
-    assert np.array_equal(shuffled[1].frames, clips[-2].frames)
+    pyav = file_clips(media["av"], info, spans, cfg, chunk_seconds=chunk_seconds)  # the default backend
+    assert all(np.abs(a.frames.astype(int) - b.frames).mean() < 2.0 for a, b in zip(clips, pyav, strict=True))
+    with pytest.raises(ValueError, match="sorted"):
+        file_clips(media["av"], info, spans[::-1], cfg)
+    gen = decode_file_clips(media["av"], info, spans, cfg, chunk_seconds=1.0)
+    chunk = next(gen)
+    next(chunk.clips)
+    gen.close()
+    with pytest.raises(ValueError, match="closed"):  # the file's reader is closed with its generator
+        next(chunk.clips)
 
 
 def test_clips_without_audio_and_images(media: dict[str, str]) -> None:
     info = probe(media["mute"], MediaType.VIDEO)
-    clips = list(decode_file_clips(media["mute"], info, [Span(0, 1), Span(1, 2)], DecodeConfig(frames=2)))
+    clips = file_clips(media["mute"], info, [Span(0, 1), Span(1, 2)], DecodeConfig(frames=2))
     assert [c.audio for c in clips] == [None, None] and clips[0].frames.shape == (2, 240, 320, 3)
     img = probe(media["png"], MediaType.IMAGE)
-    (clip,) = decode_file_clips(media["png"], img, segment(img.duration, SegmentConfig()), DecodeConfig())
+    (clip,) = file_clips(media["png"], img, segment(img.duration, SegmentConfig()), DecodeConfig())
     assert clip.frames.shape == (1, 60, 100, 3) and clip.audio is None and clip.frame_times == [0.0]
     assert decode_clip(media["png"], img, Span(0, 0), DecodeConfig()).frames.shape == (1, 60, 100, 3)
     audio = probe(media["wav"], MediaType.AUDIO)
-    (clip,) = decode_file_clips(media["wav"], audio, [Span(0, 1)], DecodeConfig())
-    assert clip.frames is None and clip.frame_times == [] and len(clip.audio) == SR
+    (chunk,) = decode_file_clips(media["wav"], audio, [Span(0, 1)], DecodeConfig())
+    (clip,) = chunk.clips
+    assert clip.frames is None and clip.frame_times == [] and len(clip.audio) == SR == len(chunk.audio)
+
+
+def test_decode_file_clips_errors(media: dict[str, str]) -> None:
+    info = probe(media["av"], MediaType.VIDEO)
+    for key in ("corrupt", "empty"):
+        with pytest.raises(MediaError):
+            file_clips(media[key], info, [Span(0, 1)], DecodeConfig())
 
 
 # -- real media from ../shared (skipped when absent) ------------------------------------------------------
@@ -264,7 +299,7 @@ def test_real_pancake_video() -> None:
     assert info.duration == pytest.approx(10.38, abs=0.05) and info.has_audio and info.has_video
     assert (info.width, info.height) == (426, 240)
     spans = segment(info.duration, SegmentConfig(window=5.0, overlap=0.0))
-    clips = list(decode_file_clips(path, info, spans, DecodeConfig(frames=4, frame_size=224)))
+    clips = file_clips(path, info, spans, DecodeConfig(frames=4, frame_size=224))
     assert len(clips) == 2 and clips[-1].span.end == info.duration
     assert clips[0].frames.shape == (4, 126, 224, 3)
     assert sum(len(c.audio) for c in clips) == pytest.approx(info.duration * SR, rel=0.01)

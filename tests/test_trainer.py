@@ -8,22 +8,15 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread is fastest, and immune to other processes hogging the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 import torch.nn.functional as F  # noqa: E402
 
 from omnisearch.config import DecodeConfig  # noqa: E402
 from omnisearch.eval.manifest import read_manifest  # noqa: E402
-from omnisearch.models.heads import MODALITIES, HeadsConfig, OmniHeads, pool_rows  # noqa: E402
+from omnisearch.models.feature_layout import pool_rows  # noqa: E402
+from omnisearch.models.heads import MODALITIES, HeadsConfig, OmniHeads  # noqa: E402
 from omnisearch.models.registry import load_encoder  # noqa: E402
 from omnisearch.train.batches import hard_negatives, make_batch, toy_row  # noqa: E402
 from omnisearch.train.features import FeatureCache, extract_features, score_features  # noqa: E402

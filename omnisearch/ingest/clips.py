@@ -1,10 +1,10 @@
 """Turning one media file into clip jobs (decoded inputs for the encoder) and stored records.
 
-Jobs are produced lazily, so memory stays bounded whatever the file's length: audio is decoded and
-transcribed in chunks of `CHUNK_SECONDS` (each chunk reaching one window past its end, so every clip
-starting in it has all its samples), and each clip's frames are decoded only when its job is taken.
-Speech is transcribed once per chunk (not per overlapping clip) and each clip gets the words spoken
-inside it.
+Jobs are produced lazily by `decode_file_clips` (PyAV frames), so memory stays bounded whatever the
+file's length: audio is decoded and transcribed in chunks of `CHUNK_SECONDS` (each chunk reaching one
+window past its end, so every clip starting in it has all its samples), and each clip's frames are
+decoded only when its job is taken. Speech is transcribed once per chunk (not per overlapping clip) and
+each clip gets the words spoken inside it.
 
 Example:
     >>> info, spans, jobs = plan_jobs(found, enc, SegmentConfig(), DecodeConfig(), {})  # doctest: +SKIP
@@ -15,21 +15,24 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
 from omnisearch.config import DecodeConfig, SegmentConfig
-from omnisearch.media.audio import decode_audio
-from omnisearch.media.decode import FrameReader, decode_frames
+from omnisearch.media.decode import CHUNK_SECONDS, DecodedChunk, DecodedClip, decode_file_clips
 from omnisearch.media.probe import probe
-from omnisearch.media.segment import evenly_spaced_times, segment
+from omnisearch.media.segment import segment
 from omnisearch.media.sidecar import sidecar_text
 from omnisearch.media.walk import FoundFile
 from omnisearch.models.asr import Segment, text_in_span
 from omnisearch.models.base import Encoder
 from omnisearch.types import ClipRecord, Embedding, EncoderInput, MediaInfo, MediaType, Span, clip_id
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -46,9 +49,6 @@ def _tick(timings: dict, key: str, t: float) -> float:
     return now
 
 
-CHUNK_SECONDS = 600.0  # audio decoded / transcribed per chunk of a long file
-
-
 def plan_jobs(
     f: FoundFile,
     encoder: Encoder,
@@ -62,7 +62,7 @@ def plan_jobs(
     info = probe(f.path, f.media_type)
     spans = segment(info.duration, segment_cfg) if f.media_type != MediaType.IMAGE else [Span(0.0, 0.0)]
     _tick(timings, "probe", t)
-    return info, spans, _iter_jobs(f, info, spans, encoder, segment_cfg, decode_cfg, timings)
+    return info, spans, _iter_jobs(f, info, spans, encoder, decode_cfg, timings)
 
 
 def _iter_jobs(
@@ -70,74 +70,47 @@ def _iter_jobs(
     info: MediaInfo,
     spans: list[Span],
     encoder: Encoder,
-    segment_cfg: SegmentConfig,
     decode_cfg: DecodeConfig,
     timings: dict,
 ) -> Iterator[ClipJob]:
-    sr = decode_cfg.sample_rate
     transcribe = getattr(encoder, "transcribe", None)
-    is_video = f.media_type == MediaType.VIDEO and info.has_video
-    # PyAV, reading forward: a decord reader left open keeps decoding ahead in its own threads while
-    # the encoder runs (measured: +4 GB on a 20-minute 640x360 file). cache=True: overlapping windows
-    # share frame times, so each frame is decoded once.
-    reader = FrameReader(f.path, decode_cfg.frame_size, backend="pyav", cache=True) if is_video else None
-    try:
-        for c0, chunk_spans in _chunks(spans, CHUNK_SECONDS):
+    chunks = decode_file_clips(f.path, info, spans, decode_cfg, backend="pyav", chunk_seconds=CHUNK_SECONDS)
+    with closing(chunks):
+        for chunk in _timed(chunks, timings, "decode"):
             t = time.perf_counter()
-            audio = None
-            if info.has_audio:
-                c1 = max(s.end for s in chunk_spans)
-                audio = decode_audio(f.path, c0, c1, sr)
-                audio = audio if len(audio) else None
-            t = _tick(timings, "decode", t)
-            speech: list[Segment] | None = None
-            if transcribe is not None:
-                speech = (
-                    [Segment(s.start + c0, s.end + c0, s.text) for s in transcribe(audio)]
-                    if audio is not None
-                    else []
-                )
+            speech = _speech(transcribe, chunk) if transcribe is not None else None
             _tick(timings, "transcribe", t)
-            for span in chunk_spans:
-                t = time.perf_counter()
-                times = [span.start]
-                frames = None
-                if reader is not None:
-                    times = evenly_spaced_times(span, decode_cfg.frames)
-                    reader.evict_before(span.start)
-                    frames = reader.read(times)
-                elif info.has_video:  # a still image: one frame
-                    frames = decode_frames(f.path, [0.0], decode_cfg.frame_size)
-                clip_audio = _slice(audio, span, c0, sr)
-                text = sidecar_text(f.sidecars, span) if f.sidecars else ""
-                transcript = text_in_span(speech, span.start, span.end) if speech is not None else None
-                inp = EncoderInput(text=text or None, frames=frames, audio=clip_audio, transcript=transcript)
-                _tick(timings, "decode", t)
-                yield ClipJob(span=span, input=inp, keyframe=float(times[len(times) // 2]), text=text)
-    finally:
-        if reader is not None:
-            reader.close()
+            yield from _timed((_job(f, clip, speech) for clip in chunk.clips), timings, "decode")
 
 
-def _chunks(spans: list[Span], seconds: float) -> Iterator[tuple[float, list[Span]]]:
-    """Group spans by the chunk their start falls in (pure): yields (chunk start, spans)."""
-    group: list[Span] = []
-    c0 = 0.0
-    for span in spans:
-        if group and span.start >= c0 + seconds:
-            yield c0, group
-            group, c0 = [], span.start
-        group.append(span)
-    if group:
-        yield c0, group
+def _timed(items: Iterator[T], timings: dict, key: str) -> Iterator[T]:
+    """`items` (never None), adding the time spent producing each one to `timings[key]`."""
+    while True:
+        t = time.perf_counter()
+        item = next(items, None)
+        _tick(timings, key, t)
+        if item is None:
+            return
+        yield item
 
 
-def _slice(audio: np.ndarray | None, span: Span, offset: float, sr: int) -> np.ndarray | None:
-    """The samples of `span` from audio that starts at `offset` seconds; None when there are none."""
-    if audio is None:
-        return None
-    part = audio[max(0, int((span.start - offset) * sr)) : int(np.ceil((span.end - offset) * sr))]
-    return part if len(part) else None
+def _speech(transcribe: Callable[[np.ndarray], list[Segment]], chunk: DecodedChunk) -> list[Segment]:
+    """The chunk's speech, timed from the file's start (none without audio)."""
+    if chunk.audio is None:
+        return []
+    return [Segment(s.start + chunk.start, s.end + chunk.start, s.text) for s in transcribe(chunk.audio)]
+
+
+def _job(f: FoundFile, clip: DecodedClip, speech: list[Segment] | None) -> ClipJob:
+    """The encoder input of one decoded clip, with its sidecar text and the words spoken in it."""
+    span = clip.span
+    assert span is not None
+    text = sidecar_text(f.sidecars, span) if f.sidecars else ""
+    transcript = text_in_span(speech, span.start, span.end) if speech is not None else None
+    inp = EncoderInput(text=text or None, frames=clip.frames, audio=clip.audio, transcript=transcript)
+    times = clip.frame_times  # keyframe: a video's middle frame, else the span start (stills are at 0 s)
+    keyframe = times[len(times) // 2] if times and f.media_type == MediaType.VIDEO else span.start
+    return ClipJob(span=span, input=inp, keyframe=float(keyframe), text=text)
 
 
 def records_from(

@@ -75,3 +75,41 @@ class Encoder(ABC):
             if Modality.TEXT in e.vectors:
                 out[i] = e.vectors[Modality.TEXT]
         return out
+
+
+class HeadsHost:
+    """Mixin of encoders that trained heads can sit on (omni-lite, clip-clap).
+
+    Such an encoder has `features(items)` (frozen feature dicts, cached by the trainer under
+    `feature_key`), `feature_layout` (how those dicts become head inputs) and `project(features)`, which
+    builds its vectors and passes them through `self.with_heads` so that attached heads (an
+    `omnisearch.models.heads.HeadsBlend`) replace or blend them. Name, version and dim follow the heads,
+    so an index records which heads built it.
+    """
+
+    _heads: object | None = None
+    _plain: tuple[str, str, int] | None = None
+
+    def attach_heads(self, blend: object) -> None:
+        """Use trained heads from now on (`HeadsBlend`: `name`, `tag`, `output_dim`, `blend`)."""
+        if self._plain is None:
+            self._plain = (self.name, self.version, self.dim)  # type: ignore[attr-defined]
+        _, version, dim = self._plain
+        self._heads = blend
+        self.name = blend.name  # type: ignore[attr-defined]
+        self.version = f"{version}+{blend.tag}"  # type: ignore[attr-defined]
+        self.dim = blend.output_dim(dim)  # type: ignore[attr-defined]
+
+    def plain_copy(self) -> HeadsHost:
+        """A shallow copy without heads (it shares the loaded towers): what new heads are scored on."""
+        import copy
+
+        c = copy.copy(self)
+        if self._plain is not None:
+            c.name, c.version, c.dim = self._plain  # type: ignore[attr-defined]
+        c._heads, c._plain = None, None
+        return c
+
+    def with_heads(self, features: Sequence[dict], blocks: list[dict]) -> list[dict]:
+        """The block vectors per item, blended with the heads' vectors when heads are attached."""
+        return blocks if self._heads is None else self._heads.blend(features, blocks)  # type: ignore[attr-defined]

@@ -9,8 +9,13 @@ and every vector is L2-normalised:
 - video -> [mean of the per-frame CLIP image embeddings, 0]
 - audio -> [0, mean of the CLAP audio embeddings of its <= 10 s windows, 0-padded]
 - fused -> `self.fusion({modality: vector})`: by default the weighted mean of the modality vectors
-  present, re-normalised (`omnisearch.models.fusion.weighted_mean_fusion`). A trained fusion module
-  (omnisearch.train) replaces it by assigning any callable with that signature to `encoder.fusion`.
+  present, re-normalised (`omnisearch.models.fusion.weighted_mean_fusion`).
+
+Trained heads: `omnisearch train --model clip-clap` learns projection heads + a fusion module over the
+frozen CLIP / CLAP embeddings (`features` / `project`, layout in feature_layout.ClipClapLayout); a model
+folder it writes (omnisearch.json {"encoder": "clip-clap", "clip": ..., "clap": ..., "heads": ...})
+loads with `--model DIR` and blends the heads' vectors in, as for omni-lite. Unlike the block space,
+trained heads link CLIP frames to CLAP sounds, so v2a / a2v become meaningful.
 
 So text->video scores are CLIP cosines and text->audio scores CLAP cosines (both scaled by 0.707, the
 same for every target, so rankings are CLIP's and CLAP's own). Video<->audio single-modal scores are
@@ -43,8 +48,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from omnisearch.models.base import Encoder, EncoderOptions
-from omnisearch.models.batching import encode_with_backoff, hub_kwargs, weights_location
+from omnisearch.models.base import Encoder, EncoderOptions, HeadsHost, l2_normalize
+from omnisearch.models.batching import encode_with_backoff, hub_kwargs, read_model_json, weights_location
+from omnisearch.models.feature_layout import ClipClapLayout, pool_rows
 from omnisearch.models.fusion import blocks_vector, weighted_mean_fusion
 from omnisearch.types import Embedding, EncoderInput, Modality
 
@@ -77,7 +83,16 @@ def audio_windows(audio: np.ndarray, window: int, min_len: int) -> list[np.ndarr
     return wins
 
 
-class ClipClap(Encoder):
+def _split(rows: np.ndarray, counts: list[int]) -> list[np.ndarray]:
+    """Consecutive groups of `counts` rows.
+
+    >>> [len(g) for g in _split(np.zeros((5, 2)), [2, 3])]
+    [2, 3]
+    """
+    return np.split(rows.astype(np.float32), np.cumsum(counts)[:-1])
+
+
+class ClipClap(HeadsHost, Encoder):
     name = "clip-clap"
     version = "1"
     weights_from = "local CLIP + CLAP folders (OMNISEARCH_CLIP / OMNISEARCH_CLAP or omnisearch.json)"
@@ -107,6 +122,11 @@ class ClipClap(Encoder):
         self.fusion: Callable[[Mapping[str, np.ndarray]], np.ndarray] = weighted_mean_fusion
         self._clip = self._clap = None
         self._device = self._dtype = None
+        if path is not None and "heads" in read_model_json(path):  # a model folder `omnisearch train` wrote
+            from omnisearch.models.device import resolve_device
+            from omnisearch.models.heads import HeadsBlend
+
+            self.attach_heads(HeadsBlend.from_folder(path, device=resolve_device(self.options.device)))
 
     # ---- lazily loaded models: a video-only batch never loads CLAP -------------------------------
     def _setup(self) -> None:
@@ -173,8 +193,8 @@ class ClipClap(Encoder):
         with self._inference():
             return self._text_tower(model, tok, texts)
 
-    def clip_frames(self, clips: list[np.ndarray]) -> np.ndarray:
-        """(len(clips), clip_dim): per clip the re-normalised mean of its frames' normalised embeddings."""
+    def clip_frames(self, clips: list[np.ndarray]) -> list[np.ndarray]:
+        """Per clip (N, clip_dim): the L2-normalised CLIP embedding of each of its frames."""
         model, _, proc = self.clip
         frames = [f for clip in clips for f in np.asarray(clip, dtype=np.uint8)]
         embs = []
@@ -183,10 +203,10 @@ class ClipClap(Encoder):
             with self._inference():
                 out = model.get_image_features(pixel_values=px.to(self._device, self._dtype))
                 embs.append(_features(out).float().cpu().numpy())
-        return self._pool(np.concatenate(embs), [len(c) for c in clips])
+        return _split(l2_normalize(np.concatenate(embs)), [len(c) for c in clips])
 
-    def clap_audio(self, waves: list[np.ndarray]) -> np.ndarray:
-        """(len(waves), clap_dim): per clip the re-normalised mean over its <= max_length_s windows."""
+    def clap_audio(self, waves: list[np.ndarray]) -> list[np.ndarray]:
+        """Per clip (W, clap_dim): the L2-normalised CLAP embedding of each of its <= max_length_s windows."""
         import torch
         import torchaudio.functional as AF
 
@@ -207,17 +227,7 @@ class ClipClap(Encoder):
             kwargs["is_longer"] = feats["is_longer"].to(self._device)
         with self._inference():
             emb = _features(model.get_audio_features(**kwargs)).float().cpu().numpy()
-        return self._pool(emb, counts)
-
-    @staticmethod
-    def _pool(emb: np.ndarray, counts: list[int]) -> np.ndarray:
-        emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
-        out, s = [], 0
-        for n in counts:
-            m = emb[s : s + n].mean(axis=0)
-            out.append(m / max(float(np.linalg.norm(m)), 1e-12))
-            s += n
-        return np.stack(out).astype(np.float32)
+        return _split(l2_normalize(emb), counts)
 
     # ---- the Encoder interface -------------------------------------------------------------------
     def encode(
@@ -226,29 +236,63 @@ class ClipClap(Encoder):
         return encode_with_backoff(self._encode_batch, items, self.options.batch_size, progress)
 
     def _encode_batch(self, items: Sequence[EncoderInput]) -> list[Embedding]:
+        return self.project(self.features(items))
+
+    @property
+    def feature_key(self) -> str:
+        """Identity of the frozen features: this code's version and the two checkpoints' configs."""
+        import hashlib
+
+        parts = [self.version]
+        for folder in (self.clip_path, self.clap_path):
+            cfg = Path(folder) / "config.json"
+            parts.append(cfg.read_text() if cfg.is_file() else folder)
+        digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
+        return f"{ClipClap.name}-v{ClipClap.version}-{digest}"
+
+    @property
+    def feature_layout(self) -> ClipClapLayout:
+        return ClipClapLayout(self.clip_dim, self.clap_dim)
+
+    def features(self, items: Sequence[EncoderInput]) -> list[dict[str, Any]]:
+        """Frozen per-item features (what trained heads learn from), keys for the modalities present:
+        text_sem (clip_dim + clap_dim,) the text's block vector; video_frames (N, clip_dim) normalised
+        CLIP frame embeddings; audio_windows (W, clap_dim) normalised CLAP window embeddings.
+        `project(features(items))` equals `encode(items)`."""
         mods = [it.modalities() for it in items]
         idx = {m: [i for i, ms in enumerate(mods) if m in ms] for m in Modality.singles()}
+        out: list[dict[str, Any]] = [{} for _ in items]
         if idx[Modality.TEXT]:
             texts = [items[i].text.strip() for i in idx[Modality.TEXT]]
             t_clip, t_clap = self.clip_text(texts), self.clap_text(texts)
-        if idx[Modality.VIDEO]:
-            v_clip = self.clip_frames([items[i].frames for i in idx[Modality.VIDEO]])
-        if idx[Modality.AUDIO]:
-            a_clap = self.clap_audio([items[i].audio for i in idx[Modality.AUDIO]])
-        vecs: list[dict[Modality, np.ndarray]] = [{} for _ in items]
-        for j, i in enumerate(idx[Modality.TEXT]):
             share = TEXT_CLIP_SHARE
-            vecs[i][Modality.TEXT] = self._vector(t_clip[j], share, t_clap[j], 1.0 - share)
-        for j, i in enumerate(idx[Modality.VIDEO]):
-            vecs[i][Modality.VIDEO] = self._vector(v_clip[j], 1.0, None, 0.0)
-        for j, i in enumerate(idx[Modality.AUDIO]):
-            vecs[i][Modality.AUDIO] = self._vector(None, 0.0, a_clap[j], 1.0)
-        out = []
-        for v in vecs:
+            for j, i in enumerate(idx[Modality.TEXT]):
+                out[i]["text_sem"] = self._vector(t_clip[j], share, t_clap[j], 1.0 - share)
+        if idx[Modality.VIDEO]:
+            frames = self.clip_frames([items[i].frames for i in idx[Modality.VIDEO]])
+            for i, rows in zip(idx[Modality.VIDEO], frames, strict=True):
+                out[i]["video_frames"] = rows
+        if idx[Modality.AUDIO]:
+            windows = self.clap_audio([items[i].audio for i in idx[Modality.AUDIO]])
+            for i, rows in zip(idx[Modality.AUDIO], windows, strict=True):
+                out[i]["audio_windows"] = rows
+        return out
+
+    def project(self, features: Sequence[dict[str, Any]]) -> list[Embedding]:
+        """Vectors from `features(...)` dicts: the block vectors (+ fusion), or the heads' when attached."""
+        blocks = []
+        for f in features:
+            v: dict[Modality, np.ndarray] = {}
+            if "text_sem" in f:
+                v[Modality.TEXT] = np.asarray(f["text_sem"], np.float32)
+            if "video_frames" in f:
+                v[Modality.VIDEO] = self._vector(pool_rows(f["video_frames"]), 1.0, None, 0.0)
+            if "audio_windows" in f:
+                v[Modality.AUDIO] = self._vector(None, 0.0, pool_rows(f["audio_windows"]), 1.0)
             if v:
                 v[Modality.FUSED] = np.asarray(self.fusion({m.value: x for m, x in v.items()}), np.float32)
-            out.append(Embedding(vectors=v))
-        return out
+            blocks.append(v)
+        return [Embedding(vectors=v) for v in self.with_heads(features, blocks)]
 
     def _vector(
         self, clip: np.ndarray | None, clip_share: float, clap: np.ndarray | None, clap_share: float

@@ -1,23 +1,23 @@
-"""Trainable heads over omni-lite's frozen features: per-modality MLPs into a shared space + tuple fusion.
+"""Trainable heads over an encoder's frozen features: per-modality MLPs into a shared space + tuple fusion.
 
-    text  features (384: MiniLM of the caption)                  -> MLP -> d  (L2-normalised)
-    video features (384 OCR/colour words + 128 pooled frame VIS)  -> MLP -> d
-    audio features (384 transcript words + 512 pooled aisfx)      -> MLP -> d
+    text  head input (omni-lite: 384 MiniLM of the caption)                  -> MLP -> d  (L2-normalised)
+    video head input (omni-lite: 384 OCR/colour words + 128 pooled frame VIS) -> MLP -> d
+    audio head input (omni-lite: 384 transcript words + 512 pooled aisfx)     -> MLP -> d
     fused: a small pre-norm transformer over the present modality tokens (single embedding + a learned
            modality embedding; missing modalities masked out of attention and pooling), masked mean -> d
 
 Every output is L2-normalised; a missing modality's single embedding is a zero row. The fused embedding of
 a row is defined for any non-empty subset of modalities (dual-direction queries fuse two).
 
-`head_inputs(features)` turns omni-lite feature dicts (`OmniLite.features`) into the fixed-size numpy
-inputs of the heads; the trainer and the encoder both use it, so training and inference see the same
-inputs. A model folder holds `omnisearch.json` ({"encoder": "omni-lite", "alpha": ..., "heads": {...}})
-and `heads.safetensors`; `save_heads` / `load_heads` write and read it.
+The encoder's `FeatureLayout` (omnisearch.models.feature_layout: omni-lite's or clip-clap's) turns its
+feature dicts into the fixed-size head inputs; the trainer and the encoder both use it, so training and
+inference see the same inputs. A model folder holds `omnisearch.json` ({"encoder": ..., "alpha": ...,
+"heads": {...}, "layout": {...}}) and `heads.safetensors`; `save_heads` / `load_heads` write and read it.
 This module imports torch at the top; omni_lite imports it lazily, only when a model folder is loaded.
 
 Example:
     >>> heads = OmniHeads(HeadsConfig(dim=16, hidden=32, residual=False)).eval()
-    >>> x = {m: torch.randn(2, n) for m, n in INPUT_DIMS.items()}
+    >>> x = {m: torch.randn(2, n) for m, n in OmniLiteLayout().input_dims.items()}
     >>> masks = {"text": torch.tensor([True, True]), "video": torch.tensor([True, False]),
     ...          "audio": torch.tensor([True, True])}
     >>> out = heads(x, masks)
@@ -38,15 +38,24 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-MODALITIES: tuple[str, str, str] = ("text", "video", "audio")
-SEM_DIM, VIS_DIM, AUD_DIM = 384, 128, 512
-INPUT_DIMS: dict[str, int] = {"text": SEM_DIM, "video": SEM_DIM + VIS_DIM, "audio": SEM_DIM + AUD_DIM}
+from omnisearch.models.feature_layout import (
+    MODALITIES,
+    FeatureLayout,
+    OmniLiteLayout,
+    head_inputs,
+    layout_from_dict,
+    present,
+)
+
+SEM_DIM = OmniLiteLayout().base_dim
+INPUT_DIMS: dict[str, int] = OmniLiteLayout().input_dims
 CONFIG_FILE, WEIGHTS_FILE = "omnisearch.json", "heads.safetensors"
 
 
 @dataclass
 class HeadsConfig:
-    """Sizes of the heads. `input_dims` maps modality -> frozen feature size (omni-lite's by default)."""
+    """Sizes of the heads. `input_dims` maps modality -> head input size and `base_dim` is the width of the
+    inputs' base part (the residual's; see feature_layout), omni-lite's by default (`for_layout`)."""
 
     dim: int = SEM_DIM
     hidden: int = 256
@@ -56,76 +65,40 @@ class HeadsConfig:
     residual: bool = True  # output = unit(sem part of the input) + MLP(input): starts in MiniLM's space
     train_text: bool = True  # False (with residual): text stays MiniLM's vector; other heads move to it
     input_dims: dict[str, int] = field(default_factory=lambda: dict(INPUT_DIMS))
+    base_dim: int = SEM_DIM
 
     def __post_init__(self) -> None:
-        if self.residual and self.dim != SEM_DIM:
-            raise ValueError(f"residual heads live in the {SEM_DIM}-d sentence space; got dim={self.dim}")
+        if self.residual and self.dim != self.base_dim:
+            raise ValueError(
+                f"residual heads live in the {self.base_dim}-d base space of the inputs; got dim={self.dim}"
+            )
 
+    @classmethod
+    def for_layout(cls, layout: FeatureLayout, **kw: Any) -> HeadsConfig:
+        """Input sizes and base width from a feature layout; dim defaults to the base width.
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    n = float(np.linalg.norm(x))
-    return (x / n).astype(np.float32) if n > 0 else np.zeros_like(x, dtype=np.float32)
-
-
-def pool_rows(rows: np.ndarray) -> np.ndarray:
-    """L2-normalised mean of per-frame / per-window feature rows (N, d) -> (d,); zeros when N = 0."""
-    rows = np.asarray(rows, dtype=np.float32)
-    return _unit(rows.mean(0)) if len(rows) else np.zeros(rows.shape[-1], np.float32)
-
-
-def modality_input(modality: str, feat: Mapping[str, Any], rows: np.ndarray | None = None) -> np.ndarray:
-    """The head input of one modality of one omni-lite feature dict (see module docstring).
-
-    video: [unit(video_sem), pooled video_frames]; audio: [audio_sem, audio_aud]; text: text_sem.
-    `rows` replaces the per-frame (video) / per-window (audio) rows by, e.g., an augmented crop of them
-    (pooled with `pool_rows`; the pooled audio windows equal audio_aud when nothing is cropped).
-    """
-    if modality == "text":
-        return np.asarray(feat["text_sem"], np.float32)
-    if rows is not None:
-        signal = pool_rows(rows)
-    elif modality == "video":
-        signal = pool_rows(feat["video_frames"])
-    else:
-        signal = np.asarray(feat["audio_aud"], np.float32)
-    return np.concatenate([_unit(np.asarray(feat[f"{modality}_sem"])), signal])
-
-
-def present(feat: Mapping[str, Any]) -> tuple[str, ...]:
-    """Modalities present in an omni-lite feature dict, in MODALITIES order."""
-    keys = {"text": "text_sem", "video": "video_sem", "audio": "audio_sem"}
-    return tuple(m for m in MODALITIES if keys[m] in feat)
-
-
-def head_inputs(
-    features: Sequence[Mapping[str, Any]], dims: Mapping[str, int] | None = None
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Batch omni-lite feature dicts into head inputs {modality: (B, in_dim)} and masks {modality: (B,)}.
-
-    Missing modalities are zero rows with mask False.
-    """
-    dims = dims or INPUT_DIMS
-    inputs = {m: np.zeros((len(features), dims[m]), np.float32) for m in MODALITIES}
-    masks = {m: np.zeros(len(features), bool) for m in MODALITIES}
-    for i, feat in enumerate(features):
-        for m in present(feat):
-            inputs[m][i] = modality_input(m, feat)
-            masks[m][i] = True
-    return inputs, masks
+        >>> from omnisearch.models.feature_layout import ClipClapLayout
+        >>> HeadsConfig.for_layout(ClipClapLayout(8, 8), hidden=4).dim
+        16
+        """
+        kw.setdefault("dim", layout.base_dim)
+        return cls(input_dims=dict(layout.input_dims), base_dim=layout.base_dim, **kw)
 
 
 class ModalityHead(nn.Module):
     """LayerNorm -> Linear -> GELU -> Dropout -> Linear, output L2-normalised.
 
-    residual: the first SEM_DIM inputs (the MiniLM vector of the modality's words), unit-normalised, are
-    added to the MLP's output, whose last layer starts small: the head starts as omni-lite's semantic
-    block and learns what sound and picture features add to it (tiny data cannot learn a space from
-    scratch; see the report in examples/train_omnilite.py).
+    residual: the first `base_dim` inputs (the modality's vector in the encoder's own space, e.g. omni-lite's
+    MiniLM vector of its words), unit-normalised, are added to the MLP's output, whose last layer starts
+    small: the head starts as the encoder's space and learns what the other features add to it (tiny data
+    cannot learn a space from scratch; see the report in examples/train_omnilite.py).
     """
 
-    def __init__(self, in_dim: int, hidden: int, dim: int, dropout: float, residual: bool = False) -> None:
+    def __init__(
+        self, in_dim: int, hidden: int, dim: int, dropout: float, residual: bool = False, base_dim: int = 0
+    ) -> None:
         super().__init__()
-        self.residual = residual
+        self.residual, self.base_dim = residual, base_dim or dim
         self.net = nn.Sequential(
             nn.LayerNorm(in_dim),
             nn.Linear(in_dim, hidden),
@@ -141,7 +114,7 @@ class ModalityHead(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         y = self.net(x)
         if self.residual:
-            y = y + F.normalize(x[..., :SEM_DIM], dim=-1)
+            y = y + F.normalize(x[..., : self.base_dim], dim=-1)
         return F.normalize(y, dim=-1)
 
 
@@ -186,7 +159,10 @@ class OmniHeads(nn.Module):
         self.config = config or HeadsConfig()
         c = self.config
         self.heads = nn.ModuleDict(
-            {m: ModalityHead(c.input_dims[m], c.hidden, c.dim, c.dropout, c.residual) for m in MODALITIES}
+            {
+                m: ModalityHead(c.input_dims[m], c.hidden, c.dim, c.dropout, c.residual, c.base_dim)
+                for m in MODALITIES
+            }
         )
         if c.residual and not c.train_text:
             last = self.heads["text"].net[-1]
@@ -228,9 +204,11 @@ def save_heads(
     encoder: str = "omni-lite",
     dtype: str = "float32",
     stem: str | None = None,
+    layout: FeatureLayout | None = None,
     **meta: Any,
 ) -> Path:
-    """Write a model folder: omnisearch.json (encoder, alpha, heads config, meta) + heads.safetensors.
+    """Write a model folder: omnisearch.json (encoder, alpha, heads config, feature layout, meta) +
+    heads.safetensors.
 
     dtype "float16" halves the file (what the package ships); `load_heads` always computes in float32.
     `stem` writes STEM.json + STEM.safetensors instead (flat files, as package data ships them).
@@ -246,6 +224,7 @@ def save_heads(
     save_file(state, str(folder / weights))
     (folder / weights).chmod(0o644)
     cfg = {"encoder": encoder, "alpha": float(alpha), "dtype": dtype, "heads": asdict(heads.config), **meta}
+    cfg["layout"] = (layout or OmniLiteLayout()).to_dict()
     cfg["weights"] = weights
     (folder / config).write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
     return folder / config if stem else folder
@@ -278,9 +257,10 @@ def weights_digest(path: str | Path) -> str:
 
 
 class HeadsBlend:
-    """Trained heads as omni-lite uses them: vectors = concat[sqrt(alpha) * block, sqrt(1 - alpha) * head].
+    """Trained heads as an encoder uses them: vectors = concat[sqrt(alpha) * block, sqrt(1 - alpha) * head].
 
     alpha = 0 keeps the head vector only (dim = heads dim); otherwise dim = block dim + heads dim.
+    `layout` turns the encoder's feature dicts into head inputs (omni-lite's by default).
 
     Example:
         >>> blend = HeadsBlend(OmniHeads(HeadsConfig(dim=8, hidden=8, residual=False)).eval(), alpha=0.5)
@@ -289,17 +269,30 @@ class HeadsBlend:
     """
 
     def __init__(
-        self, heads: OmniHeads, alpha: float, name: str = "omni-lite+heads", digest: str = ""
+        self,
+        heads: OmniHeads,
+        alpha: float,
+        name: str = "omni-lite+heads",
+        digest: str = "",
+        layout: FeatureLayout | None = None,
     ) -> None:
         if not 0.0 <= alpha < 1.0:
             raise ValueError(f"alpha must be in [0, 1), got {alpha}")
         self.heads, self.alpha, self.name = heads.eval(), float(alpha), name
+        self.layout = layout or OmniLiteLayout()
+        if dict(self.layout.input_dims) != dict(heads.config.input_dims):
+            raise ValueError(
+                f"heads expect inputs {heads.config.input_dims}, the {self.layout.name} features give "
+                f"{self.layout.input_dims}"
+            )
         self.tag = f"h{digest or 'mem'}-a{self.alpha:g}"
 
     @classmethod
     def from_folder(cls, folder: str | Path, device: str = "cpu") -> HeadsBlend:
         heads, cfg = load_heads(folder, device)
-        return cls(heads, cfg.get("alpha", 0.0), cfg.get("name", "omni-lite+heads"), weights_digest(folder))
+        name = cfg.get("name", "omni-lite+heads")
+        layout = layout_from_dict(cfg.get("layout"))
+        return cls(heads, cfg.get("alpha", 0.0), name, weights_digest(folder), layout)
 
     def output_dim(self, block_dim: int) -> int:
         return self.heads.config.dim + (block_dim if self.alpha > 0 else 0)
@@ -312,7 +305,7 @@ class HeadsBlend:
         out: list[dict] = [{} for _ in features]
         if not idx:
             return out
-        inputs, masks = head_inputs([features[i] for i in idx], self.heads.config.input_dims)
+        inputs, masks = head_inputs([features[i] for i in idx], self.layout)
         emb = self.heads.embed(inputs, masks)
         a, b = np.float32(np.sqrt(self.alpha)), np.float32(np.sqrt(1.0 - self.alpha))
         for row, i in enumerate(idx):

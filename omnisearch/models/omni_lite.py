@@ -36,7 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from omnisearch.models.base import Encoder, EncoderOptions
+from omnisearch.models.base import Encoder, EncoderOptions, HeadsHost
+from omnisearch.models.feature_layout import OmniLiteLayout
 from omnisearch.models.fusion import blocks_vector, weighted_mean_fusion
 from omnisearch.models.memo import ArrayMemo
 from omnisearch.models.text_minilm import MINILM_DIM
@@ -59,7 +60,7 @@ def colour_phrase(names: list[str]) -> str:
     return f"{', '.join(names[:-1])} and {names[-1]} colours"
 
 
-class OmniLite(Encoder):
+class OmniLite(HeadsHost, Encoder):
     name = "omni-lite"
     version = "3"
     dim = MINILM_DIM + VISUAL_DIM + AUDIO_DIM
@@ -75,7 +76,6 @@ class OmniLite(Encoder):
         self.ocr_frames = ocr_frames
         self._text = self._asr = self._audio = self._ocr = None
         self._memo = ArrayMemo()  # OCR / sound results of arrays seen again (eval units share them)
-        self._heads: Any = None
         self.path = path
         if path is not None:
             from omnisearch.models.heads import HeadsBlend  # lazy: torch heads only for a model folder
@@ -87,13 +87,9 @@ class OmniLite(Encoder):
         """Identity of the frozen features (not of the heads): caches of `features` are keyed by it."""
         return f"{OmniLite.name}-v{OmniLite.version}-f{FEATURES_VERSION}"
 
-    def attach_heads(self, blend: Any) -> None:
-        """Use trained heads (an `omnisearch.models.heads.HeadsBlend`); name, version and dim follow them,
-        so an index records which heads built it."""
-        self._heads = blend
-        self.name = blend.name
-        self.version = f"{OmniLite.version}+{blend.tag}"
-        self.dim = blend.output_dim(OmniLite.dim)
+    @property
+    def feature_layout(self) -> OmniLiteLayout:
+        return OmniLiteLayout(MINILM_DIM, VISUAL_DIM, AUDIO_DIM)
 
     # lazily built towers: a text-only query never loads Whisper, OCR or the sound CNN
     @property
@@ -230,9 +226,7 @@ class OmniLite(Encoder):
     def project(self, features: Sequence[dict[str, Any]]) -> list[Embedding]:
         """Vectors from `features(...)` dicts: the fixed block vectors, blended with the trained heads'
         vectors when heads are loaded (concat[sqrt(alpha) * block, sqrt(1 - alpha) * head])."""
-        blocks = [self._block_vectors(f) for f in features]
-        if self._heads is not None:
-            blocks = self._heads.blend(features, blocks)
+        blocks = self.with_heads(features, [self._block_vectors(f) for f in features])
         return [
             Embedding(vectors=v, derived=f.get("derived", {})) for v, f in zip(blocks, features, strict=True)
         ]

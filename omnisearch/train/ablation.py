@@ -57,10 +57,12 @@ def run_ablation(
     base: TrainConfig | None = None,
     variants: dict[str, tuple[float, float, float]] | None = None,
     on_run: Callable[[str, int, dict[str, Any]], None] | None = None,
+    encoder: Any = None,
 ) -> dict[str, Any]:
-    """Train every variant x seed for `steps` steps, score TEST, write the table; returns the JSON dict."""
+    """Train every variant x seed for `steps` steps, score TEST, write the table; returns the JSON dict.
+    `encoder`: the one the features come from (a `HeadsHost`; omni-lite when None)."""
     from omnisearch.train.batches import rows_from_features
-    from omnisearch.train.trainer import train, validate
+    from omnisearch.train.trainer import omni_lite_base, train, validate
 
     train_ids = {f.item.id for f in train_feats}
     overlap = sorted(train_ids & {f.item.id for f in test_feats})
@@ -69,6 +71,8 @@ def run_ablation(
     base = base or TrainConfig()
     variants = variants or VARIANTS
     rows = rows_from_features(train_feats)
+    base_enc = encoder.plain_copy if encoder is not None else omni_lite_base
+    layout = base_enc().feature_layout
     runs: dict[str, list[dict[str, Any]]] = {}
     work = Path(tempfile.mkdtemp(prefix="omni-ablation-"))
     try:
@@ -76,8 +80,8 @@ def run_ablation(
             for seed in seeds:
                 cfg = replace(base, weights=weights, seed=seed, max_steps=steps, alpha=0.0, checkpoint=False)
                 t0 = time.perf_counter()
-                result = train(rows, work / f"{name}-{seed}", cfg)
-                metrics = validate(result.heads, test_feats, alpha=0.0)
+                result = train(rows, work / f"{name}-{seed}", cfg, layout=layout, base=base_enc)
+                metrics = validate(result.heads, test_feats, alpha=0.0, base=base_enc)
                 metrics.update(seed=seed, samples_per_s=round(result.samples_per_s, 1))
                 metrics["seconds"] = round(time.perf_counter() - t0, 1)
                 runs.setdefault(name, []).append(metrics)

@@ -1,9 +1,10 @@
 """Training batches from cached frozen features: clean view, augmented view, hard negatives.
 
-A row is one manifest item (any non-empty subset of text / video / audio). For a batch of rows:
-- clean view: one caption drawn at random, the item's video / audio head inputs (`heads.modality_input`);
-- augmented view (L_T): `augment_feature_tuple` on {captions (K, 384), per-frame rows (N, 128),
-  per-window rows (W, 512)}, then pooled into head inputs the same way;
+A row is one manifest item (any non-empty subset of text / video / audio). For a batch of rows, with the
+encoder's `FeatureLayout` (omni-lite's by default):
+- clean view: one caption drawn at random, the item's video / audio head inputs (`layout.modality_input`);
+- augmented view (L_T): `augment_feature_tuple` on {caption features (K, T), per-frame rows (N, dv),
+  per-window rows (W, da)}, then pooled into head inputs the same way;
 - hard negatives (L_T): the clean inputs with one modality deranged across the batch, the modality
   `hard_negative_kind(step)` (swap text, shuffle audio, shuffle video), done by `make_hard_negative` over
   the rows that HAVE that modality (a row without it cannot lose it). Rows without it, or left alone in
@@ -28,15 +29,15 @@ from typing import Any
 
 import numpy as np
 
-from omnisearch.models.heads import INPUT_DIMS, MODALITIES, modality_input
+from omnisearch.models.feature_layout import MODALITIES, ROW_KEYS, FeatureLayout, OmniLiteLayout
 from omnisearch.train.augment import AugmentConfig, augment_feature_tuple
 from omnisearch.train.losses import HARD_NEGATIVE_ROTATION, hard_negative_kind, make_hard_negative
 
 
 @dataclass
 class Row:
-    """One training tuple: `feat` is an omni-lite media feature dict (video_* / audio_* keys) and
-    `captions` the (K, 384) caption vectors (K = 0: no text)."""
+    """One training tuple: `feat` is the encoder's media feature dict (video_* / audio_* keys) and
+    `captions` the (K, T) caption features (K = 0: no text)."""
 
     id: str
     feat: Mapping[str, Any]
@@ -44,11 +45,7 @@ class Row:
 
     @property
     def modalities(self) -> tuple[str, ...]:
-        has = {
-            "text": len(self.captions) > 0,
-            "video": "video_sem" in self.feat,
-            "audio": "audio_sem" in self.feat,
-        }
+        has = {"text": len(self.captions) > 0, **{m: key in self.feat for m, key in ROW_KEYS.items()}}
         return tuple(m for m in MODALITIES if has[m])
 
 
@@ -89,8 +86,8 @@ class Batch:
         return len(self.hardneg_mask)
 
 
-def _empty(n: int) -> dict[str, np.ndarray]:
-    return {m: np.zeros((n, INPUT_DIMS[m]), np.float32) for m in MODALITIES}
+def _empty(n: int, layout: FeatureLayout) -> dict[str, np.ndarray]:
+    return {m: np.zeros((n, d), np.float32) for m, d in layout.input_dims.items()}
 
 
 def hard_negatives(
@@ -114,12 +111,17 @@ def hard_negatives(
 
 
 def make_batch(
-    rows: Sequence[Row], rng: np.random.Generator, step: int, augment: AugmentConfig | None = None
+    rows: Sequence[Row],
+    rng: np.random.Generator,
+    step: int,
+    augment: AugmentConfig | None = None,
+    layout: FeatureLayout | None = None,
 ) -> Batch:
     """The clean, augmented and hard-negative views of a batch of rows (see the module docstring)."""
     cfg = augment or AugmentConfig()
+    layout = layout or OmniLiteLayout()
     n = len(rows)
-    clean, aug = _empty(n), _empty(n)
+    clean, aug = _empty(n, layout), _empty(n, layout)
     masks = {m: np.zeros(n, bool) for m in MODALITIES}
     for i, row in enumerate(rows):
         mods = row.modalities
@@ -129,19 +131,15 @@ def make_batch(
             clean["text"][i] = row.captions[int(rng.integers(len(row.captions)))]
         for m in ("video", "audio"):
             if m in mods:
-                clean[m][i] = modality_input(m, row.feat)
-        source: dict[str, Any] = {}
+                clean[m][i] = layout.modality_input(m, row.feat)
+        source: dict[str, Any] = {m: row.feat[key] for m, key in ROW_KEYS.items() if m in mods}
         if "text" in mods:
             source["text"] = row.captions
-        if "video" in mods:
-            source["video"] = row.feat["video_frames"]
-        if "audio" in mods:
-            source["audio"] = row.feat["audio_windows"]
         view = augment_feature_tuple(source, rng, cfg)
         if "text" in mods:
             aug["text"][i] = view["text"]
         for m in ("video", "audio"):
             if m in mods:
-                aug[m][i] = modality_input(m, row.feat, rows=view[m])
+                aug[m][i] = layout.modality_input(m, row.feat, rows=view[m])
     hn, hn_mask, kinds = hard_negatives(clean, masks, step, rng)
     return Batch(clean, aug, hn, masks, hn_mask, kinds)

@@ -1,19 +1,13 @@
-"""Train omni-lite heads on cached frozen features with accelerate (CPU here; `accelerate launch` on GPUs).
+"""Train heads + fusion on an encoder's cached frozen features (omni-lite, clip-clap) with `loop.run_loop`.
 
 Each step: a batch of tuples -> heads -> single embeddings + fused; the augmented view -> fused_aug; the
-hard negatives of `hard_negative_kind(step)` -> fused_hardneg (`batches.make_batch`); loss
-w_A * L_A + w_D * L_D + w_T * L_T (`MaskedOmniLoss`: `OmniLoss` over the rows that have the modalities a
-term needs, identical to `OmniLoss` on complete tuples). Losses are logged every `log_every` steps to
-OUT/log.jsonl; each epoch the validation split is scored from its cached features (R@1 per direction and
-the averages, heads-only space unless `val_alpha` > 0), a checkpoint (model, optimizer, scheduler, RNG
-states, step) goes to OUT/checkpoints/epoch-NNNN (the newest `keep_checkpoints` are kept), and
-`resume=True` continues from the newest one. At the end OUT holds a model folder (omnisearch.json +
-heads.safetensors) that `load_encoder(OUT)` loads.
-
-Data order and augmentation are seeded per epoch (order: (seed, epoch); augmentation: (seed, rank,
-epoch)), and accelerate restores torch's RNG (dropout), so a resumed run ends with the same weights as an
-uninterrupted one. Several processes: each takes its slice of every global batch, and the losses gather
-embeddings across processes (global negatives).
+hard negatives of `hard_negative_kind(step)` -> fused_hardneg (`batches.make_batch`, head inputs built
+by the encoder's `FeatureLayout`); loss w_A * L_A + w_D * L_D + w_T * L_T (`MaskedOmniLoss`: `OmniLoss`
+over the rows that have the modalities a term needs, identical to `OmniLoss` on complete tuples). Each
+epoch the validation split is scored from its cached features (R@1 per direction and the averages,
+heads-only space unless `val_alpha` > 0) by the encoder `base()` builds with the heads attached.
+Logging, checkpoints and resume are the loop's (see omnisearch.train.loop); at the end OUT holds a model
+folder (omnisearch.json + heads.safetensors) that `load_encoder(OUT)` loads.
 
 Example:
     >>> from omnisearch.train.batches import toy_row
@@ -26,12 +20,8 @@ Example:
 
 from __future__ import annotations
 
-import json
-import math
-import shutil
-import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,34 +30,24 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from omnisearch.models.heads import MODALITIES, HeadsConfig, OmniHeads, save_heads
+from omnisearch.models.feature_layout import FeatureLayout, OmniLiteLayout
+from omnisearch.models.heads import MODALITIES, HeadsBlend, HeadsConfig, OmniHeads, save_heads
 from omnisearch.train.augment import AugmentConfig
 from omnisearch.train.batches import Batch, Row, make_batch
+from omnisearch.train.loop import LoopConfig, run_loop
 from omnisearch.train.losses import DEFAULT_PAIRS, OmniLoss, fusion_teacher_pair, gather_with_grad
-
-CHECKPOINTS = "checkpoints"
 
 
 @dataclass
-class TrainConfig:
-    """Everything a run needs; written into the model folder's omnisearch.json."""
+class TrainConfig(LoopConfig):
+    """Everything a run needs (the loop's fields + these); written into the model folder's omnisearch.json.
+    `heads` must match the encoder's feature layout (`HeadsConfig.for_layout`; omni-lite's by default)."""
 
-    epochs: int = 60
-    max_steps: int | None = None  # stop after this many steps (the ablation's fixed budget)
-    batch_size: int = 16  # per process
-    lr: float = 1e-4
-    weight_decay: float = 0.01
-    warmup_steps: int = 20
-    seed: int = 0
     weights: tuple[float, float, float] = (1.0, 1.0, 1.0)  # w_A, w_D, w_T
     temperature: float = 0.05
     learnable_temperature: bool = False
-    log_every: int = 10
     alpha: float = 0.0  # blend written into the model folder (0: heads only)
     val_alpha: float = 0.0  # space scored by the per-epoch validation
-    cpu: bool = False
-    checkpoint: bool = True  # save a checkpoint each epoch (the ablation turns it off)
-    keep_checkpoints: int = 2  # newest checkpoints kept (older ones are deleted)
     heads: HeadsConfig = field(default_factory=HeadsConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -209,54 +189,23 @@ class TrainModule(nn.Module):
         return self.loss(out, step, masks, torch.as_tensor(batch.hardneg_mask, device=p.device))
 
 
-class WarmupCosine:
-    """LR factor: linear warmup then cosine decay to 10 % (a callable object, so LambdaLR checkpoints it)."""
-
-    def __init__(self, warmup: int, total: int) -> None:
-        self.warmup, self.total = max(0, warmup), max(1, total)
-
-    def __call__(self, step: int) -> float:
-        if step < self.warmup:
-            return (step + 1) / self.warmup
-        progress = min(1.0, (step - self.warmup) / max(1, self.total - self.warmup))
-        return 0.1 + 0.45 * (1.0 + math.cos(math.pi * progress))
-
-
-class TrainState:
-    """Step / epoch / history, checkpointed with the model (accelerate custom object)."""
-
-    def __init__(self) -> None:
-        self.step, self.epoch, self.history = 0, 0, []
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"step": self.step, "epoch": self.epoch, "history": json.dumps(self.history)}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.step, self.epoch = int(state["step"]), int(state["epoch"])
-        self.history = json.loads(state["history"])
-
-
-def latest_checkpoint(out: str | Path) -> Path | None:
-    ckpts = sorted((Path(out) / CHECKPOINTS).glob("epoch-*"))
-    return ckpts[-1] if ckpts else None
-
-
-def _batches(n: int, cfg: TrainConfig, epoch: int, world: int) -> list[np.ndarray]:
-    """Global batches of one epoch (drop_last), each of batch_size * world rows."""
-    size = min(cfg.batch_size * world, n - n % world)
-    perm = np.random.default_rng([cfg.seed, epoch]).permutation(n)
-    return [perm[i : i + size] for i in range(0, n - size + 1, size)]
-
-
-def validate(heads: OmniHeads, val: Sequence[Any], alpha: float = 0.0) -> dict[str, Any]:
-    """R@1 per direction and the averages of `val` (`ItemFeatures`) in the heads (or blended) space."""
-    from omnisearch.models.heads import HeadsBlend
+def omni_lite_base() -> Any:
+    """A fresh omni-lite encoder (projection only: no tower is loaded to score cached features)."""
     from omnisearch.models.omni_lite import OmniLite
+
+    return OmniLite()
+
+
+def validate(
+    heads: OmniHeads, val: Sequence[Any], alpha: float = 0.0, base: Callable[[], Any] = omni_lite_base
+) -> dict[str, Any]:
+    """R@1 per direction and the averages of `val` (`ItemFeatures`) in the heads (or blended) space of
+    the encoder `base()` (which must match the features: its `feature_layout` builds the head inputs)."""
     from omnisearch.train.features import score_features
 
     was_training = heads.training
-    enc = OmniLite()
-    enc.attach_heads(HeadsBlend(heads, alpha))
+    enc = base()
+    enc.attach_heads(HeadsBlend(heads, alpha, layout=enc.feature_layout))
     try:
         result = score_features(val, enc)
     finally:
@@ -270,6 +219,42 @@ def validate(heads: OmniHeads, val: Sequence[Any], alpha: float = 0.0) -> dict[s
     }
 
 
+class HeadsTask:
+    """The `loop.TrainTask` of heads training: batches from rows, clamp the temperature, validate, save."""
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        world: int,
+        layout: FeatureLayout,
+        val: Sequence[Any] | None,
+        base: Callable[[], Any],
+        folder_meta: dict[str, Any],
+    ) -> None:
+        w_a, w_d, w_t = cfg.weights
+        temp, learnable = cfg.temperature, cfg.learnable_temperature
+        loss = MaskedOmniLoss(w_a, w_d, w_t, temp, learnable, distributed=world > 1)
+        self.module = TrainModule(OmniHeads(cfg.heads), loss)
+        self.cfg, self.layout, self.val, self.base, self.folder_meta = cfg, layout, val, base, folder_meta
+
+    def make_batch(self, rows: Sequence[Row], rng: np.random.Generator, step: int) -> Batch:
+        return make_batch(rows, rng, step, self.cfg.augment, self.layout)
+
+    def after_step(self, module: nn.Module) -> None:
+        if module.loss.logit_scale is not None:
+            module.loss.logit_scale.clamp_()
+
+    def validate(self, module: nn.Module) -> dict[str, Any] | None:
+        if self.val is None:
+            return None
+        return validate(module.heads, self.val, self.cfg.val_alpha, self.base)
+
+    def save(self, out: Path, module: nn.Module, meta: dict[str, Any]) -> None:
+        meta = {"name": f"{self.layout.name}+heads", **self.folder_meta, **meta}
+        encoder = meta.pop("encoder", self.layout.name)
+        save_heads(out, module.heads, self.cfg.alpha, encoder=encoder, layout=self.layout, **meta)
+
+
 def train(
     rows: Sequence[Row],
     out: str | Path,
@@ -277,99 +262,19 @@ def train(
     val: Sequence[Any] | None = None,
     resume: bool = False,
     on_log: Callable[[dict[str, Any]], None] | None = None,
+    layout: FeatureLayout | None = None,
+    base: Callable[[], Any] = omni_lite_base,
+    folder_meta: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train heads on `rows` (see `batches.rows_from_features`), checkpoint into `out`, write the model
     folder there and return the result. `val`: `ItemFeatures` scored each epoch. `on_log(record)` sees
-    every log record (also appended to out/log.jsonl)."""
-    from accelerate import Accelerator
-    from accelerate.utils import set_seed
-
+    every log record (also appended to out/log.jsonl). `layout` / `base`: the encoder the features come
+    from (omni-lite's by default); `folder_meta` goes into omnisearch.json (e.g. clip-clap's "clip" and
+    "clap" folders, so `load_encoder(out)` finds its towers)."""
     cfg = cfg or TrainConfig()
-    out = Path(out)
-    acc = Accelerator(cpu=cfg.cpu)
-    set_seed(cfg.seed)
-    world, rank = acc.num_processes, acc.process_index
-    if len(rows) < 2 * world:
-        raise ValueError(f"need at least {2 * world} training tuples, got {len(rows)}")
-    per_epoch = len(_batches(len(rows), cfg, 0, world))
-    total = cfg.max_steps or cfg.epochs * per_epoch
-    epochs = math.ceil(total / per_epoch)
-    w_a, w_d, w_t = cfg.weights
-    loss = MaskedOmniLoss(w_a, w_d, w_t, cfg.temperature, cfg.learnable_temperature, distributed=world > 1)
-    module = TrainModule(OmniHeads(cfg.heads), loss)
-    opt = torch.optim.AdamW(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, WarmupCosine(cfg.warmup_steps, total))
-    module, opt = acc.prepare(module, opt)
-    state = TrainState()
-    acc.register_for_checkpointing(sched, state)
-    ckpt = latest_checkpoint(out) if resume else None
-    if ckpt is not None:
-        acc.load_state(str(ckpt))
-        acc.print(f"resumed from {ckpt} at step {state.step}")
-    out.mkdir(parents=True, exist_ok=True)
-    log_path = out / "log.jsonl"
-
-    def log(record: dict[str, Any]) -> None:
-        if acc.is_main_process:
-            with open(log_path, "a") as f:
-                f.write(json.dumps(record) + "\n")
-            if on_log:
-                on_log(record)
-
-    seen, busy = 0, 0.0
-    for epoch in range(state.epoch, epochs):
-        if state.step >= total:
-            break
-        module.train()
-        aug_rng = np.random.default_rng([cfg.seed, rank, epoch])
-        for idx in _batches(len(rows), cfg, epoch, world):
-            if state.step >= total:
-                break
-            t0 = time.perf_counter()
-            local = idx[rank * (len(idx) // world) : (rank + 1) * (len(idx) // world)]
-            batch = make_batch([rows[i] for i in local], aug_rng, state.step, cfg.augment)
-            total_loss, parts = module(batch, state.step)
-            acc.backward(total_loss)
-            opt.step()
-            sched.step()
-            opt.zero_grad()
-            unwrapped = acc.unwrap_model(module)
-            if unwrapped.loss.logit_scale is not None:
-                unwrapped.loss.logit_scale.clamp_()
-            state.step += 1
-            busy += time.perf_counter() - t0
-            seen += len(idx)
-            if state.step % cfg.log_every == 0 or state.step == total:
-                rec = {"step": state.step, "epoch": epoch, "loss": float(total_loss.detach())}
-                rec.update({k: round(float(v), 5) for k, v in parts.items()})
-                rec.update(lr=sched.get_last_lr()[0], samples_per_s=round(seen / max(busy, 1e-9), 1))
-                log(rec)
-        state.epoch = epoch + 1
-        heads = acc.unwrap_model(module).heads
-        if val is not None and acc.is_main_process:
-            metrics = validate(heads, val, cfg.val_alpha)
-            state.history.append({"epoch": epoch, "step": state.step, **metrics})
-            log({"epoch": epoch, "step": state.step, "val": metrics})
-        acc.wait_for_everyone()
-        if cfg.checkpoint:
-            acc.save_state(str(out / CHECKPOINTS / f"epoch-{epoch:04d}"))
-            if acc.is_main_process:
-                for old in sorted((out / CHECKPOINTS).glob("epoch-*"))[: -max(1, cfg.keep_checkpoints)]:
-                    shutil.rmtree(old, ignore_errors=True)
-    heads = acc.unwrap_model(module).heads
-    rate = seen / busy if busy > 0 else 0.0
-    if acc.is_main_process:
-        meta = {"train": {**_jsonable(asdict(cfg)), "steps": state.step, "samples_per_s": round(rate, 1)}}
-        if state.history:
-            meta["validation"] = state.history[-1]
-        save_heads(out, heads, cfg.alpha, name="omni-lite+heads", **meta)
-    acc.wait_for_everyone()
-    return TrainResult(out, state.step, state.epoch, rate, state.history, heads)
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {k: _jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
-    return x
+    layout = layout or OmniLiteLayout()
+    if dict(cfg.heads.input_dims) != dict(layout.input_dims):
+        raise ValueError(f"heads input sizes {cfg.heads.input_dims} do not match {layout.name} features")
+    meta = folder_meta or {}
+    r = run_loop(lambda world: HeadsTask(cfg, world, layout, val, base, meta), rows, out, cfg, resume, on_log)
+    return TrainResult(r.out, r.steps, r.epochs, r.samples_per_s, r.history, r.module.heads)

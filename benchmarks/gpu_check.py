@@ -1,0 +1,172 @@
+"""The GPU checks, in one short run: CUDA encode parity, then training and encoding speed on the GPU.
+
+Sections (each one independent; a failing section prints its error and the rest still run):
+- parity: tiny random clip-clap and omniretriever-7b checkpoints encode the same inputs on CPU (fp32)
+  and on CUDA (fp32, then bf16 autocast): the smallest cosine between the two vectors of each
+  (item, modality);
+- heads: heads + fusion training over synthetic omni-lite-shaped and clip-clap@base-shaped features
+  (the CPU-side batch building included), samples/s on CUDA beside the same run on the CPU;
+- clipclap: clip-clap with random weights in the real ViT-B/32 + htsat shapes on CUDA (bf16): items/s
+  for captions, 8-frame videos and 10 s sounds;
+- lora: LoRA training steps of omniretriever-7b on a tiny random thinker, on CUDA (`bench_lora`).
+
+Prints one JSON object per section and writes them all to --out.
+
+Example:
+    $ OMP_NUM_THREADS=8 python benchmarks/gpu_check.py --out gpu.json
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "8")  # before torch is imported (see docs/environment.md)
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+GPU = "cuda"  # --gpu cpu: a dry run of the script on a machine without one
+
+
+def _inputs(seed: int = 0, n: int = 3):
+    from omnisearch.types import EncoderInput
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        frames = rng.integers(0, 255, (8, 96, 128, 3), dtype=np.uint8)
+        audio = (rng.standard_normal(16000 * 4) * 0.1).astype(np.float32)
+        out.append(EncoderInput(text=f"a red box and a bell number {i}", frames=frames, audio=audio))
+    return out
+
+
+def parity(tmp: Path) -> dict:
+    """Smallest cosine between CPU fp32 and CUDA vectors of the same inputs, per encoder and dtype."""
+    import tiny_checkpoints as tc
+
+    from omnisearch.models import EncoderOptions, load_encoder
+
+    folders = {
+        "clip-clap": tc.build_clip_clap(tmp / "cc"),
+        "omniretriever-7b": tc.build_omniretriever(tmp / "or"),
+    }
+
+    items = _inputs()
+    out: dict = {}
+    for name, folder in folders.items():
+        ref = load_encoder(str(folder), EncoderOptions(device="cpu", dtype="float32")).encode(items)
+        for dtype in ("float32", "bfloat16"):
+            got = load_encoder(str(folder), EncoderOptions(device=GPU, dtype=dtype)).encode(items)
+            cos = [
+                float(a.vectors[m] @ b.vectors[m]) for a, b in zip(ref, got, strict=True) for m in a.vectors
+            ]
+            out[f"{name}/{dtype}"] = {"min_cosine": round(min(cos), 6), "vectors": len(cos)}
+    return out
+
+
+def _heads_rate(layout, device: str, rows: int, batch: int, steps: int) -> float:
+    from omnisearch.models.heads import HeadsConfig
+    from omnisearch.train.batches import Row
+    from omnisearch.train.trainer import TrainConfig, train
+
+    rng = np.random.default_rng(0)
+    data = []
+    for i in range(rows):
+        feat: dict = {}
+        if layout.name == "omni-lite":
+            w = rng.normal(size=(6, 512)).astype(np.float32)
+            feat.update(video_sem=rng.normal(size=384), video_frames=rng.random((8, 128)),
+                        audio_sem=rng.normal(size=384), audio_windows=w,
+                        audio_aud=w.mean(0) / np.linalg.norm(w.mean(0)))  # fmt: skip
+        else:
+            feat.update(video_frames=rng.normal(size=(8, layout.clip_dim)),
+                        audio_windows=rng.normal(size=(2, layout.clap_dim)))  # fmt: skip
+        feat = {k: np.asarray(v, np.float32) for k, v in feat.items()}
+        data.append(Row(f"r{i}", feat, rng.normal(size=(2, layout.text_dim)).astype(np.float32)))
+    heads = HeadsConfig() if layout.name == "omni-lite" else HeadsConfig.for_layout(layout)
+    cfg = TrainConfig(
+        max_steps=steps, batch_size=batch, heads=heads, cpu=device == "cpu", checkpoint=False, log_every=10**6
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        return train(data, tmp, cfg, layout=layout).samples_per_s
+
+
+def heads() -> dict:
+    from omnisearch.models.feature_layout import ClipClapLayout, OmniLiteLayout
+
+    out = {}
+    for layout in (OmniLiteLayout(), ClipClapLayout(512, 512)):
+        for batch in (64, 256):
+            for device in (GPU, "cpu"):
+                key = f"{layout.name}/batch{batch}/{device}"
+                out[key] = round(_heads_rate(layout, device, rows=batch * 8, batch=batch, steps=40), 1)
+    return out
+
+
+def clipclap(tmp: Path) -> dict:
+    import tiny_checkpoints as tc
+
+    from omnisearch.models import EncoderOptions, load_encoder
+    from omnisearch.types import EncoderInput
+
+    enc = load_encoder(
+        str(tc.build_clip_clap(tmp / "ccb", size="base")), EncoderOptions(device=GPU, batch_size=32)
+    )
+    items = _inputs(1, n=64)
+    enc.encode(items[:2])  # load + warm-up
+    out = {}
+    for kind, batch in (
+        ("text", [EncoderInput(text=it.text) for it in items]),
+        ("video_8_frames", [EncoderInput(frames=it.frames) for it in items]),
+        ("audio_10s", [EncoderInput(audio=np.tile(it.audio, 3)[: 16000 * 10]) for it in items]),
+    ):
+        t = time.perf_counter()
+        enc.encode(batch)
+        out[f"{kind}_per_s"] = round(len(batch) / (time.perf_counter() - t), 1)
+    return out
+
+
+def lora(tmp: Path) -> dict:
+    from omnisearch.train import lora as L
+
+    return L.bench_lora(tmp / "lora", device=GPU)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, default=Path("gpu.json"))
+    ap.add_argument("--sections", nargs="*", default=["parity", "heads", "clipclap", "lora"])
+    ap.add_argument("--gpu", default="cuda", help="device under test (cpu: a dry run)")
+    args = ap.parse_args()
+    global GPU
+    GPU = args.gpu
+    import torch
+
+    report: dict = {"torch": torch.__version__, "cuda": torch.cuda.is_available()}
+    if torch.cuda.is_available():
+        report["gpu"] = torch.cuda.get_device_name(0)
+    print(json.dumps(report), flush=True)
+    fns = {"parity": parity, "heads": lambda tmp: heads(), "clipclap": clipclap, "lora": lora}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.sections:
+            t = time.perf_counter()
+            try:
+                report[name] = fns[name](Path(tmp))
+            except Exception:  # noqa: BLE001 - report and go on with the other sections
+                report[name] = {"error": traceback.format_exc(limit=6)}
+            report[name + "_s"] = round(time.perf_counter() - t, 1)
+            print(json.dumps({name: report[name], "seconds": report[name + "_s"]}), flush=True)
+            args.out.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
