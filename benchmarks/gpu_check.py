@@ -8,7 +8,8 @@ Sections (each one independent; a failing section prints its error and the rest 
   (the CPU-side batch building included), samples/s on CUDA beside the same run on the CPU;
 - clipclap: clip-clap with random weights in the real ViT-B/32 + htsat shapes on CUDA (bf16): items/s
   for captions, 8-frame videos and 10 s sounds;
-- lora: LoRA training steps of omniretriever-7b on a tiny random thinker, on CUDA (`bench_lora`).
+- lora: LoRA training steps of omniretriever-7b on a tiny random thinker, on CUDA (`bench_lora`);
+- lora7b: the same, and encoding, on a RANDOM thinker in the real 7B shapes (bf16, built on the GPU).
 
 Prints one JSON object per section and writes them all to --out.
 
@@ -34,6 +35,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 GPU = "cuda"  # --gpu cpu: a dry run of the script on a machine without one
 
 
@@ -105,10 +107,10 @@ def heads() -> dict:
 
     out = {}
     for layout in (OmniLiteLayout(), ClipClapLayout(512, 512)):
-        for batch in (64, 256):
+        for batch in (256,):
             for device in (GPU, "cpu"):
                 key = f"{layout.name}/batch{batch}/{device}"
-                out[key] = round(_heads_rate(layout, device, rows=batch * 8, batch=batch, steps=40), 1)
+                out[key] = round(_heads_rate(layout, device, rows=batch * 4, batch=batch, steps=30), 1)
     return out
 
 
@@ -136,15 +138,45 @@ def clipclap(tmp: Path) -> dict:
 
 
 def lora(tmp: Path) -> dict:
-    from omnisearch.train import lora as L
+    """LoRA training steps on a tiny random thinker (the pipeline's own cost)."""
+    import tiny_checkpoints as tc
+    from bench_lora import bench_lora
 
-    return L.bench_lora(tmp / "lora", device=GPU)
+    model = str(tc.build_omniretriever(tmp / "lora_tiny", head="file"))
+    return bench_lora(model, steps=6, warmup=2, batch_size=8, cpu=GPU == "cpu")
+
+
+def lora7b(tmp: Path) -> dict:
+    """LoRA training steps and encode speed of a RANDOM thinker in the real 7B shapes (bf16)."""
+    import tiny_checkpoints as tc
+    from bench_lora import bench_lora
+
+    from omnisearch.models import EncoderOptions, load_encoder
+
+    t = time.perf_counter()
+    folder = tc.build_omniretriever_7b_shape(tmp / "or7b", device=GPU)
+    out: dict = {"build_s": round(time.perf_counter() - t, 1)}
+    for batch, ckpt in ((4, False), (8, True)):
+        out[f"train_batch{batch}_gc{int(ckpt)}"] = bench_lora(
+            str(folder), steps=4, warmup=1, batch_size=batch, gradient_checkpointing=ckpt
+        )
+    import torch
+
+    torch.cuda.empty_cache()
+    enc = load_encoder(str(folder), EncoderOptions(device=GPU, batch_size=8))
+    items = _inputs(2, n=16)
+    enc.encode(items[:2])
+    t = time.perf_counter()
+    enc.encode(items)
+    out["encode_tva_items_per_s"] = round(len(items) / (time.perf_counter() - t), 2)
+    out["encode_note"] = "each item: T, V, A passes + the fused TVA pass; 8 frames 96x128, 4 s audio"
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=Path("gpu.json"))
-    ap.add_argument("--sections", nargs="*", default=["parity", "heads", "clipclap", "lora"])
+    ap.add_argument("--sections", nargs="*", default=["parity", "heads", "clipclap", "lora", "lora7b"])
     ap.add_argument("--gpu", default="cuda", help="device under test (cpu: a dry run)")
     args = ap.parse_args()
     global GPU
@@ -155,7 +187,13 @@ def main() -> None:
     if torch.cuda.is_available():
         report["gpu"] = torch.cuda.get_device_name(0)
     print(json.dumps(report), flush=True)
-    fns = {"parity": parity, "heads": lambda tmp: heads(), "clipclap": clipclap, "lora": lora}
+    fns = {
+        "parity": parity,
+        "heads": lambda tmp: heads(),
+        "clipclap": clipclap,
+        "lora": lora,
+        "lora7b": lora7b,
+    }
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.sections:
             t = time.perf_counter()

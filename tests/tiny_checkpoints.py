@@ -208,3 +208,53 @@ def build_omniretriever(root: Path, adapter: bool = False, head: str | None = No
         json.dumps({"encoder": "omniretriever-7b", "random_head": head is None})
     )
     return root
+
+
+def build_omniretriever_7b_shape(root: Path, device: str = "cuda") -> Path:
+    """An OmniRetriever folder with RANDOM weights in the real Qwen2.5-Omni-7B thinker shapes (28 x 3584
+    text layers, 32-layer 1280-d vision and audio towers, 152064 vocab) and a random classify_linear
+    head, built in bf16 on `device` (about 18 GB on disk). For speed and memory benchmarks on a GPU
+    only: its vectors mean nothing. The tokenizer is the byte-level test tokenizer."""
+    import torch
+    from safetensors.torch import save_file
+    from transformers import Qwen2_5OmniThinkerConfig, Qwen2_5OmniThinkerForConditionalGeneration
+
+    root = Path(root)
+    tok, vocab = byte_tokenizer(QWEN_SPECIALS, pad_token="<|endoftext|>", eos_token="<|im_end|>")
+    text = dict(
+        vocab_size=152064, hidden_size=3584, intermediate_size=18944, num_hidden_layers=28,
+        num_attention_heads=28, num_key_value_heads=4, max_position_embeddings=32768,
+        rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [16, 24, 24]},
+        pad_token_id=vocab["<|endoftext|>"],
+    )  # fmt: skip
+    vision = dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, out_hidden_size=3584,
+                  fullatt_block_indexes=[7, 15, 23, 31])  # fmt: skip
+    audio = dict(num_mel_bins=128, encoder_layers=32, encoder_attention_heads=20, encoder_ffn_dim=5120,
+                 d_model=1280, output_dim=3584, n_window=100)  # fmt: skip
+    config = Qwen2_5OmniThinkerConfig(
+        text_config=text,
+        vision_config=vision,
+        audio_config=audio,
+        audio_token_index=vocab["<|AUDIO|>"],
+        image_token_index=vocab["<|IMAGE|>"],
+        video_token_index=vocab["<|VIDEO|>"],
+        audio_start_token_id=vocab["<|audio_bos|>"],
+        audio_end_token_id=vocab["<|audio_eos|>"],
+    )
+    config.vision_start_token_id = vocab["<|vision_bos|>"]
+    config.vision_end_token_id = vocab["<|vision_eos|>"]
+    torch.manual_seed(2)
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.bfloat16)
+    try:
+        with torch.device(device):
+            model = Qwen2_5OmniThinkerForConditionalGeneration(config).eval()
+    finally:
+        torch.set_default_dtype(before)
+    model.save_pretrained(root)
+    tok.save_pretrained(root)
+    del model
+    h, n = 3584, 28
+    save_file({k: v * 0.01 for k, v in head_state(h, n).items()}, str(root / "head.safetensors"))
+    (root / "omnisearch.json").write_text(json.dumps({"encoder": "omniretriever-7b"}))
+    return root

@@ -9,6 +9,10 @@ Linear(L*H, H) -> GELU -> Linear(H, H), then L2-normalised. Each item yields its
 over a prompt holding all of them: the paper's tuple embedding); with a single modality FUSED is that
 modality's vector. Dual-modal queries are the fused pass over exactly those two modalities.
 
+Training (omnisearch/train/lora.py) uses the same path with gradients: `embed_tensor` (no inference
+mode, tensors stay on the device; `embed` wraps it for inference), and `merge_adapter=False` keeps a
+loaded LoRA adapter unmerged and trainable in `self.peft` (the thinker then carries it in place).
+
 Text-only convention: text goes through the same prompt path and head as everything else
 (`caption<|im_end|>`, all layers, classify_linear), as in the mteb reference wrapper, so every vector
 lives in one space. (The training code instead pooled the last layer's normed state without the head.)
@@ -55,7 +59,7 @@ from omnisearch.models.batching import encode_with_backoff, hub_kwargs, read_mod
 from omnisearch.types import Embedding, EncoderInput, Modality
 
 if TYPE_CHECKING:
-    from torch import nn
+    from torch import Tensor, nn
 
 log = logging.getLogger(__name__)
 HEAD_FILE = "head.safetensors"
@@ -119,8 +123,11 @@ class OmniRetriever(Encoder):
         path: str | None = None,
         model: str | None = None,
         frames_per_clip: int = P.FRAMES,
+        merge_adapter: bool = True,
     ) -> None:
         super().__init__(options)
+        self.merge_adapter = merge_adapter  # False: keep a LoRA adapter unmerged and trainable (self.peft)
+        self.peft: nn.Module | None = None
         self.meta = read_model_json(path)
         if model is None and path is not None and "model" not in self.meta:
             model = path  # the model folder is the checkpoint itself
@@ -178,6 +185,11 @@ class OmniRetriever(Encoder):
         if self.adapter:
             thinker = self._apply_adapter(thinker)
         self.thinker = thinker.to(self.device).eval()
+        if not hasattr(self.thinker.model, "audio_tower"):  # older layouts: thinker.model is the text model
+            raise RuntimeError(
+                "this transformers' Qwen2.5-Omni thinker keeps its audio / vision towers outside "
+                "thinker.model, which would drop the media silently: upgrade transformers (5.24 works)"
+            )
         self.head = self._load_head().to(self.device, self.dtype).eval()
         self.default_ids = self.tokenizer(P.DEFAULT_PROMPT, add_special_tokens=False)["input_ids"]
         self._torch = torch
@@ -196,11 +208,16 @@ class OmniRetriever(Encoder):
         )
 
     def _apply_adapter(self, thinker: nn.Module) -> nn.Module:
-        """PeftModel.from_pretrained, a check that the LoRA weights really landed, then merge."""
+        """PeftModel.from_pretrained, a check that the LoRA weights really landed, then merge (or, with
+        `merge_adapter=False`, keep the trainable PeftModel in `self.peft` and its LoRA-injected thinker)."""
         from peft import PeftModel
 
-        peft_model = PeftModel.from_pretrained(thinker, self.location, **hub_kwargs())
+        trainable = {} if self.merge_adapter else {"is_trainable": True}
+        peft_model = PeftModel.from_pretrained(thinker, self.location, **trainable, **hub_kwargs())
         self._check_lora(peft_model)
+        if not self.merge_adapter:
+            self.peft = peft_model
+            return peft_model.get_base_model()
         return peft_model.merge_and_unload()
 
     def _check_lora(self, peft_model: nn.Module) -> None:
@@ -287,15 +304,27 @@ class OmniRetriever(Encoder):
         return [Embedding(vectors=v) for v in vectors]
 
     def embed(self, items: Sequence[EncoderInput], use_audio_in_video: bool = False) -> np.ndarray:
-        """(len(items), dim) L2-normalised embeddings, one forward pass over all items."""
+        """(len(items), dim) L2-normalised embeddings, one forward pass over all items (inference)."""
         torch = self._torch
-        inputs = self._model_inputs(items, use_audio_in_video)
         use_amp = self.device.startswith("cuda") and self.dtype != torch.float32
         with torch.inference_mode(), torch.autocast("cuda", dtype=self.dtype, enabled=use_amp):
-            out = self.thinker.model(**inputs, output_hidden_states=True, use_cache=False, return_dict=True)
-            pooled = torch.cat([h[:, -1, :] for h in out.hidden_states[1:]], dim=-1)
-            emb = self.head(pooled.to(self.dtype)).float()
-        return torch.nn.functional.normalize(emb, dim=-1).cpu().numpy()
+            emb = self.embed_tensor(items, use_audio_in_video)
+        return emb.cpu().numpy()
+
+    def embed_tensor(self, items: Sequence[EncoderInput], use_audio_in_video: bool = False) -> Tensor:
+        """(len(items), dim) float32 L2-normalised embeddings on the model's device, one forward pass,
+        differentiable (no inference mode, no autocast: the caller chooses; training uses this).
+
+        Example:
+            >>> enc.embed_tensor([EncoderInput(text="a dog")]).requires_grad   # doctest: +SKIP
+            True
+        """
+        torch = self._torch
+        inputs = self._model_inputs(items, use_audio_in_video)
+        out = self.thinker.model(**inputs, output_hidden_states=True, use_cache=False, return_dict=True)
+        pooled = torch.cat([h[:, -1, :] for h in out.hidden_states[1:]], dim=-1)
+        emb = self.head(pooled.to(self.head[0].weight.dtype)).float()
+        return torch.nn.functional.normalize(emb, dim=-1)
 
     def _model_inputs(self, items: Sequence[EncoderInput], use_audio_in_video: bool) -> dict:
         torch = self._torch
