@@ -50,6 +50,8 @@ def bench_lora(model: str, steps: int = 10, warmup: int = 2, batch_size: int = 4
     from omnisearch.train.lora import LoraTrainConfig, train_lora
 
     total = steps + warmup
+    if torch.cuda.is_available() and not cpu:
+        torch.cuda.reset_peak_memory_stats()  # this run's peak, not an earlier one's in the process
     cfg = LoraTrainConfig(max_steps=total, batch_size=batch_size, checkpoint=False, log_every=1, cpu=cpu,
                           warmup_steps=1, lr=1e-5, gradient_checkpointing=gradient_checkpointing)  # fmt: skip
     stamps: list[float] = []

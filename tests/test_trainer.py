@@ -209,3 +209,13 @@ def test_ablation_writes_table_and_json(tmp_path):
     assert json.loads((tmp_path / "ablation.json").read_text())["verdict"].startswith("All three vs L_A")
     with pytest.raises(ValueError, match="share"):
         run_ablation(feats[:6], feats[5:], tmp_path, seeds=(0,), steps=1, base=base)
+
+
+def test_runs_with_other_settings_follow_each_other_in_one_process(tmp_path):
+    """accelerate keeps device and precision in a process-wide singleton; the loop resets it per run."""
+    rows = _rows()
+    first = train(rows, tmp_path / "a", TrainConfig(max_steps=1, batch_size=4, heads=TINY, cpu=True))
+    cfg = TrainConfig(max_steps=1, batch_size=4, heads=TINY, cpu=True, mixed_precision="bf16")
+    second = train(rows, tmp_path / "b", cfg)
+    assert first.steps == second.steps == 1
+    assert json.loads((tmp_path / "b" / "omnisearch.json").read_text())["train"]["mixed_precision"] == "bf16"

@@ -117,10 +117,29 @@ def build_clip_clap(root: Path, size: str = "tiny") -> Path:
     return root
 
 
+def thinker_config(vocab: dict[str, int], text: dict, vision: dict, audio: dict) -> Any:
+    """A Qwen2_5OmniThinkerConfig from the three sub-configs, special token ids from `vocab`."""
+    from transformers import Qwen2_5OmniThinkerConfig
+
+    config = Qwen2_5OmniThinkerConfig(
+        text_config=text,
+        vision_config=vision,
+        audio_config=audio,
+        audio_token_index=vocab["<|AUDIO|>"],
+        image_token_index=vocab["<|IMAGE|>"],
+        video_token_index=vocab["<|VIDEO|>"],
+        audio_start_token_id=vocab["<|audio_bos|>"],
+        audio_end_token_id=vocab["<|audio_eos|>"],
+    )
+    config.vision_start_token_id = vocab["<|vision_bos|>"]
+    config.vision_end_token_id = vocab["<|vision_eos|>"]
+    return config
+
+
 def build_thinker(out: Path, hidden: int = 32, layers: int = 2) -> Any:
     """A tiny Qwen2.5-Omni thinker (H = `hidden`) with its byte-level tokenizer; returns the model."""
     import torch
-    from transformers import Qwen2_5OmniThinkerConfig, Qwen2_5OmniThinkerForConditionalGeneration
+    from transformers import Qwen2_5OmniThinkerForConditionalGeneration
 
     tok, vocab = byte_tokenizer(QWEN_SPECIALS, pad_token="<|endoftext|>", eos_token="<|im_end|>")
     heads = 2
@@ -136,18 +155,7 @@ def build_thinker(out: Path, hidden: int = 32, layers: int = 2) -> Any:
                   out_hidden_size=hidden, fullatt_block_indexes=[0])  # fmt: skip
     audio = dict(num_mel_bins=128, encoder_layers=1, encoder_attention_heads=heads,
                  encoder_ffn_dim=2 * hidden, d_model=hidden, output_dim=hidden, n_window=100)  # fmt: skip
-    config = Qwen2_5OmniThinkerConfig(
-        text_config=text,
-        vision_config=vision,
-        audio_config=audio,
-        audio_token_index=vocab["<|AUDIO|>"],
-        image_token_index=vocab["<|IMAGE|>"],
-        video_token_index=vocab["<|VIDEO|>"],
-        audio_start_token_id=vocab["<|audio_bos|>"],
-        audio_end_token_id=vocab["<|audio_eos|>"],
-    )
-    config.vision_start_token_id = vocab["<|vision_bos|>"]
-    config.vision_end_token_id = vocab["<|vision_eos|>"]
+    config = thinker_config(vocab, text, vision, audio)
     torch.manual_seed(2)
     model = Qwen2_5OmniThinkerForConditionalGeneration(config).eval()
     model.save_pretrained(out)
@@ -217,7 +225,7 @@ def build_omniretriever_7b_shape(root: Path, device: str = "cuda") -> Path:
     only: its vectors mean nothing. The tokenizer is the byte-level test tokenizer."""
     import torch
     from safetensors.torch import save_file
-    from transformers import Qwen2_5OmniThinkerConfig, Qwen2_5OmniThinkerForConditionalGeneration
+    from transformers import Qwen2_5OmniThinkerForConditionalGeneration
 
     root = Path(root)
     tok, vocab = byte_tokenizer(QWEN_SPECIALS, pad_token="<|endoftext|>", eos_token="<|im_end|>")
@@ -231,18 +239,7 @@ def build_omniretriever_7b_shape(root: Path, device: str = "cuda") -> Path:
                   fullatt_block_indexes=[7, 15, 23, 31])  # fmt: skip
     audio = dict(num_mel_bins=128, encoder_layers=32, encoder_attention_heads=20, encoder_ffn_dim=5120,
                  d_model=1280, output_dim=3584, n_window=100)  # fmt: skip
-    config = Qwen2_5OmniThinkerConfig(
-        text_config=text,
-        vision_config=vision,
-        audio_config=audio,
-        audio_token_index=vocab["<|AUDIO|>"],
-        image_token_index=vocab["<|IMAGE|>"],
-        video_token_index=vocab["<|VIDEO|>"],
-        audio_start_token_id=vocab["<|audio_bos|>"],
-        audio_end_token_id=vocab["<|audio_eos|>"],
-    )
-    config.vision_start_token_id = vocab["<|vision_bos|>"]
-    config.vision_end_token_id = vocab["<|vision_eos|>"]
+    config = thinker_config(vocab, text, vision, audio)
     torch.manual_seed(2)
     before = torch.get_default_dtype()
     torch.set_default_dtype(torch.bfloat16)

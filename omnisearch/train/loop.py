@@ -135,6 +135,7 @@ def run_loop(
     from accelerate.utils import set_seed
 
     out = Path(out)
+    _fresh_accelerate_state()
     acc = Accelerator(cpu=cfg.cpu, mixed_precision=cfg.mixed_precision)
     set_seed(cfg.seed)
     world, rank = acc.num_processes, acc.process_index
@@ -210,6 +211,18 @@ def run_loop(
         task.save(out, unwrapped, full)
     acc.wait_for_everyone()
     return LoopResult(out, state.step, state.epoch, rate, state.history, unwrapped)
+
+
+def _fresh_accelerate_state() -> None:
+    """Forget the device / precision an earlier run of this process chose (accelerate keeps them in a
+    process-wide singleton and refuses other settings). Not under `accelerate launch` / torchrun, where
+    the launcher owns the state."""
+    import os
+
+    from accelerate.state import AcceleratorState
+
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        AcceleratorState._reset_state(reset_partial_state=True)
 
 
 def _fields(cfg: Any) -> dict[str, Any]:
