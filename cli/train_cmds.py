@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,16 +49,20 @@ def parse_floats(value: str, n: int = 3) -> tuple[float, ...]:
     return out
 
 
-def _encoder(model: str, device: str) -> Any:
-    """The encoder whose frozen features heads are trained on (one with `feature_layout`)."""
+def _encoder(model: str, device: str, lora_ok: bool = False) -> Any:
+    """The encoder to train: one with frozen features for heads (`feature_layout`: omni-lite, clip-clap),
+    or, when `lora_ok`, omniretriever-7b (LoRA)."""
     from omnisearch.models import EncoderOptions, load_encoder
 
     try:
         encoder = load_encoder(model, EncoderOptions(device=device))
     except (ValueError, RuntimeError) as e:
         _fail(str(e))
+    if lora_ok and encoder.name.startswith("omniretriever"):
+        return encoder
     if not hasattr(encoder, "feature_layout"):
-        _fail(f"model {model!r} has no frozen features to train heads on (omni-lite and clip-clap do)")
+        what = "heads or LoRA" if lora_ok else "heads (ablation); train omniretriever-7b with `train`"
+        _fail(f"model {model!r} cannot be trained here: {what} (omni-lite, clip-clap, omniretriever-7b)")
     return encoder
 
 
@@ -72,12 +77,12 @@ def _heads_setup(encoder: Any) -> tuple[Any, dict[str, Any]]:
     return HeadsConfig.for_layout(layout), meta
 
 
-def _features(manifest: Path, encoder: Any, cache_dir: Path | None) -> list[Any]:
-    """Read the manifest and extract (or load) the frozen features of every item, with a progress bar."""
+def _prepare(manifest: Path, label: str, work: Callable[..., list[Any]], cache_dir: Path | None) -> list[Any]:
+    """Read the manifest and run `work(items, cache_dir, progress=...)` over it with a progress bar;
+    reports the items whose media failed to decode (they score as misses)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from omnisearch.eval.manifest import ManifestError, read_manifest
-    from omnisearch.train.features import extract_features
 
     try:
         items = read_manifest(manifest)
@@ -85,16 +90,29 @@ def _features(manifest: Path, encoder: Any, cache_dir: Path | None) -> list[Any]
         _fail(str(e))
     cols = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*cols) as bar:
-        task = bar.add_task(f"features {manifest.name}", total=len(items))
-        feats = extract_features(
-            items, encoder, cache_dir or default_feature_cache(), progress=lambda n: bar.advance(task, n)
-        )
-    failed = {f.item.id: f.failed for f in feats if f.failed}
+        task = bar.add_task(f"{label} {manifest.name}", total=len(items))
+        out = work(items, cache_dir or default_feature_cache(), progress=lambda n: bar.advance(task, n))
+    failed = [(x.item.id, x.failed) for x in out if x.failed]
     if failed:
-        typer.echo(
-            f"{len(failed)} item(s) failed to decode (scored as misses), e.g. {next(iter(failed.items()))}"
-        )
-    return feats
+        typer.echo(f"{len(failed)} item(s) failed to decode (scored as misses), e.g. {failed[0]}")
+    return out
+
+
+def _features(manifest: Path, encoder: Any, cache_dir: Path | None) -> list[Any]:
+    """The frozen features of every item (extracted once, then read from the cache)."""
+    from omnisearch.train.features import extract_features
+
+    def work(items: list[Any], cache: Path, **kw: Any) -> list[Any]:
+        return extract_features(items, encoder, cache, **kw)
+
+    return _prepare(manifest, "features", work, cache_dir)
+
+
+def _media(manifest: Path, cache_dir: Path | None) -> list[Any]:
+    """The decoded media of every item (decoded once, then read from the cache)."""
+    from omnisearch.train.lora import media_rows
+
+    return _prepare(manifest, "media", media_rows, cache_dir)
 
 
 def _print_log(record: dict[str, Any]) -> None:
@@ -116,21 +134,23 @@ def _print_log(record: dict[str, Any]) -> None:
 def train_command(
     manifest: Path = typer.Argument(..., help="Training manifest (JSONL; see docs/benchmark-format.md)."),
     out: Path = typer.Option(..., "--out", help="Run folder: checkpoints, log.jsonl and the model folder."),
-    model: str = typer.Option("omni-lite", "--model", help="Base encoder (its frozen features are cached)."),
+    model: str = typer.Option(
+        "omni-lite", "--model", help="omni-lite / clip-clap (heads), omniretriever-7b (LoRA): name or folder"
+    ),
     val: Path = typer.Option(
         None, "--val", help="Validation manifest scored each epoch (R@1, 12 directions)."
     ),
-    epochs: int = typer.Option(60, "--epochs", help="Passes over the training tuples."),
+    epochs: int = typer.Option(None, "--epochs", help="Passes over the tuples (heads 60, LoRA 1)."),
     steps: int = typer.Option(None, "--steps", help="Stop after this many steps instead."),
-    batch_size: int = typer.Option(16, "--batch-size", help="Tuples per step (per process)."),
-    lr: float = typer.Option(1e-4, "--lr", help="Peak learning rate (AdamW, warmup + cosine)."),
+    batch_size: int = typer.Option(None, "--batch-size", help="Tuples per step, per process (16, LoRA 8)."),
+    lr: float = typer.Option(None, "--lr", help="Peak LR, AdamW + warmup + cosine (1e-4, LoRA 1e-5)."),
     seed: int = typer.Option(0, "--seed"),
     weights: str = typer.Option(
         "1,1,1", "--weights", help="w_A,w_D,w_T: pairwise, fusion-as-teacher, tuple."
     ),
     temperature: float = typer.Option(0.05, "--temperature", help="InfoNCE temperature (paper: 0.01)."),
     alpha: float = typer.Option(
-        0.5, "--alpha", help="Blend written to the model folder: share of omni-lite's block space."
+        0.5, "--alpha", help="Heads: blend written to the model folder, share of the encoder's own space."
     ),
     resume: bool = typer.Option(
         False,
@@ -140,28 +160,37 @@ def train_command(
     cache_dir: Path = typer.Option(
         None, "--cache-dir", help="Feature cache (default ~/.cache/omnisearch/features)."
     ),
-    device: str = typer.Option("cpu", "--device", help="Device of the frozen towers: auto | cpu | cuda."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda (towers and training)."),
+    lora_rank: int = typer.Option(8, "--lora-rank", help="omniretriever-7b: LoRA rank."),
+    gradient_checkpointing: bool = typer.Option(
+        False, "--gradient-checkpointing", help="omniretriever-7b: trade compute for activation memory."
+    ),
 ) -> None:
-    """Train projection heads + fusion on cached frozen features; OUT becomes a model folder (--model OUT)."""
-    from omnisearch.train.batches import rows_from_features
-    from omnisearch.train.trainer import TrainConfig, train
+    """Train with the paper's objective; OUT becomes a model folder (--model OUT in index, search, eval).
 
-    w = parse_floats(weights)
-    encoder = _encoder(model, device)
+    omni-lite / clip-clap: projection heads + fusion on cached frozen features. omniretriever-7b: LoRA on the language model's attention (+ the embedding head) over cached decoded media; a GPU is expected.
+    """  # noqa: E501 - one paragraph in --help
+    from omnisearch.train.trainer import TrainConfig
+
+    encoder = _encoder(model, device, lora_ok=True)
+    common = {"max_steps": steps, "seed": seed, "weights": parse_floats(weights)}
+    common.update(temperature=temperature, cpu=device == "cpu")
+    for key, value in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr)):
+        if value is not None:
+            common[key] = value
+    if not hasattr(encoder, "feature_layout"):
+        from omnisearch.train.lora import LoraTrainConfig
+
+        cfg = LoraTrainConfig(rank=lora_rank, gradient_checkpointing=gradient_checkpointing, **common)
+        _train_lora(manifest, out, encoder, cfg, val, cache_dir, resume)
+        return
+    from omnisearch.train.batches import rows_from_features
+    from omnisearch.train.trainer import train
+
     heads_cfg, folder_meta = _heads_setup(encoder)
     feats = _features(manifest, encoder, cache_dir)
     val_feats = _features(val, encoder, cache_dir) if val else None
-    cfg = TrainConfig(
-        heads=heads_cfg,
-        epochs=epochs,
-        max_steps=steps,
-        batch_size=batch_size,
-        lr=lr,
-        seed=seed,
-        weights=w,
-        temperature=temperature,
-        alpha=alpha,
-    )
+    cfg = TrainConfig(heads=heads_cfg, alpha=alpha, **common)
     try:
         result = train(
             rows_from_features(feats),
@@ -178,6 +207,24 @@ def train_command(
         _fail(str(e))
     typer.echo(
         f"done: {result.steps} steps, {result.samples_per_s:.1f} samples/s; model folder {out} "
+        f"(use --model {out})"
+    )
+
+
+def _train_lora(
+    manifest: Path, out: Path, encoder: Any, cfg: Any, val: Path | None, cache_dir: Path | None, resume: bool
+) -> None:
+    """`omnisearch train --model omniretriever-7b`: LoRA (+ head) with the paper's objective."""
+    from omnisearch.train.lora import train_lora
+
+    rows = _media(manifest, cache_dir)
+    val_rows = _media(val, cache_dir) if val else None
+    try:
+        result = train_lora(rows, out, cfg, encoder.location, val=val_rows, resume=resume, on_log=_print_log)
+    except (ValueError, RuntimeError) as e:
+        _fail(str(e))
+    typer.echo(
+        f"done: {result.steps} steps, {result.samples_per_s:.2f} samples/s; LoRA model folder {out} "
         f"(use --model {out})"
     )
 

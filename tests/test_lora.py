@@ -246,3 +246,30 @@ def test_media_rows_decode_once_and_are_reused(tmp_path, monkeypatch):
     sf.write(tmp_path / "a.wav", np.zeros(RATE, np.float32), RATE)  # new content: a new key, decoded again
     with pytest.raises(AssertionError, match="decoded again"):
         media_rows(items[:1], tmp_path / "cache")
+
+
+def test_cli_train_runs_lora_for_omniretriever(base, tmp_path):
+    from typer.testing import CliRunner
+
+    from omnisearch.cli.main import app
+    from omnisearch.media import synth
+
+    if not synth.have_tools("ffmpeg"):
+        pytest.skip("needs ffmpeg")
+    lines = []
+    for i, colour in enumerate(["red", "green", "blue", "white"]):
+        video = tmp_path / f"v{i}.mp4"
+        synth.make_video(video, seconds=1.2, color=colour, tone_hz=300 + 200 * i, size=(64, 48))
+        lines.append(json.dumps({"id": f"c{i}", "video": f"v{i}.mp4", "text": [f"a {colour} box"]}))
+    (tmp_path / "m.jsonl").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "run"
+    args = ["train", str(tmp_path / "m.jsonl"), "--model", str(base), "--out", str(out), "--device", "cpu"]
+    args += ["--steps", "2", "--batch-size", "2", "--val", str(tmp_path / "m.jsonl")]
+    result = CliRunner().invoke(app, [*args, "--cache-dir", str(tmp_path / "cache")])
+    assert result.exit_code == 0, result.output
+    assert "LoRA model folder" in result.output and "val R@1" in result.output
+    meta = json.loads((out / "omnisearch.json").read_text())
+    assert meta["encoder"] == "omniretriever-7b" and meta["train"]["lr"] == 1e-5  # LoRA's default
+    assert (out / "adapter_config.json").is_file() and (out / "head.safetensors").is_file()
+    emb = load_encoder(str(out)).encode([EncoderInput(text="a red box")])[0]
+    assert abs(float(np.linalg.norm(emb.vectors[Modality.TEXT])) - 1.0) < 1e-4

@@ -81,6 +81,25 @@ def test_hard_negatives_derange_within_rows_that_have_the_kind():
     assert b.hardneg_kinds == ["audio"] * 4  # complete tuples: one kind for the whole batch
 
 
+def test_modality_dropout_in_the_augmented_view():
+    from omnisearch.train.augment import AugmentConfig
+
+    rows = [toy_row(i, TRI if i % 3 else ("audio",)) for i in range(9)]
+    plain = make_batch(rows, np.random.default_rng(2), step=0)
+    assert plain.aug_masks is None  # off by default: the augmented view keeps the clean masks
+    b = make_batch(rows, np.random.default_rng(2), step=0, augment=AugmentConfig(drop_modality=1.0))
+    for i in range(len(rows)):
+        clean = [m for m in MODALITIES if b.masks[m][i]]
+        kept = [m for m in MODALITIES if b.aug_masks[m][i]]
+        assert set(kept) <= set(clean)
+        assert len(kept) == (len(clean) - 1 if len(clean) >= 2 else 1)  # one dropped, never the last
+        for m in set(clean) - set(kept):
+            assert not b.aug_inputs[m][i].any() and b.inputs[m][i].any()  # zeroed in this view only
+    module = TrainModule(OmniHeads(TINY), MaskedOmniLoss())
+    loss, parts = module(b, 0)
+    assert torch.isfinite(loss) and "loss_tuple" in parts
+
+
 def test_a_few_steps_reduce_the_loss():
     torch.manual_seed(0)
     rows = [toy_row(i, TRI if i % 3 else ("text", "audio")) for i in range(12)]

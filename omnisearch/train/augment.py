@@ -42,6 +42,7 @@ class AugmentConfig:
     snr_db: tuple[float, float] | None = (10.0, 30.0)  # SNR drawn uniformly from this range
     word_dropout: float = 0.1
     feature_noise_std: float = 0.0  # Gaussian noise added to cached features (0 = off)
+    drop_modality: float = 0.0  # L_T's view of a 2+ modality tuple loses one modality with this probability
 
 
 # ---- indices -------------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ A row is one manifest item (any non-empty subset of text / video / audio). For a
 encoder's `FeatureLayout` (omni-lite's by default):
 - clean view: one caption drawn at random, the item's video / audio head inputs (`layout.modality_input`);
 - augmented view (L_T): `augment_feature_tuple` on {caption features (K, T), per-frame rows (N, dv),
-  per-window rows (W, da)}, then pooled into head inputs the same way;
+  per-window rows (W, da)}, then pooled into head inputs the same way; with `drop_modality` p > 0, a row
+  with 2+ modalities loses one of them (uniformly) in this view with probability p (`aug_masks`);
 - hard negatives (L_T): the clean inputs with one modality deranged across the batch, the modality
   `hard_negative_kind(step)` (swap text, shuffle audio, shuffle video), done by `make_hard_negative` over
   the rows that HAVE that modality (a row without it cannot lose it). Rows without it, or left alone in
@@ -72,8 +73,9 @@ def toy_row(seed: int, modalities: Sequence[str] = MODALITIES, frames: int = 4, 
 
 @dataclass
 class Batch:
-    """Numpy head inputs {modality: (B, in_dim)} of the three views, masks {modality: (B,)} (shared by
-    the clean and augmented views) and the hard negatives' masks."""
+    """Numpy head inputs {modality: (B, in_dim)} of the three views, masks {modality: (B,)} (of the clean
+    and hard-negative views; the augmented view's are `aug_masks`, the same unless a modality was
+    dropped) and which rows have a hard negative."""
 
     inputs: dict[str, np.ndarray]
     aug_inputs: dict[str, np.ndarray]
@@ -81,6 +83,7 @@ class Batch:
     masks: dict[str, np.ndarray]
     hardneg_mask: np.ndarray
     hardneg_kinds: list[str]
+    aug_masks: dict[str, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.hardneg_mask)
@@ -141,5 +144,21 @@ def make_batch(
         for m in ("video", "audio"):
             if m in mods:
                 aug[m][i] = layout.modality_input(m, row.feat, rows=view[m])
+    aug_masks = _drop_modalities(aug, masks, cfg.drop_modality, rng) if cfg.drop_modality > 0 else None
     hn, hn_mask, kinds = hard_negatives(clean, masks, step, rng)
-    return Batch(clean, aug, hn, masks, hn_mask, kinds)
+    return Batch(clean, aug, hn, masks, hn_mask, kinds, aug_masks)
+
+
+def _drop_modalities(
+    aug: dict[str, np.ndarray], masks: dict[str, np.ndarray], p: float, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Masks of the augmented view: each row with 2+ modalities loses one (uniformly) with probability
+    p; its input row is zeroed in `aug` (in place)."""
+    out = {m: v.copy() for m, v in masks.items()}
+    for i in range(len(next(iter(masks.values())))):
+        have = [m for m in MODALITIES if masks[m][i]]
+        if len(have) >= 2 and rng.random() < p:
+            gone = have[int(rng.integers(len(have)))]
+            out[gone][i] = False
+            aug[gone][i] = 0.0
+    return out

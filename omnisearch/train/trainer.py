@@ -184,7 +184,10 @@ class TrainModule(nn.Module):
 
         masks = {m: torch.as_tensor(batch.masks[m], device=p.device) for m in MODALITIES}
         out: dict[str, Tensor] = self.heads(t(batch.inputs), masks)
-        out["fused_aug"] = self.heads(t(batch.aug_inputs), masks)["fused"]
+        aug_masks = masks
+        if batch.aug_masks is not None:
+            aug_masks = {m: torch.as_tensor(batch.aug_masks[m], device=p.device) for m in MODALITIES}
+        out["fused_aug"] = self.heads(t(batch.aug_inputs), aug_masks)["fused"]
         out["fused_hardneg"] = self.heads.fuse(self.heads.singles(t(batch.hardneg_inputs), masks), masks)
         return self.loss(out, step, masks, torch.as_tensor(batch.hardneg_mask, device=p.device))
 
