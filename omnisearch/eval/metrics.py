@@ -261,6 +261,12 @@ class EvalResult:
         """True when all 12 directions were scored (only then compare the averages with the paper)."""
         return all(n in self.directions for n in ALL)
 
+    def r1_summary(self) -> dict[str, Any]:
+        """{"r1": {direction: R@1}, "avg_single", "avg_dual", "avg_all"}: what trainers log per epoch."""
+        avg = self.averages
+        r1 = {name: round(d.r1, 2) for name, d in self.directions.items()}
+        return {"r1": r1, "avg_single": avg.avg_single, "avg_dual": avg.avg_dual, "avg_all": avg.avg_all}
+
 
 def _label(item: ManifestItem) -> tuple[str, str]:
     return ("group", item.group) if item.group is not None else ("item", item.id)

@@ -354,9 +354,7 @@ class LoraTask:
             result = score_media(self.val, module.enc)
         finally:
             module.train(was)
-        avg = result.averages
-        r1 = {name: round(d.r1, 2) for name, d in result.directions.items()}
-        return {"r1": r1, "avg_single": avg.avg_single, "avg_dual": avg.avg_dual, "avg_all": avg.avg_all}
+        return result.r1_summary()
 
     def save(self, out: Path, module: nn.Module, meta: dict[str, Any]) -> None:
         """adapter_config.json + adapter_model.safetensors, head.safetensors, omnisearch.json."""

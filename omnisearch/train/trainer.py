@@ -213,13 +213,7 @@ def validate(
         result = score_features(val, enc)
     finally:
         heads.train(was_training)
-    avg = result.averages
-    return {
-        "r1": {name: round(d.r1, 2) for name, d in result.directions.items()},
-        "avg_single": avg.avg_single,
-        "avg_dual": avg.avg_dual,
-        "avg_all": avg.avg_all,
-    }
+    return result.r1_summary()
 
 
 class HeadsTask:
