@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from media_cases import modality_cases, random_media
 
 from omnisearch.types import EncoderInput, Modality
 
@@ -20,22 +21,12 @@ def enc(tmp_path_factory):
 
 
 def _media(seed=0, seconds=3.0):
-    rng = np.random.default_rng(seed)
-    frames = rng.integers(0, 255, (8, 40, 56, 3), dtype=np.uint8)
-    return frames, (rng.standard_normal(int(16000 * seconds)) * 0.1).astype(np.float32)
+    return random_media(seed, seconds)
 
 
 def test_keys_shapes_norms_and_blocks(enc):
     fr, au = _media()
-    cases = {
-        (T,): EncoderInput(text="a dog barks"),
-        (V,): EncoderInput(frames=fr),
-        (A,): EncoderInput(audio=au),
-        (T, V): EncoderInput(text="a dog", frames=fr),
-        (T, A): EncoderInput(text="a dog", audio=au),
-        (V, A): EncoderInput(frames=fr, audio=au),
-        (T, V, A): EncoderInput(text="a dog", frames=fr, audio=au),
-    }
+    cases = modality_cases(fr, au)
     embs = enc.encode(list(cases.values()))
     assert enc.dim == enc.clip_dim + enc.clap_dim == 32
     for mods, emb in zip(cases, embs, strict=True):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from media_cases import modality_cases, random_media
 
 from omnisearch.models import omniretriever_prompt as P
 from omnisearch.models.batching import encode_with_backoff, is_oom
@@ -105,22 +106,12 @@ def enc(tiny):
 
 
 def _media(seed=0, seconds=2.5):
-    rng = np.random.default_rng(seed)
-    frames = rng.integers(0, 255, (8, 36, 64, 3), dtype=np.uint8)
-    return frames, (rng.standard_normal(int(16000 * seconds)) * 0.1).astype(np.float32)
+    return random_media(seed, seconds, size=(36, 64))
 
 
 def test_keys_shapes_norms_for_singles_duals_and_triple(enc):
     fr, au = _media()
-    cases = {
-        (T,): EncoderInput(text="a dog barks"),
-        (V,): EncoderInput(frames=fr),
-        (A,): EncoderInput(audio=au),
-        (T, V): EncoderInput(text="a dog", frames=fr),
-        (T, A): EncoderInput(text="a dog", audio=au),
-        (V, A): EncoderInput(frames=fr, audio=au),
-        (T, V, A): EncoderInput(text="a dog", frames=fr, audio=au),
-    }
+    cases = modality_cases(fr, au)
     embs = enc.encode(list(cases.values()))
     for mods, emb in zip(cases, embs, strict=True):
         assert set(emb.vectors) == {*mods, F}

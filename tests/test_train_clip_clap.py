@@ -11,6 +11,7 @@ import json
 
 import numpy as np
 import pytest
+from media_cases import random_media
 
 from omnisearch.media import synth
 from omnisearch.types import EncoderInput, Modality
@@ -35,9 +36,7 @@ def enc(folder):
 
 
 def _media(seed: int, seconds: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    frames = rng.integers(0, 255, (4, 40, 56, 3), dtype=np.uint8)
-    return frames, (rng.standard_normal(int(16000 * seconds)) * 0.1).astype(np.float32)
+    return random_media(seed, seconds, frames=4)
 
 
 def test_project_of_features_equals_encode(enc):

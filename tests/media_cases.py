@@ -1,0 +1,31 @@
+"""Random media for encoder tests: frames and audio, and one input per combination of modalities."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from omnisearch.types import EncoderInput, Modality
+
+T, V, A = Modality.TEXT, Modality.VIDEO, Modality.AUDIO
+
+
+def random_media(
+    seed: int = 0, seconds: float = 3.0, frames: int = 8, size: tuple[int, int] = (40, 56)
+) -> tuple[np.ndarray, np.ndarray]:
+    """(frames uint8 (N, H, W, 3) of noise, 16 kHz noise audio of `seconds`), fixed by `seed`."""
+    rng = np.random.default_rng(seed)
+    video = rng.integers(0, 255, (frames, *size, 3), dtype=np.uint8)
+    return video, (rng.standard_normal(int(16000 * seconds)) * 0.1).astype(np.float32)
+
+
+def modality_cases(frames: np.ndarray, audio: np.ndarray) -> dict[tuple[Modality, ...], EncoderInput]:
+    """An input per non-empty combination of text, video and audio, keyed by its modalities."""
+    return {
+        (T,): EncoderInput(text="a dog barks"),
+        (V,): EncoderInput(frames=frames),
+        (A,): EncoderInput(audio=audio),
+        (T, V): EncoderInput(text="a dog", frames=frames),
+        (T, A): EncoderInput(text="a dog", audio=audio),
+        (V, A): EncoderInput(frames=frames, audio=audio),
+        (T, V, A): EncoderInput(text="a dog", frames=frames, audio=audio),
+    }
