@@ -9,7 +9,8 @@ Sections (each one independent; a failing section prints its error and the rest 
 - clipclap: clip-clap with random weights in the real ViT-B/32 + htsat shapes on CUDA (bf16): items/s
   for captions, 8-frame videos and 10 s sounds;
 - lora: LoRA training steps of omniretriever-7b on a tiny random thinker, on CUDA (`bench_lora`);
-- lora7b: the same, and encoding, on a RANDOM thinker in the real 7B shapes (bf16, built on the GPU).
+- lora7b: the same, and encoding, on a RANDOM thinker in the real 7B shapes (bf16, built on the GPU);
+- cclora: clip-clap --lora (LoRA on CLIP + CLAP and heads) in the real shapes, then its folder loads.
 
 Prints one JSON object per section and writes them all to --out.
 
@@ -29,6 +30,7 @@ import sys
 import tempfile
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -134,6 +136,36 @@ def clipclap(tmp: Path) -> dict:
         t = time.perf_counter()
         enc.encode(batch)
         out[f"{kind}_per_s"] = round(len(batch) / (time.perf_counter() - t), 1)
+    return out
+
+
+def cclora(tmp: Path, size: str = "base") -> dict:
+    """clip-clap --lora (LoRA on both towers + heads + fusion) in the real ViT-B/32 + HTSAT shapes:
+    training samples/s, then the saved folder loads and encodes."""
+    import tiny_checkpoints as tc
+    from bench_lora import synthetic_rows
+
+    from omnisearch.models import EncoderOptions, load_encoder
+    from omnisearch.train.clip_clap_lora import ClipClapLoraConfig, train_clip_clap_lora
+
+    folder = tc.build_clip_clap(tmp / f"cc_{size}", size=size)
+    enc = load_encoder(str(folder), EncoderOptions(device=GPU))
+    out: dict = {}
+    for batch in (16, 32):
+        stamps: list[float] = []
+        cfg = ClipClapLoraConfig(max_steps=6, batch_size=batch, checkpoint=False, log_every=1)
+        cfg = replace(cfg, cpu=GPU == "cpu")
+        rows = synthetic_rows(batch * 6, seconds=8.0)
+        stamp = stamps.append
+        run = train_clip_clap_lora(
+            rows, tmp / f"ccl{batch}", cfg, enc, on_log=lambda r, stamp=stamp: stamp(time.perf_counter())
+        )
+        per_step = (stamps[-1] - stamps[1]) / 4  # steps 3..6: after CUDA / allocator warm-up
+        out[f"batch{batch}_samples_per_s"] = round(batch / per_step, 2)
+        out[f"batch{batch}_steps"] = run.steps
+    tuned = load_encoder(str(tmp / "ccl32"), EncoderOptions(device=GPU))
+    e = tuned.encode(_inputs(3, n=2))
+    out["loaded_dim"], out["loaded_keys"] = tuned.dim, sorted(m.value for m in e[0].vectors)
     return out
 
 

@@ -140,7 +140,7 @@ def train_command(
     val: Path = typer.Option(
         None, "--val", help="Validation manifest scored each epoch (R@1, 12 directions)."
     ),
-    epochs: int = typer.Option(None, "--epochs", help="Passes over the tuples (heads 60, LoRA 1)."),
+    epochs: int = typer.Option(None, "--epochs", help="Passes over the tuples (heads 60, clip-clap --lora 10, 7B LoRA 1)."),
     steps: int = typer.Option(None, "--steps", help="Stop after this many steps instead."),
     batch_size: int = typer.Option(None, "--batch-size", help="Tuples per step, per process (16, LoRA 8)."),
     lr: float = typer.Option(None, "--lr", help="Peak LR, AdamW + warmup + cosine (1e-4, LoRA 1e-5)."),
@@ -161,14 +161,17 @@ def train_command(
         None, "--cache-dir", help="Feature cache (default ~/.cache/omnisearch/features)."
     ),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda (towers and training)."),
-    lora_rank: int = typer.Option(8, "--lora-rank", help="omniretriever-7b: LoRA rank."),
+    lora: bool = typer.Option(
+        False, "--lora", help="clip-clap: also train LoRA on the CLIP / CLAP towers (decoded media, slower)."
+    ),
+    lora_rank: int = typer.Option(8, "--lora-rank", help="LoRA rank (omniretriever-7b, clip-clap --lora)."),
     gradient_checkpointing: bool = typer.Option(
         False, "--gradient-checkpointing", help="omniretriever-7b: trade compute for activation memory."
     ),
 ) -> None:
     """Train with the paper's objective; OUT becomes a model folder (--model OUT in index, search, eval).
 
-    omni-lite / clip-clap: projection heads + fusion on cached frozen features. omniretriever-7b: LoRA on the language model's attention (+ the embedding head) over cached decoded media; a GPU is expected.
+    omni-lite / clip-clap: projection heads + fusion on cached frozen features (clip-clap --lora: with LoRA on its towers, over cached decoded media). omniretriever-7b: LoRA on the language model's attention (+ the embedding head) over cached decoded media; a GPU is expected.
     """  # noqa: E501 - one paragraph in --help
     from omnisearch.train.trainer import TrainConfig
 
@@ -182,6 +185,14 @@ def train_command(
         from omnisearch.train.lora import LoraTrainConfig
 
         cfg = LoraTrainConfig(rank=lora_rank, gradient_checkpointing=gradient_checkpointing, **common)
+        _train_lora(manifest, out, encoder, cfg, val, cache_dir, resume)
+        return
+    if lora:
+        if encoder.feature_layout.name != "clip-clap":
+            _fail("--lora is for clip-clap (omniretriever-7b always trains LoRA; omni-lite has none)")
+        from omnisearch.train.clip_clap_lora import ClipClapLoraConfig
+
+        cfg = ClipClapLoraConfig(alpha=alpha, rank=lora_rank, **common)
         _train_lora(manifest, out, encoder, cfg, val, cache_dir, resume)
         return
     from omnisearch.train.batches import rows_from_features
@@ -214,13 +225,20 @@ def train_command(
 def _train_lora(
     manifest: Path, out: Path, encoder: Any, cfg: Any, val: Path | None, cache_dir: Path | None, resume: bool
 ) -> None:
-    """`omnisearch train --model omniretriever-7b`: LoRA (+ head) with the paper's objective."""
-    from omnisearch.train.lora import train_lora
-
+    """LoRA with the paper's objective over decoded media: omniretriever-7b (LoRA + its head) or
+    clip-clap --lora (LoRA on both towers + heads + fusion)."""
     rows = _media(manifest, cache_dir)
     val_rows = _media(val, cache_dir) if val else None
+    kw = {"val": val_rows, "resume": resume, "on_log": _print_log}
     try:
-        result = train_lora(rows, out, cfg, encoder.location, val=val_rows, resume=resume, on_log=_print_log)
+        if hasattr(encoder, "feature_layout"):
+            from omnisearch.train.clip_clap_lora import train_clip_clap_lora
+
+            result = train_clip_clap_lora(rows, out, cfg, encoder, **kw)
+        else:
+            from omnisearch.train.lora import train_lora
+
+            result = train_lora(rows, out, cfg, encoder.location, **kw)
     except (ValueError, RuntimeError) as e:
         _fail(str(e))
     typer.echo(

@@ -117,3 +117,25 @@ def test_heads_that_do_not_match_the_features_are_refused(enc):
 
     with pytest.raises(ValueError, match="clip-clap features"):
         HeadsBlend(OmniHeads(HeadsConfig(dim=16, hidden=8, residual=False)), 0.0, layout=enc.feature_layout)
+
+
+def test_cli_lora_mode_trains_towers_and_heads(folder, manifest, tmp_path):
+    from typer.testing import CliRunner
+
+    from omnisearch.cli.main import app
+    from omnisearch.models.registry import load_encoder
+
+    out = tmp_path / "run"
+    args = ["train", str(manifest), "--out", str(out), "--model", str(folder), "--lora", "--device", "cpu"]
+    args += ["--steps", "2", "--batch-size", "3", "--lr", "1e-3", "--cache-dir", str(tmp_path / "cache")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    meta = json.loads((out / "omnisearch.json").read_text())
+    assert meta["clip_adapter"] and meta["clap_adapter"] and meta["train"]["steps"] == 2
+    tuned, plain = load_encoder(str(out)), load_encoder(str(folder))
+    fr, _ = _media(3)
+    a = tuned.features([EncoderInput(frames=fr)])[0]["video_frames"]
+    b = plain.features([EncoderInput(frames=fr)])[0]["video_frames"]
+    assert not np.allclose(a, b)  # the merged LoRA changed the CLIP tower itself
+    bad = CliRunner().invoke(app, ["train", str(manifest), "--out", str(tmp_path / "x"), "--lora"])
+    assert bad.exit_code == 2 and "--lora is for clip-clap" in bad.output

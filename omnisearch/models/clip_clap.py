@@ -15,7 +15,10 @@ Trained heads: `omnisearch train --model clip-clap` learns projection heads + a 
 frozen CLIP / CLAP embeddings (`features` / `project`, layout in feature_layout.ClipClapLayout); a model
 folder it writes (omnisearch.json {"encoder": "clip-clap", "clip": ..., "clap": ..., "heads": ...})
 loads with `--model DIR` and blends the heads' vectors in, as for omni-lite. Unlike the block space,
-trained heads link CLIP frames to CLAP sounds, so v2a / a2v become meaningful.
+trained heads link CLIP frames to CLAP sounds, so v2a / a2v become meaningful. A folder of the joint
+mode (omnisearch.train.clip_clap_lora: LoRA on both towers + heads) also names "clip_adapter" /
+"clap_adapter" (peft folders): each is loaded onto its tower and merged (`merge_and_unload`) when the
+tower loads; the adapters' digest goes into `version` and `feature_key`.
 
 So text->video scores are CLIP cosines and text->audio scores CLAP cosines (both scaled by 0.707, the
 same for every target, so rankings are CLIP's and CLAP's own). Video<->audio single-modal scores are
@@ -92,6 +95,29 @@ def _split(rows: np.ndarray, counts: list[int]) -> list[np.ndarray]:
     return np.split(rows.astype(np.float32), np.cumsum(counts)[:-1])
 
 
+def adapter_folders(path: str | Path | None) -> dict[str, str]:
+    """{"clip": folder, "clap": folder} of the LoRA adapters a model folder's omnisearch.json names
+    ("clip_adapter" / "clap_adapter"; relative paths are taken from the model folder)."""
+    meta = read_model_json(path)
+    out = {}
+    for key in ("clip", "clap"):
+        if value := meta.get(f"{key}_adapter"):
+            p = Path(value)
+            out[key] = str(p if p.is_absolute() or path is None else Path(path) / p)
+    return out
+
+
+def adapters_digest(adapters: Mapping[str, str]) -> str:
+    """First 8 hex digits of the SHA-256 of the adapters' weights (the encoder's version and feature key)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for key in sorted(adapters):
+        f = Path(adapters[key]) / "adapter_model.safetensors"
+        h.update(key.encode() + (f.read_bytes() if f.is_file() else adapters[key].encode()))
+    return h.hexdigest()[:8]
+
+
 class ClipClap(HeadsHost, Encoder):
     name = "clip-clap"
     version = "1"
@@ -122,6 +148,9 @@ class ClipClap(HeadsHost, Encoder):
         self.fusion: Callable[[Mapping[str, np.ndarray]], np.ndarray] = weighted_mean_fusion
         self._clip = self._clap = None
         self._device = self._dtype = None
+        self.adapters = adapter_folders(path)  # {"clip": folder, "clap": folder} a LoRA run wrote
+        if self.adapters:
+            self.version = f"{ClipClap.version}+lora-{adapters_digest(self.adapters)}"
         if path is not None and "heads" in read_model_json(path):  # a model folder `omnisearch train` wrote
             from omnisearch.models.device import resolve_device
             from omnisearch.models.heads import HeadsBlend
@@ -145,7 +174,7 @@ class ClipClap(HeadsHost, Encoder):
 
             self._setup()
             kw = hub_kwargs()
-            model = CLIPModel.from_pretrained(self.clip_path, dtype=self._dtype, **kw).to(self._device).eval()
+            model = self._load_tower(CLIPModel, self.clip_path, "clip")
             tok = AutoTokenizer.from_pretrained(self.clip_path, **kw)
             proc = CLIPImageProcessorPil.from_pretrained(self.clip_path, **kw)
             self._clip = (model, tok, proc)
@@ -159,11 +188,26 @@ class ClipClap(HeadsHost, Encoder):
 
             self._setup()
             kw = hub_kwargs()
-            model = ClapModel.from_pretrained(self.clap_path, dtype=self._dtype, **kw).to(self._device).eval()
+            model = self._load_tower(ClapModel, self.clap_path, "clap")
             tok = AutoTokenizer.from_pretrained(self.clap_path, **kw)
             fe = ClapFeatureExtractor.from_pretrained(self.clap_path, **kw)
             self._clap = (model, tok, fe)
         return self._clap
+
+    def _load_tower(self, cls: Any, folder: str, key: str) -> Any:
+        """`cls.from_pretrained(folder)` on the device in eval mode; with a LoRA adapter for `key` in
+        omnisearch.json it is loaded in float32, merged (`merge_and_unload`), then cast."""
+        if key not in self.adapters:
+            model = cls.from_pretrained(folder, dtype=self._dtype, **hub_kwargs())
+            return model.to(self._device).eval()
+        import torch
+        from peft import PeftModel
+
+        model = cls.from_pretrained(folder, dtype=torch.float32, **hub_kwargs())
+        peft_model = PeftModel.from_pretrained(model, self.adapters[key], **hub_kwargs())
+        if not any("lora_B" in n for n, _ in peft_model.named_parameters()):
+            raise RuntimeError(f"the LoRA adapter {self.adapters[key]} matched no module of {folder}")
+        return peft_model.merge_and_unload().to(self._device, self._dtype).eval()
 
     @contextmanager
     def _inference(self) -> Iterator[None]:
@@ -175,11 +219,49 @@ class ClipClap(HeadsHost, Encoder):
             yield
 
     # ---- towers ----------------------------------------------------------------------------------
-    def _text_tower(self, model: Any, tok: Any, texts: list[str]) -> np.ndarray:
+    # The *_tensor methods run a tower in the caller's autograd mode (LoRA training calls them with
+    # gradients); the numpy methods below wrap them under `_inference`: both share the preprocessing.
+    def text_tensor(self, model: Any, tok: Any, texts: list[str]) -> torch.Tensor:
+        """(len(texts), proj dim) raw text embeddings of `model` (CLIP's or CLAP's) as a tensor."""
         limit = min(int(tok.model_max_length or 77), 512)
         batch = tok(texts, padding=True, truncation=True, max_length=limit, return_tensors="pt")
         batch = {k: v.to(self._device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
-        return _features(model.get_text_features(**batch)).float().cpu().numpy()
+        return _features(model.get_text_features(**batch))
+
+    def image_tensor(self, model: Any, frames: Sequence[np.ndarray]) -> torch.Tensor:
+        """(len(frames), clip_dim) raw CLIP image embeddings of uint8 frames (H, W, 3)."""
+        _, _, proc = self.clip
+        px = proc(images=list(frames), return_tensors="pt")["pixel_values"]
+        return _features(model.get_image_features(pixel_values=px.to(self._device, self._dtype)))
+
+    def audio_inputs(self, waves: Sequence[np.ndarray]) -> tuple[dict[str, Any], list[int]]:
+        """(CLAP model kwargs of every <= max_length_s window of every 16 kHz wave, windows per wave)."""
+        import torch
+        import torchaudio.functional as AF
+
+        _, _, fe = self.clap
+        rate = int(fe.sampling_rate)
+        window, min_len = int(fe.max_length_s * rate), int(MIN_WINDOW_S * rate)
+        chunks, counts = [], []
+        for w in waves:
+            x = torch.from_numpy(np.asarray(w, dtype=np.float32))
+            if rate != INPUT_RATE:
+                x = AF.resample(x, INPUT_RATE, rate)
+            wins = audio_windows(x.numpy(), window, min_len)
+            chunks += wins
+            counts.append(len(wins))
+        feats = fe(chunks, sampling_rate=rate, return_tensors="pt")
+        kwargs = {"input_features": feats["input_features"].to(self._device, self._dtype)}
+        if "is_longer" in feats:
+            kwargs["is_longer"] = feats["is_longer"].to(self._device)
+        return kwargs, counts
+
+    def audio_tensor(self, model: Any, kwargs: Mapping[str, Any]) -> torch.Tensor:
+        """(windows, clap_dim) raw CLAP audio embeddings of `audio_inputs(...)[0]`."""
+        return _features(model.get_audio_features(**kwargs))
+
+    def _text_tower(self, model: Any, tok: Any, texts: list[str]) -> np.ndarray:
+        return self.text_tensor(model, tok, texts).float().cpu().numpy()
 
     def clip_text(self, texts: list[str]) -> np.ndarray:
         """(len(texts), clip_dim) raw CLIP text embeddings."""
@@ -195,38 +277,20 @@ class ClipClap(HeadsHost, Encoder):
 
     def clip_frames(self, clips: list[np.ndarray]) -> list[np.ndarray]:
         """Per clip (N, clip_dim): the L2-normalised CLIP embedding of each of its frames."""
-        model, _, proc = self.clip
+        model, _, _ = self.clip
         frames = [f for clip in clips for f in np.asarray(clip, dtype=np.uint8)]
         embs = []
         for s in range(0, len(frames), IMAGE_CHUNK):
-            px = proc(images=frames[s : s + IMAGE_CHUNK], return_tensors="pt")["pixel_values"]
             with self._inference():
-                out = model.get_image_features(pixel_values=px.to(self._device, self._dtype))
-                embs.append(_features(out).float().cpu().numpy())
+                embs.append(self.image_tensor(model, frames[s : s + IMAGE_CHUNK]).float().cpu().numpy())
         return _split(l2_normalize(np.concatenate(embs)), [len(c) for c in clips])
 
     def clap_audio(self, waves: list[np.ndarray]) -> list[np.ndarray]:
         """Per clip (W, clap_dim): the L2-normalised CLAP embedding of each of its <= max_length_s windows."""
-        import torch
-        import torchaudio.functional as AF
-
-        model, _, fe = self.clap
-        rate = int(fe.sampling_rate)
-        window, min_len = int(fe.max_length_s * rate), int(MIN_WINDOW_S * rate)
-        chunks, counts = [], []
-        for w in waves:
-            x = torch.from_numpy(np.asarray(w, dtype=np.float32))
-            if rate != INPUT_RATE:
-                x = AF.resample(x, INPUT_RATE, rate)
-            wins = audio_windows(x.numpy(), window, min_len)
-            chunks += wins
-            counts.append(len(wins))
-        feats = fe(chunks, sampling_rate=rate, return_tensors="pt")
-        kwargs = {"input_features": feats["input_features"].to(self._device, self._dtype)}
-        if "is_longer" in feats:
-            kwargs["is_longer"] = feats["is_longer"].to(self._device)
+        model, _, _ = self.clap
+        kwargs, counts = self.audio_inputs(waves)
         with self._inference():
-            emb = _features(model.get_audio_features(**kwargs)).float().cpu().numpy()
+            emb = self.audio_tensor(model, kwargs).float().cpu().numpy()
         return _split(l2_normalize(emb), counts)
 
     # ---- the Encoder interface -------------------------------------------------------------------
@@ -247,6 +311,8 @@ class ClipClap(HeadsHost, Encoder):
         for folder in (self.clip_path, self.clap_path):
             cfg = Path(folder) / "config.json"
             parts.append(cfg.read_text() if cfg.is_file() else folder)
+        if self.adapters:  # LoRA merged into the towers: other features
+            parts.append(f"lora-{adapters_digest(self.adapters)}")
         digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
         return f"{ClipClap.name}-v{ClipClap.version}-{digest}"
 

@@ -144,12 +144,12 @@ def make_batch(
         for m in ("video", "audio"):
             if m in mods:
                 aug[m][i] = layout.modality_input(m, row.feat, rows=view[m])
-    aug_masks = _drop_modalities(aug, masks, cfg.drop_modality, rng) if cfg.drop_modality > 0 else None
+    aug_masks = drop_modalities(aug, masks, cfg.drop_modality, rng) if cfg.drop_modality > 0 else None
     hn, hn_mask, kinds = hard_negatives(clean, masks, step, rng)
     return Batch(clean, aug, hn, masks, hn_mask, kinds, aug_masks)
 
 
-def _drop_modalities(
+def drop_modalities(
     aug: dict[str, np.ndarray], masks: dict[str, np.ndarray], p: float, rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
     """Masks of the augmented view: each row with 2+ modalities loses one (uniformly) with probability

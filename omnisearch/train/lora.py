@@ -221,7 +221,7 @@ class LoraModule(nn.Module):
         super().__init__()
         self.peft, self.head, self.loss, self.enc = peft_model, enc.head, loss, enc
         self.trainable = {n for n, p in self.named_parameters() if p.requires_grad}
-        self.register_load_state_dict_post_hook(_only_trainable_missing)
+        self.register_load_state_dict_post_hook(only_trainable_missing)
 
     def state_dict(self, *, destination: Any = None, prefix: str = "", keep_vars: bool = False) -> Any:
         """Only the trainable tensors: checkpoints do not hold the frozen base."""
@@ -263,7 +263,7 @@ class LoraModule(nn.Module):
         return self.loss(out, step, masks, torch.as_tensor(batch.hardneg_mask, device=dev))
 
 
-def _only_trainable_missing(module: nn.Module, keys: Any) -> None:
+def only_trainable_missing(module: nn.Module, keys: Any) -> None:
     """Load hook: the frozen base is not in checkpoints, so only trainable tensors count as missing."""
     names = module.trainable
     keys.missing_keys[:] = [k for k in keys.missing_keys if any(k == t or k.endswith("." + t) for t in names)]
