@@ -238,3 +238,33 @@ def test_runs_with_other_settings_follow_each_other_in_one_process(tmp_path):
     second = train(rows, tmp_path / "b", cfg)
     assert first.steps == second.steps == 1
     assert json.loads((tmp_path / "b" / "omnisearch.json").read_text())["train"]["mixed_precision"] == "bf16"
+
+
+DDP_SCRIPT = """
+import sys
+from omnisearch.models.heads import HeadsConfig
+from omnisearch.train.batches import toy_row
+from omnisearch.train.trainer import TrainConfig, train
+rows = [toy_row(i, ("text", "video", "audio") if i % 3 else ("text", "audio")) for i in range(16)]
+heads = HeadsConfig(dim=16, hidden=32, residual=False)
+cfg = TrainConfig(epochs=2, batch_size=4, cpu=True, heads=heads, log_every=1)
+print("steps", train(rows, sys.argv[1], cfg).steps, flush=True)
+"""
+
+
+def test_two_processes_train_one_model_folder(tmp_path):
+    """torchrun with 2 CPU processes (gloo): global batches split across ranks, negatives gathered."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "ddp.py"
+    script.write_text(DDP_SCRIPT)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(script)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([*cmd, str(tmp_path / "run")], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("steps 4") == 2  # 16 rows / (4 per rank x 2 ranks) x 2 epochs, on both ranks
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3, 4]  # written by rank 0 only
+    assert json.loads((tmp_path / "run" / "omnisearch.json").read_text())["train"]["steps"] == 4

@@ -132,11 +132,14 @@ def run_loop(
     train `task.module` on `rows` with checkpoints and log in `out`, then `task.save(out, module, meta)`
     with meta = {"train": {...cfg, steps, samples_per_s}, "validation": last record} | `meta`."""
     from accelerate import Accelerator
-    from accelerate.utils import set_seed
+    from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
     out = Path(out)
     _fresh_accelerate_state()
-    acc = Accelerator(cpu=cfg.cpu, mixed_precision=cfg.mixed_precision)
+    # partial tuples: a batch without some modality leaves that head / LoRA without gradients, which DDP
+    # refuses unless it looks for unused parameters (no effect in a single process)
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
+    acc = Accelerator(cpu=cfg.cpu, mixed_precision=cfg.mixed_precision, kwargs_handlers=[ddp])
     set_seed(cfg.seed)
     world, rank = acc.num_processes, acc.process_index
     if len(rows) < 2 * world:
