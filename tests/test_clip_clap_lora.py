@@ -13,6 +13,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
+from resume_runs import full_killed_resumed  # noqa: E402
 from test_lora import TRI, mixed_rows, synth_row  # noqa: E402
 
 from omnisearch.models.feature_layout import ClipClapLayout, head_inputs  # noqa: E402
@@ -134,27 +135,20 @@ def test_modality_dropout_in_the_augmented_view(folder):
 
 
 # ---- resume and the model folder -----------------------------------------------------------------
-class Killed(Exception):
-    pass
-
-
 @pytest.fixture(scope="module")
 def runs(folder, tmp_path_factory):
     root = tmp_path_factory.mktemp("cc-lora-runs")
     cfg = ClipClapLoraConfig(epochs=2, batch_size=4, lr=2e-3, cpu=True, log_every=1, warmup_steps=1)
     val = [synth_row(i + 20, TRI if i % 3 else ("text", "video")) for i in range(4)]
 
-    def kill(rec: dict) -> None:
-        if rec.get("step") == 3 and "loss" in rec:  # inside epoch 1, after epoch 0's checkpoint
-            raise Killed
+    def run(out, **kw):  # the uninterrupted run validates too; killed at step 3, inside epoch 1
+        val_rows = val if out.name == "full" else None
+        return train_clip_clap_lora(mixed_rows(), out, cfg, folder, val=val_rows, **kw)
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # module scope: set up before the one_torch_thread fixture
     try:
-        full = train_clip_clap_lora(mixed_rows(), root / "full", cfg, folder, val=val)
-        with pytest.raises(Killed):
-            train_clip_clap_lora(mixed_rows(), root / "part", cfg, folder, on_log=kill)
-        resumed = train_clip_clap_lora(mixed_rows(), root / "part", cfg, folder, resume=True)
+        full, resumed = full_killed_resumed(run, root, kill_step=3)
     finally:
         torch.set_num_threads(threads)
     return root, full, resumed

@@ -12,6 +12,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
+from resume_runs import full_killed_resumed  # noqa: E402
+
 from omnisearch.models.registry import load_encoder  # noqa: E402
 from omnisearch.train.lora import (  # noqa: E402
     LoraTask,
@@ -143,27 +145,19 @@ def test_an_adapter_folder_is_continued_unmerged(tmp_path):
 
 
 # ---- resume and the model folder -----------------------------------------------------------------
-class Killed(Exception):
-    pass
-
-
 @pytest.fixture(scope="module")
 def runs(base, tmp_path_factory):
     root = tmp_path_factory.mktemp("lora-runs")
     cfg = LoraTrainConfig(epochs=2, batch_size=4, lr=2e-3, cpu=True, log_every=1, warmup_steps=1)
     val = [synth_row(i + 20, TRI if i % 3 else ("text", "video")) for i in range(4)]
 
-    def kill(rec: dict) -> None:
-        if rec.get("step") == 3 and "loss" in rec:  # inside epoch 1, after epoch 0's checkpoint
-            raise Killed
+    def run(out, **kw):  # the uninterrupted run validates too; killed at step 3, inside epoch 1
+        return train_lora(mixed_rows(), out, cfg, base, val=val if out.name == "full" else None, **kw)
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # module scope: set up before the one_torch_thread fixture
     try:
-        full = train_lora(mixed_rows(), root / "full", cfg, base, val=val)
-        with pytest.raises(Killed):
-            train_lora(mixed_rows(), root / "part", cfg, base, on_log=kill)
-        resumed = train_lora(mixed_rows(), root / "part", cfg, base, resume=True)
+        full, resumed = full_killed_resumed(run, root, kill_step=3)
     finally:
         torch.set_num_threads(threads)
     return root, full, resumed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 import torch.nn.functional as F  # noqa: E402
+from resume_runs import full_killed_resumed  # noqa: E402
 
 from omnisearch.config import DecodeConfig  # noqa: E402
 from omnisearch.eval.manifest import read_manifest  # noqa: E402
@@ -124,23 +126,15 @@ def _rows() -> list:
 
 def test_resumed_run_matches_uninterrupted(tmp_path):
     cfg = TrainConfig(epochs=3, batch_size=4, heads=TINY, log_every=1, cpu=True, warmup_steps=2)
-    full = train(_rows(), tmp_path / "full", cfg)
+
+    def killed(part: Path) -> None:  # step 3 is inside epoch 1, after epoch 0's checkpoint
+        assert [p.name for p in (part / "checkpoints").iterdir()] == ["epoch-0000"]
+
+    full, resumed = full_killed_resumed(lambda out, **kw: train(_rows(), out, cfg, **kw), tmp_path, 3, killed)
     assert sorted(p.name for p in (tmp_path / "full" / "checkpoints").iterdir()) == [
         "epoch-0001",
         "epoch-0002",
     ]
-
-    class Killed(Exception):
-        pass
-
-    def kill(rec: dict) -> None:
-        if rec.get("step") == 3 and "loss" in rec:  # inside epoch 1, after epoch 0's checkpoint
-            raise Killed
-
-    with pytest.raises(Killed):
-        train(_rows(), tmp_path / "part", cfg, on_log=kill)
-    assert [p.name for p in (tmp_path / "part" / "checkpoints").iterdir()] == ["epoch-0000"]
-    resumed = train(_rows(), tmp_path / "part", cfg, resume=True)
     assert resumed.steps == full.steps == 6
     a, b = full.heads.state_dict(), resumed.heads.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -241,14 +235,17 @@ def test_runs_with_other_settings_follow_each_other_in_one_process(tmp_path):
 
 
 DDP_SCRIPT = """
+import os
 import sys
+from pathlib import Path
 from omnisearch.models.heads import HeadsConfig
 from omnisearch.train.batches import toy_row
 from omnisearch.train.trainer import TrainConfig, train
 rows = [toy_row(i, ("text", "video", "audio") if i % 3 else ("text", "audio")) for i in range(16)]
 heads = HeadsConfig(dim=16, hidden=32, residual=False)
 cfg = TrainConfig(epochs=2, batch_size=4, cpu=True, heads=heads, log_every=1)
-print("steps", train(rows, sys.argv[1], cfg).steps, flush=True)
+steps = train(rows, sys.argv[1], cfg).steps
+(Path(sys.argv[1]).parent / f"rank{os.environ['RANK']}.txt").write_text(f"steps {steps}")
 """
 
 
@@ -264,7 +261,8 @@ def test_two_processes_train_one_model_folder(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run([*cmd, str(tmp_path / "run")], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.count("steps 4") == 2  # 16 rows / (4 per rank x 2 ranks) x 2 epochs, on both ranks
+    for rank in (0, 1):  # 16 rows / (4 per rank x 2 ranks) x 2 epochs, on both ranks (a file each:
+        assert (tmp_path / f"rank{rank}.txt").read_text() == "steps 4"  # their stdout interleaves)
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2, 3, 4]  # written by rank 0 only
     assert json.loads((tmp_path / "run" / "omnisearch.json").read_text())["train"]["steps"] == 4

@@ -46,7 +46,7 @@ from omnisearch.models.clip_clap import IMAGE_CHUNK, TEXT_CLIP_SHARE, ClipClap
 from omnisearch.models.feature_layout import ClipClapLayout
 from omnisearch.models.heads import MODALITIES, HeadsBlend, HeadsConfig, OmniHeads, save_heads
 from omnisearch.train.batches import drop_modalities
-from omnisearch.train.loop import LoopResult, run_loop
+from omnisearch.train.loop import LoopResult, evaluating, run_loop
 from omnisearch.train.lora import (
     FIELDS,
     MediaBatch,
@@ -251,23 +251,18 @@ class ClipClapLoraTask:
         return batch
 
     def after_step(self, module: nn.Module) -> None:
-        if module.loss.logit_scale is not None:
-            module.loss.logit_scale.clamp_()
+        module.loss.clamp_temperature_()
 
     def validate(self, module: nn.Module) -> dict[str, Any] | None:
         """R@1 of `val` in the heads (or `val_alpha` blended) space of the current towers + heads."""
         if not self.val:
             return None
-        was = module.training
-        module.eval()
-        try:
+        with evaluating(module):
             enc = module.enc.plain_copy()  # shares the LoRA-injected towers
             enc.attach_heads(
                 HeadsBlend(module.heads, self.cfg.val_alpha, "clip-clap+lora", layout=module.layout)
             )
             return score_media(self.val, enc).r1_summary()
-        finally:
-            module.train(was)
 
     def save(self, out: Path, module: nn.Module, meta: dict[str, Any]) -> None:
         """clip_lora/ + clap_lora/ (peft adapters), heads.safetensors, omnisearch.json."""

@@ -45,7 +45,7 @@ from omnisearch.models.omniretriever import HEAD_FILE, OmniRetriever
 from omnisearch.train.augment import AugmentConfig, augment_audio, augment_caption, augment_video
 from omnisearch.train.batches import hard_negatives
 from omnisearch.train.features import FeatureCache
-from omnisearch.train.loop import LoopConfig, LoopResult, jsonable, run_loop
+from omnisearch.train.loop import LoopConfig, LoopResult, evaluating, jsonable, run_loop
 from omnisearch.train.trainer import MaskedOmniLoss
 from omnisearch.types import EncoderInput, Modality
 
@@ -342,19 +342,13 @@ class LoraTask:
         return make_media_batch(rows, rng, step, self.cfg.augment, self.cfg.max_audio_s)
 
     def after_step(self, module: nn.Module) -> None:
-        if module.loss.logit_scale is not None:
-            module.loss.logit_scale.clamp_()
+        module.loss.clamp_temperature_()
 
     def validate(self, module: nn.Module) -> dict[str, Any] | None:
         if not self.val:
             return None
-        was = module.training
-        module.eval()
-        try:
-            result = score_media(self.val, module.enc)
-        finally:
-            module.train(was)
-        return result.r1_summary()
+        with evaluating(module):
+            return score_media(self.val, module.enc).r1_summary()
 
     def save(self, out: Path, module: nn.Module, meta: dict[str, Any]) -> None:
         """adapter_config.json + adapter_model.safetensors, head.safetensors, omnisearch.json."""

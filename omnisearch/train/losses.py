@@ -328,6 +328,11 @@ class OmniLoss(nn.Module):
         self.symmetric = symmetric
         self.distributed = distributed
 
+    def clamp_temperature_(self) -> None:
+        """Keep a learnable temperature inside its bounds (call after each optimizer step)."""
+        if self.logit_scale is not None:
+            self.logit_scale.clamp_()
+
     def _kw(self) -> dict[str, Any]:
         scale = self.logit_scale() if self.logit_scale is not None else None
         return dict(

@@ -34,7 +34,7 @@ from omnisearch.models.feature_layout import FeatureLayout, OmniLiteLayout
 from omnisearch.models.heads import MODALITIES, HeadsBlend, HeadsConfig, OmniHeads, save_heads
 from omnisearch.train.augment import AugmentConfig
 from omnisearch.train.batches import Batch, Row, make_batch
-from omnisearch.train.loop import LoopConfig, run_loop
+from omnisearch.train.loop import LoopConfig, evaluating, run_loop
 from omnisearch.train.losses import DEFAULT_PAIRS, OmniLoss, fusion_teacher_pair, gather_with_grad
 
 
@@ -206,14 +206,10 @@ def validate(
     the encoder `base()` (which must match the features: its `feature_layout` builds the head inputs)."""
     from omnisearch.train.features import score_features
 
-    was_training = heads.training
-    enc = base()
-    enc.attach_heads(HeadsBlend(heads, alpha, layout=enc.feature_layout))
-    try:
-        result = score_features(val, enc)
-    finally:
-        heads.train(was_training)
-    return result.r1_summary()
+    with evaluating(heads):  # HeadsBlend puts the heads in eval mode; training resumes after
+        enc = base()
+        enc.attach_heads(HeadsBlend(heads, alpha, layout=enc.feature_layout))
+        return score_features(val, enc).r1_summary()
 
 
 class HeadsTask:
@@ -238,8 +234,7 @@ class HeadsTask:
         return make_batch(rows, rng, step, self.cfg.augment, self.layout)
 
     def after_step(self, module: nn.Module) -> None:
-        if module.loss.logit_scale is not None:
-            module.loss.logit_scale.clamp_()
+        module.loss.clamp_temperature_()
 
     def validate(self, module: nn.Module) -> dict[str, Any] | None:
         if self.val is None:
