@@ -208,7 +208,8 @@ def lora7b(tmp: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=Path("gpu.json"))
-    ap.add_argument("--sections", nargs="*", default=["parity", "heads", "clipclap", "lora", "lora7b", "cclora"])
+    sections = ["parity", "heads", "clipclap", "lora", "lora7b", "cclora"]
+    ap.add_argument("--sections", nargs="*", default=sections)
     ap.add_argument("--gpu", default="cuda", help="device under test (cpu: a dry run)")
     args = ap.parse_args()
     global GPU

@@ -140,7 +140,9 @@ def train_command(
     val: Path = typer.Option(
         None, "--val", help="Validation manifest scored each epoch (R@1, 12 directions)."
     ),
-    epochs: int = typer.Option(None, "--epochs", help="Passes over the tuples (heads 60, clip-clap --lora 10, 7B LoRA 1)."),
+    epochs: int = typer.Option(
+        None, "--epochs", help="Passes over the tuples (heads 60, clip-clap --lora 10, 7B LoRA 1)."
+    ),
     steps: int = typer.Option(None, "--steps", help="Stop after this many steps instead."),
     batch_size: int = typer.Option(None, "--batch-size", help="Tuples per step, per process (16, LoRA 8)."),
     lr: float = typer.Option(None, "--lr", help="Peak LR, AdamW + warmup + cosine (1e-4, LoRA 1e-5)."),
