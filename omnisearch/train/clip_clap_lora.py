@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -46,13 +45,12 @@ from omnisearch.models.clip_clap import IMAGE_CHUNK, TEXT_CLIP_SHARE, ClipClap
 from omnisearch.models.feature_layout import ClipClapLayout
 from omnisearch.models.heads import MODALITIES, HeadsBlend, HeadsConfig, OmniHeads, save_heads
 from omnisearch.train.batches import drop_modalities
-from omnisearch.train.loop import LoopResult, evaluating, run_loop
+from omnisearch.train.loop import LoopResult, TrainableOnlyState, evaluating, run_loop
 from omnisearch.train.lora import (
     FIELDS,
     MediaBatch,
     MediaRow,
     make_media_batch,
-    only_trainable_missing,
     score_media,
 )
 from omnisearch.train.trainer import MaskedOmniLoss, TrainConfig
@@ -105,7 +103,7 @@ def _has(item: EncoderInput, modality: str) -> bool:
 
 
 # ---- the module ----------------------------------------------------------------------------------
-class ClipClapLoraModule(nn.Module):
+class ClipClapLoraModule(TrainableOnlyState):
     """peft-wrapped CLIP + CLAP, heads and loss; forward(batch, step) -> (loss, parts). `enc` is the
     `ClipClap` whose towers (LoRA injected in place, unmerged) these are."""
 
@@ -113,15 +111,7 @@ class ClipClapLoraModule(nn.Module):
         super().__init__()
         self.clip, self.clap, self.heads, self.loss, self.enc = clip, clap, heads, loss, enc
         self.layout = enc.feature_layout
-        self.trainable = {n for n, p in self.named_parameters() if p.requires_grad}
-        self.register_load_state_dict_post_hook(only_trainable_missing)
-
-    def state_dict(self, *, destination: Any = None, prefix: str = "", keep_vars: bool = False) -> Any:
-        """Only the trainable tensors: checkpoints do not hold the frozen towers."""
-        full = super().state_dict(prefix=prefix, keep_vars=keep_vars)
-        out = destination if destination is not None else OrderedDict()
-        out.update((k, v) for k, v in full.items() if k[len(prefix) :] in self.trainable)
-        return out
+        self.track_trainable()  # checkpoints hold only LoRA + heads, not the frozen towers
 
     def train(self, mode: bool = True) -> ClipClapLoraModule:
         """Heads and LoRA dropout follow `mode`; the towers themselves stay in eval mode."""

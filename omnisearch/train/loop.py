@@ -22,6 +22,7 @@ import json
 import math
 import shutil
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -113,6 +114,30 @@ def evaluating(module: nn.Module) -> Iterator[nn.Module]:
         yield module
     finally:
         module.train(was)
+
+
+class TrainableOnlyState(nn.Module):
+    """A module whose checkpoints hold only its trainable tensors (LoRA, heads), not a frozen base of
+    billions of weights. Call `track_trainable()` once the trainable parameters are set."""
+
+    trainable: set[str]
+
+    def track_trainable(self) -> None:
+        self.trainable = {n for n, p in self.named_parameters() if p.requires_grad}
+        self.register_load_state_dict_post_hook(_only_trainable_missing)
+
+    def state_dict(self, *, destination: Any = None, prefix: str = "", keep_vars: bool = False) -> Any:
+        """Only the trainable tensors."""
+        full = super().state_dict(prefix=prefix, keep_vars=keep_vars)
+        out = destination if destination is not None else OrderedDict()
+        out.update((k, v) for k, v in full.items() if k[len(prefix) :] in self.trainable)
+        return out
+
+
+def _only_trainable_missing(module: nn.Module, keys: Any) -> None:
+    """Load hook: the frozen base is not in checkpoints, so only trainable tensors count as missing."""
+    names = module.trainable
+    keys.missing_keys[:] = [k for k in keys.missing_keys if any(k == t or k.endswith("." + t) for t in names)]
 
 
 def latest_checkpoint(out: str | Path) -> Path | None:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -45,7 +44,7 @@ from omnisearch.models.omniretriever import HEAD_FILE, OmniRetriever
 from omnisearch.train.augment import AugmentConfig, augment_audio, augment_caption, augment_video
 from omnisearch.train.batches import hard_negatives
 from omnisearch.train.features import FeatureCache
-from omnisearch.train.loop import LoopConfig, LoopResult, evaluating, jsonable, run_loop
+from omnisearch.train.loop import LoopConfig, LoopResult, TrainableOnlyState, evaluating, jsonable, run_loop
 from omnisearch.train.trainer import MaskedOmniLoss
 from omnisearch.types import EncoderInput, Modality
 
@@ -213,22 +212,14 @@ def make_media_batch(
     return MediaBatch(clean, aug, hardneg, masks, hn_mask, kinds)
 
 
-class LoraModule(nn.Module):
+class LoraModule(TrainableOnlyState):
     """peft-wrapped thinker + head + loss; forward(batch, step) -> (loss, parts). `enc` is the encoder
     whose thinker (LoRA injected, unmerged) and head these are: `enc.encode` gives the current vectors."""
 
     def __init__(self, enc: OmniRetriever, peft_model: nn.Module, loss: MaskedOmniLoss) -> None:
         super().__init__()
         self.peft, self.head, self.loss, self.enc = peft_model, enc.head, loss, enc
-        self.trainable = {n for n, p in self.named_parameters() if p.requires_grad}
-        self.register_load_state_dict_post_hook(only_trainable_missing)
-
-    def state_dict(self, *, destination: Any = None, prefix: str = "", keep_vars: bool = False) -> Any:
-        """Only the trainable tensors: checkpoints do not hold the frozen base."""
-        full = super().state_dict(prefix=prefix, keep_vars=keep_vars)
-        out = destination if destination is not None else OrderedDict()
-        out.update((k, v) for k, v in full.items() if k[len(prefix) :] in self.trainable)
-        return out
+        self.track_trainable()  # checkpoints hold only LoRA + head, not the frozen base
 
     def embeddings(self, batch: MediaBatch) -> dict[str, Tensor]:
         """{text, video, audio, fused, fused_aug, fused_hardneg}: (B, dim) each, zero rows where absent."""
@@ -261,12 +252,6 @@ class LoraModule(nn.Module):
         dev = out["fused"].device
         masks = {m: torch.as_tensor(batch.masks[m], device=dev) for m in MODALITIES}
         return self.loss(out, step, masks, torch.as_tensor(batch.hardneg_mask, device=dev))
-
-
-def only_trainable_missing(module: nn.Module, keys: Any) -> None:
-    """Load hook: the frozen base is not in checkpoints, so only trainable tensors count as missing."""
-    names = module.trainable
-    keys.missing_keys[:] = [k for k in keys.missing_keys if any(k == t or k.endswith("." + t) for t in names)]
 
 
 def score_media(rows: Sequence[MediaRow], encoder: Any, directions: Sequence[str] | None = None) -> Any:
