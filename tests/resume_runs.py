@@ -35,3 +35,21 @@ def full_killed_resumed(
     if after_kill is not None:
         after_kill(root / "part")
     return full, run(root / "part", resume=True)
+
+
+def assert_resumed_equal(root: Path, full: Any, resumed: Any, files: tuple[str, ...], steps: int) -> None:
+    """For the LoRA trainers (`run_loop` results whose module checkpoints only trainable tensors): both
+    runs took `steps` steps and end bitwise equal, in memory and in the saved `files` of the model
+    folders; the killed run's checkpoint holds the trainable tensors only."""
+    import torch
+    from safetensors.torch import load_file
+
+    assert full.steps == resumed.steps == steps
+    a, b = full.module.state_dict(), resumed.module.state_dict()
+    assert set(a) == set(b) and len(a) == len(full.module.trainable)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    for name in files:
+        x, y = load_file(str(root / "full" / name)), load_file(str(root / "part" / name))
+        assert set(x) == set(y) and all(torch.equal(x[k], y[k]) for k in x)
+    ckpt = load_file(str(root / "part" / "checkpoints" / "epoch-0001" / "model.safetensors"))
+    assert len(ckpt) == len(a)  # no frozen base in checkpoints
