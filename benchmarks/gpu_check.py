@@ -88,7 +88,7 @@ def _heads_rate(layout, device: str, rows: int, batch: int, steps: int) -> float
         feat: dict = {}
         if layout.name == "omni-lite":
             w = rng.normal(size=(6, 512)).astype(np.float32)
-            feat.update(video_sem=rng.normal(size=384), video_frames=rng.random((8, 128)),
+            feat.update(video_sem=rng.normal(size=384), video_frames=rng.random((8, 256)),
                         audio_sem=rng.normal(size=384), audio_windows=w,
                         audio_aud=w.mean(0) / np.linalg.norm(w.mean(0)))  # fmt: skip
         else:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
@@ -54,6 +53,7 @@ def main() -> None:
     ap.add_argument("devset", type=Path)
     ap.add_argument("--split", default="dev")
     ap.add_argument("--variants", default="lite0,lite1,lite2")
+    ap.add_argument("--blend", action="store_true", help="also vary omni-lite's SEEN_WEIGHT")
     args = ap.parse_args()
 
     from omnisearch.media.decode import decode_frames
@@ -139,7 +139,30 @@ def main() -> None:
         np.fill_diagonal(s, -np.inf)
         nn = s.argmax(1)
         print(f"| {name} | {100 * same[np.arange(len(nn)), nn].mean():.1f} |")
-    os.environ.pop("_", None)
+    if args.blend:
+        blend(items, args.devset, captions, rel_t2v)
+
+
+def blend(items: list[dict], devset: Path, captions: list[str], rel_t2v: np.ndarray) -> None:
+    """omni-lite's real video vectors with SEEN_WEIGHT varied (what is seen against OCR + colour words)."""
+    from omnisearch.media.decode import decode_frames
+    from omnisearch.models import omni_lite
+    from omnisearch.types import EncoderInput, Modality
+
+    enc = omni_lite.OmniLite()
+    frames = [decode_frames(str(devset / it["image"]), [0.0], 320) for it in items]
+    feats = enc.features([EncoderInput(frames=f) for f in frames])
+    q = np.stack([e.vectors[Modality.TEXT] for e in enc.encode([EncoderInput(text=c) for c in captions])])
+    print("\n| SEEN_WEIGHT (OCR 1.0, colour 0.35) | t2v R@1 | R@5 | R@10 | v2t R@1 | R@5 |")
+    print("|---|---|---|---|---|---|")
+    for w in (0.0, 0.5, 1.0, 1.5, 2.0, 3.0):
+        vids = []
+        for f in feats:
+            rest = f["video_sem"] - omni_lite.SEEN_WEIGHT * f["video_seen"]
+            vids.append(enc._vector(w * f["video_seen"] + rest, f["video_vis"], None))
+        s = q @ np.stack(vids).T
+        t2v, v2t = recall(s, rel_t2v), recall(s.T, rel_t2v.T, ks=(1, 5))
+        print(f"| {w} | {t2v[0]:.1f} | {t2v[1]:.1f} | {t2v[2]:.1f} | {v2t[0]:.1f} | {v2t[1]:.1f} |")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@ from omnisearch.models.heads import (  # noqa: E402
     load_heads,
     save_heads,
 )
+from omnisearch.models.omni_lite import OmniLite  # noqa: E402
 from omnisearch.models.registry import load_encoder  # noqa: E402
+from omnisearch.models.seen import LOOK_DIM  # noqa: E402
 from omnisearch.types import Modality  # noqa: E402
 
 CFG = HeadsConfig(dim=16, hidden=32, dropout=0.0, residual=False)
@@ -47,7 +49,8 @@ def fake_features(seed: int, mods=("text", "video", "audio")) -> dict:
     if "text" in mods:
         f["text_sem"] = g.normal(size=384).astype(np.float32)
     if "video" in mods:
-        f.update(video_sem=g.normal(size=384), video_vis=g.random(128), video_frames=g.random((4, 128)))
+        look = g.random((4, LOOK_DIM))
+        f.update(video_sem=g.normal(size=384), video_vis=pool_rows(look), video_frames=look)
     if "audio" in mods:
         w = g.normal(size=(3, 512))
         f.update(audio_sem=g.normal(size=384), audio_aud=pool_rows(w), audio_windows=w)
@@ -119,7 +122,7 @@ def test_model_folder_loads_via_load_encoder_and_blends(tmp_path):
     h = heads(1)
     save_heads(tmp_path, h, alpha=0.5)
     enc = load_encoder(str(tmp_path))
-    assert enc.dim == 1024 + 16 and "+h" in enc.version and enc.name == "omni-lite+heads"
+    assert enc.dim == OmniLite.dim + 16 and "+h" in enc.version and enc.name == "omni-lite+heads"
     feats = [fake_features(0), fake_features(1, ("text", "audio")), fake_features(2, ("video",))]
     embs = enc.project(feats)
     plain = load_encoder("omni-lite").project(feats)
@@ -127,9 +130,9 @@ def test_model_folder_loads_via_load_encoder_and_blends(tmp_path):
     for e, p, ho in zip(embs, plain, head_only, strict=True):
         assert set(e.vectors) == set(p.vectors)
         for mod, v in e.vectors.items():
-            assert v.shape == (1040,) and abs(float(np.linalg.norm(v)) - 1) < 1e-5
-            assert np.allclose(v[:1024], np.sqrt(0.5) * p.vectors[mod], atol=1e-6)
-            assert np.allclose(v[1024:], np.sqrt(0.5) * ho[mod], atol=1e-6)
+            assert v.shape == (OmniLite.dim + 16,) and abs(float(np.linalg.norm(v)) - 1) < 1e-5
+            assert np.allclose(v[: OmniLite.dim], np.sqrt(0.5) * p.vectors[mod], atol=1e-6)
+            assert np.allclose(v[OmniLite.dim :], np.sqrt(0.5) * ho[mod], atol=1e-6)
     assert Modality.FUSED in embs[1].vectors
     save_heads(tmp_path / "h0", h, alpha=0.0)
     assert load_encoder(str(tmp_path / "h0")).dim == 16

@@ -19,6 +19,7 @@ from omnisearch.config import DecodeConfig  # noqa: E402
 from omnisearch.eval.manifest import read_manifest  # noqa: E402
 from omnisearch.models.feature_layout import pool_rows  # noqa: E402
 from omnisearch.models.heads import MODALITIES, HeadsConfig, OmniHeads  # noqa: E402
+from omnisearch.models.omni_lite import OmniLite  # noqa: E402
 from omnisearch.models.registry import load_encoder  # noqa: E402
 from omnisearch.train.batches import hard_negatives, make_batch, toy_row  # noqa: E402
 from omnisearch.train.features import FeatureCache, extract_features, score_features  # noqa: E402
@@ -150,7 +151,7 @@ def test_model_folder_and_validation(tmp_path):
     meta = json.loads((tmp_path / "omnisearch.json").read_text())
     assert meta["alpha"] == 0.3 and meta["train"]["steps"] == 2
     enc = load_encoder(str(tmp_path))
-    assert enc.dim == 1024 + 16
+    assert enc.dim == OmniLite.dim + 16
     res = score_features(feats, enc)
     assert res.averages.avg_all is not None and len(res.directions) == 12
 

@@ -13,7 +13,7 @@ space, which residual heads start from; `extra` is whatever else the head may le
 replaces the per-frame / per-window rows by an augmented crop of them (pooled with `pool_rows`).
 
 - omni-lite: base = the MiniLM vector of the modality's words (384: caption, OCR/colour words,
-  transcript); extra = pooled frame descriptors (video, 128) or the aisfx clip vector (audio, 512).
+  transcript); extra = pooled frame descriptors (video, 256) or the aisfx clip vector (audio, 512).
 - clip-clap: base = the clip-clap block vector [CLIP part | CLAP part] (clip_dim + clap_dim); no extra.
   Text: [CLIP text, CLAP text] each scaled by sqrt(1/2); video: [pooled CLIP frames, 0];
   audio: [0, pooled CLAP windows].
@@ -64,7 +64,7 @@ class OmniLiteLayout:
     """omni-lite's features: base = MiniLM words (384), extra = frame descriptors / aisfx (module doc)."""
 
     sem_dim: int = 384
-    vis_dim: int = 128
+    vis_dim: int = 256  # seen.LOOK_DIM
     aud_dim: int = 512
     name: str = "omni-lite"
 

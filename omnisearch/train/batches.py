@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from omnisearch.models.feature_layout import MODALITIES, ROW_KEYS, FeatureLayout, OmniLiteLayout
+from omnisearch.models.seen import LOOK_DIM
 from omnisearch.train.augment import AugmentConfig, augment_feature_tuple
 from omnisearch.train.losses import HARD_NEGATIVE_ROTATION, hard_negative_kind, make_hard_negative
 
@@ -61,7 +62,7 @@ def toy_row(seed: int, modalities: Sequence[str] = MODALITIES, frames: int = 4, 
     g = np.random.default_rng(seed)
     feat: dict[str, Any] = {}
     if "video" in modalities:
-        feat.update(video_sem=g.normal(size=384), video_frames=g.random((frames, 128)))
+        feat.update(video_sem=g.normal(size=384), video_frames=g.random((frames, LOOK_DIM)))
     if "audio" in modalities:
         w = g.normal(size=(windows, 512))
         feat.update(
