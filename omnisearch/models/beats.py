@@ -234,13 +234,17 @@ class Beats(nn.Module):
             self.predictor = nn.Linear(cfg.dim, cfg.predictor_class)  # loaded, never run
 
     def extract(self, wave: Tensor) -> Tensor:
-        dtype = self.patch_embedding.weight.dtype
-        x = fbank(wave).to(self.patch_embedding.weight.device, dtype)[None, None]  # (1, 1, T, 128)
-        x = self.patch_embedding(x).flatten(2).transpose(1, 2)  # (1, T//16 * 128//16, E)
-        x = self.layer_norm(x)
-        if self.cfg.embed_dim != self.cfg.dim:
-            x = self.post_extract_proj(x)
-        return self.encoder(x)[0]
+        """(T // 16 * 8, D) features of one wave; on CUDA in the weights' dtype under its own autocast
+        (WAVE: float16), whatever autocast the caller runs."""
+        weight = self.patch_embedding.weight
+        x = fbank(wave).to(weight.device, weight.dtype)[None, None]  # (1, 1, T, 128)
+        cuda_half = weight.device.type == "cuda" and weight.dtype != torch.float32
+        with torch.autocast("cuda", dtype=weight.dtype, enabled=cuda_half):
+            x = self.patch_embedding(x).flatten(2).transpose(1, 2)  # (1, T//16 * 128//16, E)
+            x = self.layer_norm(x)
+            if self.cfg.embed_dim != self.cfg.dim:
+                x = self.post_extract_proj(x)
+            return self.encoder(x)[0]
 
 
 class BeatsBranch(nn.Module):

@@ -249,6 +249,7 @@ class OmniRetriever(Encoder):
             return None
         import torch
 
+        branch.requires_grad_(False)  # frozen: the LoRA trainer tunes the thinker and classify_linear only
         branch.to(self.device, self.dtype)
         if self.device.startswith("cuda"):
             branch.beats.to(torch.float16)  # WAVE runs BEATs in float16 (its CUDA autocast)
