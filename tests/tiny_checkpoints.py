@@ -250,11 +250,13 @@ def build_omniretriever(
     return root
 
 
-def build_omniretriever_7b_shape(root: Path, device: str = "cuda") -> Path:
+def build_omniretriever_7b_shape(root: Path, device: str = "cuda", beats: bool = False) -> Path:
     """An OmniRetriever folder with RANDOM weights in the real Qwen2.5-Omni-7B thinker shapes (28 x 3584
     text layers, 32-layer 1280-d vision and audio towers, 152064 vocab) and a random classify_linear
     head, built in bf16 on `device` (about 18 GB on disk). For speed and memory benchmarks on a GPU
-    only: its vectors mean nothing. The tokenizer is the byte-level test tokenizer."""
+    only: its vectors mean nothing. The tokenizer is the byte-level test tokenizer. beats: also WAVE's
+    BEATs branch in its real shapes (BEATs iter3+ with its 527-class predictor, beats_ln, beats_proj
+    768 -> 3584), random, in beats.safetensors (added to the shard index)."""
     import torch
     from safetensors.torch import save_file
     from transformers import Qwen2_5OmniThinkerForConditionalGeneration
@@ -285,5 +287,17 @@ def build_omniretriever_7b_shape(root: Path, device: str = "cuda") -> Path:
     del model
     h, n = 3584, 28
     save_file({k: v * 0.01 for k, v in head_state(h, n).items()}, str(root / "head.safetensors"))
+    if beats:
+        from omnisearch.models.beats import BeatsBranch, BeatsConfig
+
+        torch.manual_seed(5)
+        branch = BeatsBranch(BeatsConfig(predictor_class=527), h).to(torch.bfloat16)
+        tensors = {k: v.contiguous() for k, v in branch.state_dict().items()}
+        save_file(tensors, str(root / "beats.safetensors"), metadata={"format": "pt"})
+        index = root / "model.safetensors.index.json"
+        if index.is_file():
+            meta = json.loads(index.read_text())
+            meta["weight_map"].update(dict.fromkeys(tensors, "beats.safetensors"))
+            index.write_text(json.dumps(meta))
     (root / "omnisearch.json").write_text(json.dumps({"encoder": "omniretriever-7b"}))
     return root
