@@ -70,7 +70,6 @@ if TYPE_CHECKING:
     from omnisearch.models.beats import BeatsBranch
 
 log = logging.getLogger(__name__)
-__all__ = ["HEAD_FILE", "OmniRetriever"]
 
 
 class OmniRetriever(Encoder):
