@@ -352,3 +352,21 @@ def test_short_audio_is_padded_with_silence_to_one_second_and_encoding_is_determ
     np.testing.assert_allclose(a.vectors[A], b.vectors[A], atol=1e-6)
     again = enc.encode([EncoderInput(audio=short)])[0]
     np.testing.assert_array_equal(again.vectors[A], enc.encode([EncoderInput(audio=short)])[0].vectors[A])
+
+
+def test_beats_settings_that_shapes_hide_come_from_omnisearch_json(tmp_path):
+    from tiny_checkpoints import build_omniretriever
+
+    from omnisearch.models.registry import load_encoder
+
+    root = build_omniretriever(tmp_path / "b", beats=True)
+    items = [EncoderInput(audio=_wave(3.0))]
+    default = load_encoder(str(root)).load()
+    assert (default.beats.beats.cfg.max_distance, default.beats.beats.cfg.deep_norm) == (800, True)
+    meta = json.loads((root / "omnisearch.json").read_text())
+    (root / "omnisearch.json").write_text(
+        json.dumps({**meta, "beats": {"max_distance": 400, "deep_norm": False}})
+    )
+    other = load_encoder(str(root)).load()
+    assert (other.beats.beats.cfg.max_distance, other.beats.beats.cfg.deep_norm) == (400, False)
+    assert float(np.abs(other.encode(items)[0].vectors[A] - default.encode(items)[0].vectors[A]).max()) > 1e-4

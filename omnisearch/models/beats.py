@@ -68,6 +68,10 @@ class BeatsConfig:
     conv_bias: bool = False
     predictor_class: int = 0  # 527 in the AudioSet fine-tuned checkpoints; 0 = no predictor
 
+    def __post_init__(self) -> None:
+        if self.max_distance <= self.num_buckets // 4:
+            raise ValueError(f"max_distance {self.max_distance} must exceed num_buckets // 4 (exact buckets)")
+
     @classmethod
     def from_state_dict(cls, sd: dict[str, Tensor], **overrides) -> BeatsConfig:
         """Shapes from a BEATs state dict (keys without the `beats.` prefix)."""
