@@ -122,10 +122,10 @@ def interleave(whisper: Tensor, beats: Tensor) -> Tensor:
     return torch.stack([whisper, beats.to(whisper.dtype)], dim=1).reshape(-1, whisper.shape[-1])
 
 
-def relative_buckets(length: int, num_buckets: int, max_distance: int) -> Tensor:
+def relative_buckets(length: int, num_buckets: int, max_distance: int, device=None) -> Tensor:
     """(length, length) bucket ids of key - query offsets: half the buckets per sign, exact below a
-    quarter of them, log-spaced up to max_distance (T5 style, bidirectional)."""
-    pos = torch.arange(length)
+    quarter of them, log-spaced up to max_distance (T5 style, bidirectional); built on `device`."""
+    pos = torch.arange(length, device=device)
     rel = pos[None, :] - pos[:, None]
     half = num_buckets // 2
     exact = half // 2
@@ -168,10 +168,9 @@ class Attention(nn.Module):
 
     def position_bias(self, length: int) -> Tensor:
         """(heads, L, L) relative-position bias (layer 0 only)."""
-        buckets = relative_buckets(length, self.cfg.num_buckets, self.cfg.max_distance)
-        return self.relative_attention_bias(buckets.to(self.relative_attention_bias.weight.device)).permute(
-            2, 0, 1
-        )
+        table = self.relative_attention_bias
+        buckets = relative_buckets(length, self.cfg.num_buckets, self.cfg.max_distance, table.weight.device)
+        return table(buckets).permute(2, 0, 1)
 
     def forward(self, x: Tensor, bias: Tensor) -> Tensor:  # x (B, L, D), bias (heads, L, L)
         b, n, d = x.shape
