@@ -224,3 +224,71 @@ def test_branch_shapes_pooling_to_n_and_determinism():
     assert out.shape == (150, 24) and torch.equal(out, again)
     torch.testing.assert_close(out[100:125], alone)
     torch.testing.assert_close(silent, branch([torch.zeros(16000)], [25]))
+
+
+def reference_extract(sd: dict, cfg: B.BeatsConfig, wave: torch.Tensor) -> torch.Tensor:
+    """BEATs' forward written out from its public code's arithmetic on raw tensors, (T, B, C) layout:
+    patches, LN, projection, x + GELU(weight-normed conv), LN, post-LN deep-norm layers whose attention
+    uses the q / 32, (qk - max) * 32 trick and the gated bias of layer 0 passed on to every layer."""
+    f = torch.nn.functional
+    x = f.conv2d(B.fbank(wave)[None, None], sd["patch_embedding.weight"], stride=cfg.patch)
+    x = x.reshape(1, cfg.embed_dim, -1).transpose(1, 2)
+    x = f.layer_norm(x, (cfg.embed_dim,), sd["layer_norm.weight"], sd["layer_norm.bias"])
+    x = f.linear(x, sd["post_extract_proj.weight"], sd["post_extract_proj.bias"])
+    v, g = sd["encoder.pos_conv.0.weight_v"], sd["encoder.pos_conv.0.weight_g"]
+    w = v * g / v.pow(2).sum(dim=(0, 1), keepdim=True).sqrt()
+    conv = f.conv1d(
+        x.transpose(1, 2),
+        w,
+        sd["encoder.pos_conv.0.bias"],
+        padding=cfg.conv_pos // 2,
+        groups=cfg.conv_pos_groups,
+    )
+    x = x + f.gelu(conv[..., :-1] if cfg.conv_pos % 2 == 0 else conv).transpose(1, 2)
+    x = f.layer_norm(x, (cfg.dim,), sd["encoder.layer_norm.weight"], sd["encoder.layer_norm.bias"]).transpose(
+        0, 1
+    )
+    n, h, hd = x.shape[0], cfg.heads, cfg.dim // cfg.heads
+    by_offset = torch.tensor([naive_bucket(o, cfg.num_buckets, cfg.max_distance) for o in range(1 - n, n)])
+    offsets = torch.arange(n)[None, :] - torch.arange(n)[:, None] + n - 1
+    pos_bias = sd["encoder.layers.0.self_attn.relative_attention_bias.weight"][by_offset[offsets]].permute(
+        2, 0, 1
+    )
+    alpha = (2 * cfg.layers) ** 0.25
+    for i in range(cfg.layers):
+        p = {
+            k.split(f"encoder.layers.{i}.", 1)[1]: t
+            for k, t in sd.items()
+            if k.startswith(f"encoder.layers.{i}.")
+        }
+
+        def lin(name, t, p=p):
+            return f.linear(t, p[f"{name}.weight"], p[f"{name}.bias"])
+
+        q = (lin("self_attn.q_proj", x) * hd**-0.5 / 32).view(n, h, hd).transpose(0, 1)
+        k = lin("self_attn.k_proj", x).view(n, h, hd).transpose(0, 1)
+        val = lin("self_attn.v_proj", x).view(n, h, hd).transpose(0, 1)
+        att = torch.bmm(q, k.transpose(1, 2))
+        att = (att - att.max(dim=-1, keepdim=True)[0]) * 32
+        raw = q * 32 / hd**-0.5
+        gates = torch.sigmoid(lin("self_attn.grep_linear", raw).view(h, n, 2, 4).sum(-1))
+        gate = gates[..., :1] * (gates[..., 1:] * p["self_attn.grep_a"][0] - 1.0) + 2.0
+        att = torch.softmax(att + gate * pos_bias, dim=-1)
+        out = lin("self_attn.out_proj", torch.bmm(att, val).transpose(0, 1).reshape(n, 1, cfg.dim))
+        ln1, ln2 = ("self_attn_layer_norm", "final_layer_norm")
+        x = f.layer_norm(x * alpha + out, (cfg.dim,), p[f"{ln1}.weight"], p[f"{ln1}.bias"])
+        y = lin("fc2", f.gelu(lin("fc1", x)))
+        x = f.layer_norm(x * alpha + y, (cfg.dim,), p[f"{ln2}.weight"], p[f"{ln2}.bias"])
+    return x[:, 0]
+
+
+def test_the_encoder_equals_the_reference_forward_past_max_distance():
+    """17 s of audio: 1698 fbank frames -> 848 patches, so offsets reach past max_distance (800)."""
+    branch = B.load_branch(B.branch_state(beats_state(24, seed=9)), 24)
+    sd = {k[len("beats.") :]: v for k, v in branch.state_dict().items() if k.startswith("beats.")}
+    wave = torch.from_numpy((np.random.default_rng(5).standard_normal(17 * 16000) * 0.1).astype(np.float32))
+    with torch.no_grad():
+        mine = branch.beats.extract(wave)
+        ref = reference_extract(sd, branch.beats.cfg, wave)
+    assert mine.shape == ref.shape == (848, 32)
+    torch.testing.assert_close(mine, ref, atol=2e-5, rtol=1e-4)
