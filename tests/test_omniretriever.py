@@ -370,3 +370,22 @@ def test_beats_settings_that_shapes_hide_come_from_omnisearch_json(tmp_path):
     other = load_encoder(str(root)).load()
     assert (other.beats.beats.cfg.max_distance, other.beats.beats.cfg.deep_norm) == (400, False)
     assert float(np.abs(other.encode(items)[0].vectors[A] - default.encode(items)[0].vectors[A]).max()) > 1e-4
+
+
+def test_beats_from_an_extra_shard_of_a_sharded_checkpoint(tmp_path):
+    from tiny_checkpoints import add_shard, beats_state, build_omniretriever
+    from transformers import Qwen2_5OmniThinkerForConditionalGeneration
+
+    from omnisearch.models.registry import load_encoder
+
+    root = build_omniretriever(tmp_path / "s")
+    model = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(root)
+    (root / "model.safetensors").unlink()
+    model.save_pretrained(root, max_shard_size="100KB")
+    index = json.loads((root / "model.safetensors.index.json").read_text())
+    assert len(set(index["weight_map"].values())) > 1
+    add_shard(root, beats_state(32, seed=3, prefix="thinker."), "beats.safetensors")
+    enc = load_encoder(str(root)).load()
+    assert enc.beats is not None and enc.beats.beats.cfg.layers == 2
+    slots = enc._model_inputs([EncoderInput(audio=_wave(4))], False)["input_ids"] == enc.ids.audio
+    assert int(slots.sum()) == 200

@@ -250,6 +250,20 @@ def build_omniretriever(
     return root
 
 
+def add_shard(folder: Path, tensors: dict, name: str) -> None:
+    """Write `tensors` as one more safetensors file of a model folder, listed in its shard index when
+    the folder has one (as a sharded hub checkpoint holds extra tensors)."""
+    from safetensors.torch import save_file
+
+    tensors = {k: v.contiguous() for k, v in tensors.items()}
+    save_file(tensors, str(Path(folder) / name), metadata={"format": "pt"})
+    index = Path(folder) / "model.safetensors.index.json"
+    if index.is_file():
+        meta = json.loads(index.read_text())
+        meta["weight_map"].update(dict.fromkeys(tensors, name))
+        index.write_text(json.dumps(meta))
+
+
 def build_omniretriever_7b_shape(root: Path, device: str = "cuda", beats: bool = False) -> Path:
     """An OmniRetriever folder with RANDOM weights in the real Qwen2.5-Omni-7B thinker shapes (28 x 3584
     text layers, 32-layer 1280-d vision and audio towers, 152064 vocab) and a random classify_linear
@@ -292,12 +306,6 @@ def build_omniretriever_7b_shape(root: Path, device: str = "cuda", beats: bool =
 
         torch.manual_seed(5)
         branch = BeatsBranch(BeatsConfig(predictor_class=527), h).to(torch.bfloat16)
-        tensors = {k: v.contiguous() for k, v in branch.state_dict().items()}
-        save_file(tensors, str(root / "beats.safetensors"), metadata={"format": "pt"})
-        index = root / "model.safetensors.index.json"
-        if index.is_file():
-            meta = json.loads(index.read_text())
-            meta["weight_map"].update(dict.fromkeys(tensors, "beats.safetensors"))
-            index.write_text(json.dumps(meta))
+        add_shard(root, branch.state_dict(), "beats.safetensors")
     (root / "omnisearch.json").write_text(json.dumps({"encoder": "omniretriever-7b"}))
     return root
