@@ -207,6 +207,8 @@ def test_checkpoint_names_map_and_load_strictly():
         B.load_branch({**state, "beats.encoder.mystery.weight": torch.zeros(1)}, 32)
     with pytest.raises(ValueError, match="missing"):
         B.load_branch({k: v for k, v in state.items() if "fc2" not in k}, 32)
+    with pytest.raises(ValueError, match="lack"):
+        B.load_branch({k: v for k, v in state.items() if "relative_attention_bias" not in k}, 32)
 
 
 def test_branch_shapes_pooling_to_n_and_determinism():

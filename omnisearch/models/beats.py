@@ -75,10 +75,18 @@ class BeatsConfig:
     @classmethod
     def from_state_dict(cls, sd: dict[str, Tensor], **overrides) -> BeatsConfig:
         """Shapes from a BEATs state dict (keys without the `beats.` prefix)."""
-        pe = sd["patch_embedding.weight"]
+        need = [
+            "patch_embedding.weight",
+            "encoder.pos_conv.0.weight_v",
+            "encoder.layer_norm.weight",
+            "encoder.layers.0.fc1.weight",
+            "encoder.layers.0.self_attn.relative_attention_bias.weight",
+        ]
+        if missing := [k for k in need if k not in sd]:
+            raise ValueError(f"BEATs weights lack {missing}: not a BEATs (iter3+ layout) state dict")
+        pe, v = sd["patch_embedding.weight"], sd["encoder.pos_conv.0.weight_v"]
         layer_ids = {int(m.group(1)) for k in sd if (m := re.match(r"encoder\.layers\.(\d+)\.", k))}
-        bias = next(v for k, v in sd.items() if k.endswith("relative_attention_bias.weight"))
-        v = sd.get("encoder.pos_conv.0.weight_v")
+        bias = sd["encoder.layers.0.self_attn.relative_attention_bias.weight"]
         dim = sd["encoder.layer_norm.weight"].shape[0]
         found = dict(
             patch=pe.shape[-1], embed_dim=pe.shape[0], dim=dim, layers=len(layer_ids),
