@@ -68,8 +68,29 @@ def test_prompt_layouts():
     assert av[:2] == [4, 2] and av[-4:] == [3, 5, 50, 7]
     body = av[2:-4]
     assert body.count(6) == 16 and body.count(1) == 150
-    # chunks of 2 * 1.25 s = 62 positions: 2 frames-grids (8 video tokens) then 62 audio tokens, ...
-    assert body[:8] == [6] * 8 and body[8:70] == [1] * 62 and body[70:78] == [6] * 8
+    # chunks of 2 * 1.25 s = 62.5 positions (the processor's float): 2 frame-grids (8 video tokens),
+    # then audio 0..62 (63 tokens), then the next 8 video tokens, ...
+    assert body[:8] == [6] * 8 and body[8:71] == [1] * 63 and body[71:79] == [6] * 8
+    av2 = P.prompt_ids(IDS, None, dflt, (4, 4, 4), 150, 1.25, audio_repeat=2)[
+        2:-4
+    ]  # WAVE: every AUDIO doubled
+    assert av2.count(1) == 300 and av2[:8] == [6] * 8 and av2[8:134] == [1] * 126 and av2[134:142] == [6] * 8
+    assert P.prompt_ids(IDS, txt, dflt, None, 5, 2.0, audio_repeat=2) == [2] + [1] * 10 + [3, 40, 41, 7]
+
+
+def test_rope_positions_of_an_av_row_follow_wave():
+    """Both bos at p, audio slots p+1, p+2, ... in order of appearance (2N), video at (t*spg*25, h, w)
+    from p+1, eos after the last run's largest position, then text."""
+    row = P.prompt_ids(IDS, [40], [50], (4, 4, 4), 150, 1.25, audio_repeat=2)
+    pos = P.rope_positions(row, IDS, (4, 4, 4), 1.25)
+    assert pos[:, :2].tolist() == [[0, 0]] * 3  # vision_bos, audio_bos
+    audio = [j for j, t in enumerate(row) if t == 1]
+    assert pos[0, audio].tolist() == list(range(1, 301)) and (pos[:, audio] == pos[0, audio]).all()
+    video = [j for j, t in enumerate(row) if t == 6]
+    assert pos[0, video].tolist() == [1 + t for t in (0, 31, 62, 93) for _ in range(4)]
+    assert pos[1, video].tolist() == [1 + h for _ in range(4) for h in (0, 0, 1, 1)]
+    last_run_max = 300  # the row ends with an audio run (audio 264..300)
+    assert pos[:, -4:-2].tolist() == [[last_run_max + 1] * 2] * 3 and pos[:, -2:].tolist() == [[302, 303]] * 3
 
 
 def test_left_pad_and_frames_and_audio_helpers():
@@ -95,7 +116,7 @@ def test_video_patches_match_qwen2vl_pil_image_processor():
 def tiny(tmp_path_factory):
     from tiny_checkpoints import build_omniretriever
 
-    return build_omniretriever(tmp_path_factory.mktemp("omniretriever"))
+    return build_omniretriever(tmp_path_factory.mktemp("omniretriever"), beats=True)
 
 
 @pytest.fixture(scope="module")
@@ -204,3 +225,167 @@ def test_adapter_and_head_loading(tmp_path, enc):
     v_file = load_encoder(str(full)).encode(items)[0].vectors[T]
     np.testing.assert_allclose(v_file, v_base, atol=1e-6)  # same thinker seed, same head seed
     assert float(np.abs(v_file - enc.encode(items)[0].vectors[T]).max()) > 1e-3  # vs the random head
+
+
+# ---- the BEATs branch (WAVE-7B's audio) ------------------------------------------------------------
+def _wave(seconds: float, seed: int = 0) -> np.ndarray:
+    return (np.random.default_rng(seed).standard_normal(int(16000 * seconds)) * 0.1).astype(np.float32)
+
+
+def test_token_counts_for_4_and_30_seconds(enc):
+    """4 s: 400 mel frames -> N = 100 Whisper tokens, 398 fbank frames -> 192 BEATs patches padded to
+    2N = 200 and pooled to 100; 200 audio slots. 30 s: 3000 -> 750; 2998 -> 1496 -> 1500 -> 750; 1500."""
+    import torch
+
+    assert enc.beats is not None
+    for seconds, n, patches in ((4, 100, 192), (30, 750, 1496)):
+        w = _wave(seconds)
+        inputs = enc._model_inputs([EncoderInput(audio=w)], False)
+        assert int((inputs["input_ids"] == enc.ids.audio).sum()) == 2 * n
+        assert P.audio_tokens(len(w) // P.HOP) == n
+        with torch.no_grad():
+            assert enc.beats.beats.extract(torch.from_numpy(w)).shape[0] == patches
+            assert enc.beats([torch.from_numpy(w)], [n]).shape == (n, enc.dim)
+
+
+def test_audio_slots_hold_whisper_and_beats_interleaved(enc):
+    import torch
+
+    waves = [_wave(2.2, 1), _wave(1.3, 2)]
+    with torch.no_grad():
+        inputs = enc._model_inputs([EncoderInput(audio=w) for w in waves], False)
+        feats, mask = P.whisper_features(enc.extractor, [P.fit_audio(w) for w in waves])
+        whisper = enc.thinker.model.get_audio_features(torch.from_numpy(feats), torch.from_numpy(mask))
+        n = [P.audio_tokens(int(m.sum())) for m in mask]
+        beats = enc.beats([torch.from_numpy(w) for w in waves], n)
+    slots = inputs["inputs_embeds"][inputs["input_ids"] == enc.ids.audio]
+    w, b = whisper.last_hidden_state.split(n), beats.split(n)
+    rows = [x for i in range(2) for k in range(n[i]) for x in (w[i][k], b[i][k])]  # w0, b0, w1, b1, ...
+    torch.testing.assert_close(slots, torch.stack(rows))
+
+
+def test_positions_match_transformers_where_its_rule_applies(tmp_path):
+    """Whisper-only rows (N slots): text, audio, video, text+video, and an AV row at 2 fps (2 s
+    chunks, which is all transformers' get_rope_index knows) equal transformers' positions."""
+    import torch
+    from tiny_checkpoints import build_omniretriever
+
+    from omnisearch.models.registry import load_encoder
+
+    plain = load_encoder(str(build_omniretriever(tmp_path / "w"))).load()
+    assert plain.beats is None
+    fr, au = _media(0, seconds=4.0)
+    groups = [
+        ([EncoderInput(text="a b c"), EncoderInput(audio=au), EncoderInput(frames=fr)], False),
+        ([EncoderInput(frames=fr, text="x y")], False),
+        ([EncoderInput(frames=fr, audio=au)], True),
+    ]
+    for group, av in groups:
+        inputs = plain._model_inputs(group, av)
+        mask = (
+            P.whisper_features(plain.extractor, [P.fit_audio(au)])[1]
+            if any(i.audio is not None for i in group)
+            else None
+        )
+        ref, _ = plain.thinker.model.get_rope_index(
+            inputs["input_ids"], None, inputs.get("video_grid_thw"), inputs["attention_mask"], av,
+            torch.from_numpy(mask.sum(-1)) if mask is not None else None, inputs.get("video_second_per_grid"),
+        )  # fmt: skip
+        valid = inputs["attention_mask"].bool()
+        assert torch.equal(inputs["position_ids"][:, valid], ref[:, valid])
+
+
+def test_audio_and_fused_vectors_change_with_the_beats_weights(tmp_path, enc):
+    from tiny_checkpoints import build_omniretriever
+
+    from omnisearch.models.registry import load_encoder
+
+    other = load_encoder(str(build_omniretriever(tmp_path / "b7", beats=True, beats_seed=7))).load()
+    fr, au = _media(0)
+    items = [EncoderInput(text="a dog barks", frames=fr, audio=au)]
+    mine, theirs = enc.encode(items)[0].vectors, other.encode(items)[0].vectors
+    for m in (A, F):
+        assert float(np.abs(mine[m] - theirs[m]).max()) > 1e-4
+    for m in (T, V):
+        np.testing.assert_allclose(mine[m], theirs[m], atol=1e-6)
+
+
+def test_without_beats_weights_whisper_only_with_a_warning(tmp_path, caplog):
+    from tiny_checkpoints import build_omniretriever
+
+    from omnisearch.models.registry import load_encoder
+
+    with caplog.at_level("WARNING", logger="omnisearch.models.omniretriever"):
+        plain = load_encoder(str(build_omniretriever(tmp_path / "w"))).load()
+    assert plain.beats is None and "no BEATs weights" in caplog.text
+    inputs = plain._model_inputs([EncoderInput(audio=_wave(4))], False)
+    assert int((inputs["input_ids"] == plain.ids.audio).sum()) == 100
+
+
+def test_adapter_beats_ln_and_proj_override_the_base(tmp_path):
+    from safetensors.torch import load_file
+    from tiny_checkpoints import build_omniretriever
+
+    from omnisearch.models.registry import load_encoder
+
+    ad = build_omniretriever(tmp_path / "ad", adapter=True, head="adapter", beats=True)
+    enc = load_encoder(str(ad)).load()
+    adapter, base = (
+        load_file(str(ad / "adapter_model.safetensors")),
+        load_file(str(ad / "base" / "model.safetensors")),
+    )
+    np.testing.assert_allclose(
+        enc.beats.beats_ln.weight.detach(), adapter["base_model.model.beats_ln.weight"]
+    )
+    np.testing.assert_allclose(
+        enc.beats.beats_proj[2].bias.detach(), adapter["base_model.model.beats_proj.2.bias"]
+    )
+    np.testing.assert_allclose(
+        enc.beats.beats.patch_embedding.weight.detach(), base["beats.patch_embedding.weight"]
+    )
+
+
+def test_short_audio_is_padded_with_silence_to_one_second_and_encoding_is_deterministic(enc):
+    short = _wave(0.3, 4)
+    padded = np.concatenate([short, np.zeros(16000 - len(short), np.float32)])
+    a, b = enc.encode([EncoderInput(audio=short), EncoderInput(audio=padded)])
+    np.testing.assert_allclose(a.vectors[A], b.vectors[A], atol=1e-6)
+    again = enc.encode([EncoderInput(audio=short)])[0]
+    np.testing.assert_array_equal(again.vectors[A], enc.encode([EncoderInput(audio=short)])[0].vectors[A])
+
+
+def test_beats_settings_that_shapes_hide_come_from_omnisearch_json(tmp_path):
+    from tiny_checkpoints import build_omniretriever
+
+    from omnisearch.models.registry import load_encoder
+
+    root = build_omniretriever(tmp_path / "b", beats=True)
+    items = [EncoderInput(audio=_wave(3.0))]
+    default = load_encoder(str(root)).load()
+    assert (default.beats.beats.cfg.max_distance, default.beats.beats.cfg.deep_norm) == (800, True)
+    meta = json.loads((root / "omnisearch.json").read_text())
+    (root / "omnisearch.json").write_text(
+        json.dumps({**meta, "beats": {"max_distance": 400, "deep_norm": False}})
+    )
+    other = load_encoder(str(root)).load()
+    assert (other.beats.beats.cfg.max_distance, other.beats.beats.cfg.deep_norm) == (400, False)
+    assert float(np.abs(other.encode(items)[0].vectors[A] - default.encode(items)[0].vectors[A]).max()) > 1e-4
+
+
+def test_beats_from_an_extra_shard_of_a_sharded_checkpoint(tmp_path):
+    from tiny_checkpoints import add_shard, beats_state, build_omniretriever
+    from transformers import Qwen2_5OmniThinkerForConditionalGeneration
+
+    from omnisearch.models.registry import load_encoder
+
+    root = build_omniretriever(tmp_path / "s")
+    model = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(root)
+    (root / "model.safetensors").unlink()
+    model.save_pretrained(root, max_shard_size="100KB")
+    index = json.loads((root / "model.safetensors.index.json").read_text())
+    assert len(set(index["weight_map"].values())) > 1
+    add_shard(root, beats_state(32, seed=3, prefix="thinker."), "beats.safetensors")
+    enc = load_encoder(str(root)).load()
+    assert enc.beats is not None and enc.beats.beats.cfg.layers == 2
+    slots = enc._model_inputs([EncoderInput(audio=_wave(4))], False)["input_ids"] == enc.ids.audio
+    assert int(slots.sum()) == 200

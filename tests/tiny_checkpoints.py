@@ -176,13 +176,36 @@ def head_state(hidden: int, layers: int, seed: int = 4, prefix: str = "classify_
     }
 
 
-def build_omniretriever(root: Path, adapter: bool = False, head: str | None = None) -> Path:
+TINY_BEATS = dict(
+    embed_dim=16, dim=32, layers=2, heads=2, ffn=64, conv_pos=8, conv_pos_groups=4, predictor_class=5
+)
+
+
+def beats_state(out_dim: int, seed: int = 5, prefix: str = "") -> dict:
+    """A random tiny BEATs branch (beats.*, beats_ln.*, beats_proj.* under `prefix`), WAVE's key layout."""
+    import torch
+
+    from omnisearch.models.beats import BeatsBranch, BeatsConfig
+
+    torch.manual_seed(seed)
+    branch = BeatsBranch(BeatsConfig(**TINY_BEATS), out_dim)
+    for p in branch.parameters():  # away from identity-like inits, so every tensor matters
+        p.data.add_(torch.randn(p.shape) * 0.05)
+    return {f"{prefix}{k}": v.detach().clone().contiguous() for k, v in branch.state_dict().items()}
+
+
+def build_omniretriever(
+    root: Path, adapter: bool = False, head: str | None = None, beats: bool = False, beats_seed: int = 5
+) -> Path:
     """A tiny OmniRetriever folder. `adapter=False`: a full thinker in `root`. `adapter=True`: the
     thinker in `root/base` and a PEFT LoRA adapter (q/k/v of the text layers, like the paper's) in
     `root`, with non-zero LoRA weights so that loading it changes the vectors.
     head: None -> no trained head, omnisearch.json says {"random_head": true}; "file" -> a random
     head in head.safetensors; "adapter" -> the head inside adapter_model.safetensors under PEFT's
-    modules_to_save key layout (base_model.model.classify_linear.*)."""
+    modules_to_save key layout (base_model.model.classify_linear.*).
+    beats: WAVE's BEATs branch (random, `beats_seed`) added to the thinker's safetensors as beats.*,
+    beats_ln.*, beats_proj.* (and, with an adapter, its own beats_ln / beats_proj under
+    modules_to_save, seed + 1)."""
     import torch
     from safetensors.torch import load_file, save_file
 
@@ -190,6 +213,9 @@ def build_omniretriever(root: Path, adapter: bool = False, head: str | None = No
     base_dir = root / "base" if adapter else root
     model = build_thinker(base_dir)
     h, n = model.config.text_config.hidden_size, model.config.text_config.num_hidden_layers
+    if beats:
+        f = base_dir / "model.safetensors"
+        save_file({**load_file(str(f)), **beats_state(h, beats_seed)}, str(f), metadata={"format": "pt"})
     if adapter:
         from peft import LoraConfig, get_peft_model
 
@@ -205,6 +231,12 @@ def build_omniretriever(root: Path, adapter: bool = False, head: str | None = No
         conf = json.loads((root / "adapter_config.json").read_text())
         conf["base_model_name_or_path"] = str(base_dir)
         (root / "adapter_config.json").write_text(json.dumps(conf))
+    if adapter and beats:
+        f = root / "adapter_model.safetensors"
+        extra = {
+            k: v for k, v in beats_state(h, beats_seed + 1, "base_model.model.").items() if ".beats." not in k
+        }
+        save_file({**load_file(str(f)), **extra}, str(f))
     if head == "file":
         save_file(head_state(h, n), str(root / "head.safetensors"))
     elif head == "adapter":
@@ -218,11 +250,27 @@ def build_omniretriever(root: Path, adapter: bool = False, head: str | None = No
     return root
 
 
-def build_omniretriever_7b_shape(root: Path, device: str = "cuda") -> Path:
+def add_shard(folder: Path, tensors: dict, name: str) -> None:
+    """Write `tensors` as one more safetensors file of a model folder, listed in its shard index when
+    the folder has one (as a sharded hub checkpoint holds extra tensors)."""
+    from safetensors.torch import save_file
+
+    tensors = {k: v.contiguous() for k, v in tensors.items()}
+    save_file(tensors, str(Path(folder) / name), metadata={"format": "pt"})
+    index = Path(folder) / "model.safetensors.index.json"
+    if index.is_file():
+        meta = json.loads(index.read_text())
+        meta["weight_map"].update(dict.fromkeys(tensors, name))
+        index.write_text(json.dumps(meta))
+
+
+def build_omniretriever_7b_shape(root: Path, device: str = "cuda", beats: bool = False) -> Path:
     """An OmniRetriever folder with RANDOM weights in the real Qwen2.5-Omni-7B thinker shapes (28 x 3584
     text layers, 32-layer 1280-d vision and audio towers, 152064 vocab) and a random classify_linear
     head, built in bf16 on `device` (about 18 GB on disk). For speed and memory benchmarks on a GPU
-    only: its vectors mean nothing. The tokenizer is the byte-level test tokenizer."""
+    only: its vectors mean nothing. The tokenizer is the byte-level test tokenizer. beats: also WAVE's
+    BEATs branch in its real shapes (BEATs iter3+ with its 527-class predictor, beats_ln, beats_proj
+    768 -> 3584), random, in beats.safetensors (added to the shard index)."""
     import torch
     from safetensors.torch import save_file
     from transformers import Qwen2_5OmniThinkerForConditionalGeneration
@@ -253,5 +301,11 @@ def build_omniretriever_7b_shape(root: Path, device: str = "cuda") -> Path:
     del model
     h, n = 3584, 28
     save_file({k: v * 0.01 for k, v in head_state(h, n).items()}, str(root / "head.safetensors"))
+    if beats:
+        from omnisearch.models.beats import BeatsBranch, BeatsConfig
+
+        torch.manual_seed(5)
+        branch = BeatsBranch(BeatsConfig(predictor_class=527), h).to(torch.bfloat16)
+        add_shard(root, branch.state_dict(), "beats.safetensors")
     (root / "omnisearch.json").write_text(json.dumps({"encoder": "omniretriever-7b"}))
     return root

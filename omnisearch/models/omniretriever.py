@@ -17,15 +17,18 @@ Text-only convention: text goes through the same prompt path and head as everyth
 (`caption<|im_end|>`, all layers, classify_linear), as in the mteb reference wrapper, so every vector
 lives in one space. (The training code instead pooled the last layer's normed state without the head.)
 
-WHAT IS MISSING (scores will NOT match the paper's): WAVE-7B's BEATs audio branch is not in
-transformers. Its beats_* weights (BEATs encoder, beats_ln, beats_proj) are ignored when the base is
-loaded, audio goes through the Whisper tower only, and each audio position gets 1 token instead of
-WAVE's 2 (Whisper and BEATs interleaved), so audio, audio-visual and fused vectors differ from the
-released model's, and the LoRA was trained for inputs it no longer sees. Text and video-only
-vectors follow the reference path. Also: a clip's duration is not an EncoderInput field, so
+Audio follows WAVE-7B: each wave goes through the Whisper tower (N tokens) AND the BEATs branch
+(omnisearch/models/beats.py: N pooled BEATs tokens through beats_ln + beats_proj), interleaved
+w0, b0, w1, b1, ... into 2N <|AUDIO|> slots; the M-RoPE positions for those rows are computed here
+(omniretriever_prompt.rope_positions, WAVE's rule), not by transformers, which counts N. The BEATs
+tensors are read from the base's safetensors (`beats.*`, `beats_ln.*`, `beats_proj.*`, any prefix) and
+the adapter's modules_to_save override beats_ln / beats_proj. A checkpoint without BEATs weights
+loads Whisper-only (N tokens per audio, transformers' plain layout) with a warning: its audio,
+audio-visual and fused vectors are then NOT the released model's. BEATs runs in float16 on CUDA
+(WAVE's autocast) and float32 on CPU. Also: a clip's duration is not an EncoderInput field, so
 video-only items assume 1 fps for their temporal positions (the reference wrapper's fallback);
-audio-visual items take the duration from the audio. Untested against real 7B weights here
-(no network); tested on tiny random checkpoints with the same layout.
+audio-visual items take the duration from the audio. Untested against real 7B weights here (no
+network); tested on tiny random checkpoints with the same layout.
 
 Weights (never downloaded unless OMNISEARCH_ALLOW_DOWNLOAD=1): a folder holding either a full thinker
 (config.json + safetensors; a full Qwen2.5-Omni folder works too) or a PEFT adapter
@@ -56,60 +59,17 @@ import numpy as np
 from omnisearch.models import omniretriever_prompt as P
 from omnisearch.models.base import Encoder, EncoderOptions
 from omnisearch.models.batching import encode_with_backoff, hub_kwargs, read_model_json, weights_location
+from omnisearch.models.omniretriever_weights import HEAD_FILE, beats_state, head_tensors, weight_files
+from omnisearch.models.omniretriever_weights import config_json as _config_json
+from omnisearch.models.omniretriever_weights import thinker_config as _thinker_config
 from omnisearch.types import Embedding, EncoderInput, Modality
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
+    from omnisearch.models.beats import BeatsBranch
+
 log = logging.getLogger(__name__)
-HEAD_FILE = "head.safetensors"
-
-
-def _config_json(location: str) -> dict:
-    """config.json of a local folder or of a hub id already in the local cache."""
-    p = Path(location)
-    if p.is_dir():
-        return json.loads((p / "config.json").read_text())
-    from huggingface_hub import hf_hub_download
-
-    return json.loads(Path(hf_hub_download(location, "config.json", **hub_kwargs())).read_text())
-
-
-def _thinker_config(cfg: dict) -> dict:
-    return cfg.get("thinker_config", cfg)  # a full Qwen2.5-Omni config nests the thinker's
-
-
-def head_tensors(files: Sequence[Path]) -> dict[str, object] | None:
-    """`classify_linear` tensors of the first safetensors file that has them, keyed '<index>.<param>'
-    (PEFT's modules_to_save wrappers removed; a trained copy wins over original_module)."""
-    from safetensors import safe_open
-
-    for f in files:
-        if not f.is_file():
-            continue
-        with safe_open(str(f), framework="pt") as sf:
-            keys = [k for k in sf.keys() if "classify_linear." in k]
-            if not keys:
-                continue
-            out: dict[str, object] = {}
-            for k in sorted(
-                keys, key=lambda k: "original_module." not in k
-            ):  # originals first, then override
-                short = k.split("classify_linear.", 1)[1]
-                short = short.replace("modules_to_save.default.", "").replace("original_module.", "")
-                out[short] = sf.get_tensor(k)
-            return out
-    return None
-
-
-def weight_files(folder: str | Path) -> list[Path]:
-    """The safetensors files of a local model folder (shards in index order)."""
-    folder = Path(folder)
-    index = folder / "model.safetensors.index.json"
-    if index.is_file():
-        shards = dict.fromkeys(json.loads(index.read_text())["weight_map"].values())
-        return [folder / s for s in shards]
-    return sorted(folder.glob("*.safetensors"))
 
 
 class OmniRetriever(Encoder):
@@ -191,6 +151,7 @@ class OmniRetriever(Encoder):
                 "thinker.model, which would drop the media silently: upgrade transformers (5.24 works)"
             )
         self.head = self._load_head().to(self.device, self.dtype).eval()
+        self.beats = self._load_beats()
         self.default_ids = self.tokenizer(P.DEFAULT_PROMPT, add_special_tokens=False)["input_ids"]
         self._torch = torch
         self._loaded = True
@@ -267,6 +228,32 @@ class OmniRetriever(Encoder):
             raise ValueError(f"classify_linear.0 is {tuple(head[0].weight.shape)}, expected {(h, n * h)}")
         return head
 
+    def _load_beats(self) -> BeatsBranch | None:
+        """WAVE's BEATs branch from the base's weights (+ the adapter's beats_ln / beats_proj), or None
+        (with a warning) when the checkpoint has no BEATs encoder."""
+        from omnisearch.models.beats import load_branch
+
+        audio_cfg = _thinker_config(_config_json(self.base)).get("audio_config", {})
+        if audio_cfg.get("beats_only"):
+            raise ValueError("a beats_only WAVE checkpoint (no Whisper tokens) is not supported")
+        files = weight_files(self.base) if Path(self.base).is_dir() else []
+        state = beats_state([*files, Path(self.location) / "adapter_model.safetensors"])
+        branch = load_branch(state, self.dim, **self.meta.get("beats", {}))
+        if branch is None:
+            log.warning(
+                "omniretriever: no BEATs weights in %s: audio goes through the Whisper tower only "
+                "(N tokens), so audio, audio-visual and fused vectors are not WAVE-7B's",
+                self.base,
+            )
+            return None
+        import torch
+
+        branch.requires_grad_(False)  # frozen: the LoRA trainer tunes the thinker and classify_linear only
+        branch.to(self.device, self.dtype)
+        if self.device.startswith("cuda"):
+            branch.beats.to(torch.float16)  # WAVE runs BEATs in float16 (its CUDA autocast)
+        return branch.eval()
+
     # ---- encoding --------------------------------------------------------------------------------
     def encode(
         self, items: Sequence[EncoderInput], progress: Callable[[int], None] | None = None
@@ -326,17 +313,31 @@ class OmniRetriever(Encoder):
         emb = self.head(pooled.to(self.head[0].weight.dtype)).float()
         return torch.nn.functional.normalize(emb, dim=-1)
 
+    def audio_embeds(self, waves: list[np.ndarray]) -> tuple[Tensor, list[int]]:
+        """(sum of tokens, H) audio-slot embeddings of fitted waves (P.fit_audio) and each wave's slot
+        count: Whisper tokens, interleaved w0, b0, w1, b1, ... with the BEATs branch's when loaded."""
+        torch = self._torch
+        feats, mask = P.whisper_features(self.extractor, waves)
+        n_tokens = [P.audio_tokens(int(m.sum())) for m in mask]
+        whisper = self.thinker.model.get_audio_features(
+            torch.from_numpy(feats).to(self.device, self.dtype), torch.from_numpy(mask).to(self.device)
+        ).last_hidden_state
+        if self.beats is None:
+            return whisper, n_tokens
+        from omnisearch.models.beats import interleave
+
+        beats = self.beats([torch.from_numpy(w) for w in waves], n_tokens)
+        parts = zip(whisper.split(n_tokens), beats.split(n_tokens), strict=True)
+        return torch.cat([interleave(w, b) for w, b in parts]), [2 * n for n in n_tokens]
+
     def _model_inputs(self, items: Sequence[EncoderInput], use_audio_in_video: bool) -> dict:
+        """Keyword arguments of the thinker's model: ids, mask, our M-RoPE positions, the input
+        embeddings with the audio slots filled, and the video pixels (the thinker embeds those)."""
         torch = self._torch
         waves = [P.fit_audio(it.audio) for it in items if Modality.AUDIO in it.modalities()]
-        n_audio: list[int] = []
-        inputs: dict = {}
-        if waves:
-            feats, mask = P.whisper_features(self.extractor, waves)
-            n_audio = [P.audio_tokens(int(m.sum())) for m in mask]
-            inputs["input_features"] = torch.from_numpy(feats).to(self.device, self.dtype)
-            inputs["feature_attention_mask"] = torch.from_numpy(mask).to(self.device)
-        rows, patches, grids, spgs = [], [], [], []
+        repeat = 1 if self.beats is None else 2
+        audio, slots = self.audio_embeds(waves) if waves else (None, [])
+        rows, grids, row_spg, patches = [], [], [], []
         a = 0
         for it in items:
             mods = it.modalities()
@@ -346,24 +347,40 @@ class OmniRetriever(Encoder):
             grid = na = None
             spg = 2.0  # 1 fps when the clip's duration is unknown
             if Modality.AUDIO in mods:
-                na, a = n_audio[a], a + 1
+                na, a = slots[a] // repeat, a + 1
             if Modality.VIDEO in mods:
                 frames = P.sample_frames(it.frames, self.frames_per_clip)
                 x, grid = P.video_patches(frames)
                 if Modality.AUDIO in mods:
                     spg = P.TEMPORAL / (len(frames) / (len(it.audio) / P.RATE))
                 patches.append(x)
-                grids.append(grid)
-                spgs.append(spg)
-            rows.append(P.prompt_ids(self.ids, text_ids, self.default_ids, grid, na, spg))
+            grids.append(grid)
+            row_spg.append(spg)
+            rows.append(P.prompt_ids(self.ids, text_ids, self.default_ids, grid, na, spg, repeat))
         ids, attn = P.left_pad(rows, self.ids.pad)
-        inputs["input_ids"] = torch.from_numpy(ids).to(self.device)
-        inputs["attention_mask"] = torch.from_numpy(attn).to(self.device)
+        input_ids = torch.from_numpy(ids).to(self.device)
+        inputs: dict = {"input_ids": input_ids, "attention_mask": torch.from_numpy(attn).to(self.device)}
+        positions = P.batch_positions(rows, self.ids, grids, row_spg)
+        inputs["position_ids"] = torch.from_numpy(positions).to(self.device)
+        embeds = self.thinker.model.get_input_embeddings()(input_ids)
+        if audio is not None:
+            slot_mask = input_ids == self.ids.audio
+            if int(slot_mask.sum()) != audio.shape[0]:
+                raise RuntimeError(
+                    f"{int(slot_mask.sum())} audio slots in the prompts, {audio.shape[0]} tokens"
+                )
+            embeds = embeds.masked_scatter(slot_mask.unsqueeze(-1), audio.to(embeds.dtype))
+        inputs["inputs_embeds"] = embeds
         if patches:
             inputs["pixel_values_videos"] = torch.from_numpy(np.concatenate(patches)).to(
                 self.device, self.dtype
             )
-            inputs["video_grid_thw"] = torch.tensor(grids, dtype=torch.long, device=self.device)
-            inputs["video_second_per_grid"] = torch.tensor(spgs, dtype=torch.float32, device=self.device)
+            video = [(g, t) for g, t in zip(grids, row_spg, strict=True) if g]
+            inputs["video_grid_thw"] = torch.tensor(
+                [g for g, _ in video], dtype=torch.long, device=self.device
+            )
+            inputs["video_second_per_grid"] = torch.tensor(
+                [t for _, t in video], dtype=torch.float32, device=self.device
+            )
         inputs["use_audio_in_video"] = use_audio_in_video
         return inputs

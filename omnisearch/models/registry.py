@@ -56,7 +56,7 @@ REGISTRY: dict[str, EncoderSpec] = {
         target="omnisearch.models.omniretriever:OmniRetriever",
         dim="3584 (the thinker's hidden size)",
         weights_from="local folder: OMNISEARCH_OMNIRETRIEVER (adapter or full thinker); no download",
-        description="the paper's model via transformers' Qwen2.5-Omni thinker (+ LoRA); no BEATs branch; GPU",
+        description="the paper's model: transformers' Qwen2.5-Omni thinker (+ LoRA), WAVE's BEATs audio; GPU",
     ),
 }
 
