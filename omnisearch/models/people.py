@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from importlib import metadata
 
 import numpy as np
@@ -81,6 +82,24 @@ def people_concepts(faces: np.ndarray) -> dict[str, float]:
     return {k: v for k, v in shares.items() if v > 0}
 
 
+@contextmanager
+def _quiet_native_stderr():
+    """Silence file descriptor 2 for a moment: LiteRT's C++ runtime prints an INFO line when it builds
+    its CPU delegate, and nothing of a library's own logging should reach the user's terminal."""
+    import os
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 class PeopleDetector:
     """BlazeFace full-range over frames: `detect(frames)` -> (N,) face counts."""
 
@@ -88,8 +107,10 @@ class PeopleDetector:
         from ai_edge_litert.interpreter import Interpreter
 
         self.min_score = min_score
-        self._net = Interpreter(model_path=model_path(), num_threads=threads)
-        self._net.allocate_tensors()
+        with _quiet_native_stderr():
+            self._net = Interpreter(model_path=model_path(), num_threads=threads)
+            self._net.allocate_tensors()
+            self._net.invoke()  # the delegate is built (and announced) on the first call
         self._input = self._net.get_input_details()[0]["index"]
         outs = {o["name"]: o["index"] for o in self._net.get_output_details()}
         self._boxes = next(v for k, v in outs.items() if "regressor" in k)

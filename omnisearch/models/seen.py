@@ -24,8 +24,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-TOP_K = 5
-TEMPERATURE = 2.0
+TOP_K = 20
+TEMPERATURE = 3.0
 PEOPLE_MIX = 0.5  # share of the seen vector given to people when every frame shows one
 LOOK_DIM = 256
 LOOK_SEED = 17
