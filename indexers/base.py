@@ -79,6 +79,13 @@ def check_encoder(stored: EncoderRecord | None, wanted: EncoderRecord) -> None:
     """Raise EncoderMismatchError when an index built by `stored` is used with `wanted`."""
     if stored is None:
         return
+    if stored.name == wanted.name and (stored.version, stored.dim) != (wanted.version, wanted.dim):
+        raise EncoderMismatchError(
+            f"this index was built by encoder {stored.name!r} v{stored.version} ({stored.dim}-d); this "
+            f"release's {wanted.name!r} is v{wanted.version} ({wanted.dim}-d), whose vectors differ. "
+            "Re-index: "
+            "`omnisearch index PATHS --db NEW_DIR` (or delete the old index folder and index again)."
+        )
     if (stored.name, stored.version, stored.dim) != (wanted.name, wanted.version, wanted.dim):
         raise EncoderMismatchError(
             f"this index was built by encoder {stored.name!r} v{stored.version} ({stored.dim}-d) but "

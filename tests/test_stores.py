@@ -337,3 +337,12 @@ def test_lance_index_only_when_large_and_close_to_exact(tmp_path: Path) -> None:
     assert np.mean(recall) >= 0.9
     s.close()
     assert LanceStore(tmp_path / "lance").encoder() == enc
+
+
+def test_an_older_version_of_the_same_encoder_says_to_reindex() -> None:
+    from omnisearch.indexers.base import check_encoder
+
+    with pytest.raises(EncoderMismatchError, match=r"v1 \(16-d\); this release's 'test-enc' is v2.*Re-index"):
+        check_encoder(EncoderRecord("test-enc", "1", 16), EncoderRecord("test-enc", "2", 24))
+    with pytest.raises(EncoderMismatchError, match=r"Use --model other"):
+        check_encoder(EncoderRecord("other", "1", 16), EncoderRecord("test-enc", "1", 16))
