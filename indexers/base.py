@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import fnmatch
+import re
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 
@@ -89,10 +90,12 @@ def check_encoder(stored: EncoderRecord | None, wanted: EncoderRecord) -> None:
 
 @dataclass
 class StoreHit:
-    """A row found by a store search: metadata (no vectors) and its score (cosine)."""
+    """A row found by a store search: metadata, its score (cosine; for a full-text hit the text
+    score) and the searched column's stored vector (so merging and reranking need no second fetch)."""
 
     row: dict
     score: float
+    vector: np.ndarray | None = None
 
 
 META_FIELDS = (
@@ -114,6 +117,20 @@ META_FIELDS = (
 def record_meta(rec: ClipRecord) -> dict:
     """The metadata of a record as a plain dict (the payload both stores keep)."""
     return {f: getattr(rec, f) for f in META_FIELDS}
+
+
+WORD_FIELDS = ("text", "transcript", "ocr_text", "tags")  # the clip's own words, full-text indexed
+_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def word_tokens(text: str) -> set[str]:
+    """Lower-cased word tokens, e.g. word_tokens("Budget, LISBON!") == {"budget", "lisbon"}."""
+    return set(_TOKEN.findall(text.lower()))
+
+
+def words_matched(query: str, row: dict) -> int:
+    """How many distinct query tokens a row's word fields hold (the reference full-text score)."""
+    return len(word_tokens(query) & word_tokens(" ".join(str(row.get(f) or "") for f in WORD_FIELDS)))
 
 
 class VectorStore(ABC):
@@ -148,6 +165,11 @@ class VectorStore(ABC):
         self, modality: Modality, vector: np.ndarray, k: int, flt: Filter | None = None
     ) -> list[StoreHit]:
         """Top-k clips by cosine between `vector` and their `modality` vectors (clips lacking it skipped)."""
+
+    @abstractmethod
+    def text_search(self, text: str, column: Modality, k: int, flt: Filter | None = None) -> list[StoreHit]:
+        """Top-k clips whose own words (text, transcript, ocr_text, tags) hold the query's words, with
+        their `column` vectors (zero vectors where they lack it); empty when no word matches."""
 
     @abstractmethod
     def vectors(self, clip_ids: list[str], modality: Modality) -> dict[str, np.ndarray]:

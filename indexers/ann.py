@@ -1,0 +1,178 @@
+"""Index policy of the LanceDB store: when a vector column gets an ANN index, which one, with which
+search settings, and how indexes, fragments and versions are kept tidy after writes.
+
+Measured on this machine (2 shared cores, 384-d clustered vectors, see docs/figures.md "Search at
+archive scale"): below `threshold` rows the cached exact matrix search is faster than any index, above
+it IVF_HNSW_SQ with the settings below reached recall@10 >= 0.95; IVF_PQ and IVF_RQ needed a large
+refine to get there and were slower per query.
+
+`maintain(tbl, policy)` runs after every `index` run: it builds the vector index of a column that
+crossed the threshold, the full-text indexes over the clip's words, and folds new rows and small
+fragments in (LanceDB's optimize: compaction + incremental index update) once enough accumulate.
+`optimize(tbl, keep)` does all of it on demand and also prunes versions older than `keep`.
+
+Example:
+    >>> index_config("IVF_PQ", 100_000, dim=384).__class__.__name__
+    'IvfPq'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+
+from omnisearch.indexers.base import WORD_FIELDS
+from omnisearch.types import Modality
+
+INDEX_KINDS = ("IVF_HNSW_SQ", "IVF_PQ", "IVF_RQ")
+
+
+@dataclass(frozen=True)
+class AnnPolicy:
+    """threshold: rows holding a modality from which its column gets an ANN index (below: exact);
+    kind: one of INDEX_KINDS; nprobes / ef / refine_factor: search settings, always set explicitly;
+    refresh_rows: unindexed rows or small fragments after which `maintain` runs LanceDB's optimize."""
+
+    threshold: int = 150_000
+    kind: str = "IVF_HNSW_SQ"
+    nprobes: int = 24
+    ef: int = 160
+    refine_factor: int | None = None
+    num_partitions: int | None = None
+    refresh_rows: int = 2_000
+    max_fragments: int = 16
+    keep_versions: timedelta = timedelta(minutes=10)  # what automatic cleanup leaves for readers
+
+    def __post_init__(self) -> None:
+        if self.kind not in INDEX_KINDS:
+            raise ValueError(f"unknown index kind {self.kind!r}; use one of {', '.join(INDEX_KINDS)}")
+
+
+def partitions(n: int, kind: str) -> int:
+    """IVF partitions for `n` rows: ~sqrt(n)/4 for HNSW sub-indexes (each partition is a graph),
+    ~sqrt(n) for PQ / RQ (flat partitions are scanned)."""
+    root = float(np.sqrt(max(n, 1)))
+    return max(1, int(root / 4 if kind == "IVF_HNSW_SQ" else root))
+
+
+def index_config(kind: str, n: int, *, dim: int, num_partitions: int | None = None) -> Any:
+    """The LanceDB index config of `kind` for a cosine column of `n` rows of `dim` dimensions."""
+    from lancedb.index import IvfHnswSq, IvfPq, IvfRq
+
+    parts = num_partitions or partitions(n, kind)
+    if kind == "IVF_HNSW_SQ":
+        return IvfHnswSq(distance_type="cosine", num_partitions=parts, m=16, ef_construction=150)
+    if kind == "IVF_PQ":
+        return IvfPq(distance_type="cosine", num_partitions=parts, num_sub_vectors=max(1, dim // 8))
+    if kind == "IVF_RQ":
+        return IvfRq(distance_type="cosine", num_partitions=parts)
+    raise ValueError(f"unknown index kind {kind!r}")
+
+
+def vector_indexes(tbl) -> dict[str, Any]:
+    """Vector column -> its index config (LanceDB IndexConfig), for columns that have one."""
+    return {
+        ix.columns[0]: ix
+        for ix in tbl.list_indices()
+        if ix.columns and ix.columns[0].startswith("vec_") and ix.index_type.startswith("IVF")
+    }
+
+
+def _fts_columns(tbl) -> set[str]:
+    return {ix.columns[0] for ix in tbl.list_indices() if ix.index_type == "FTS" and ix.columns}
+
+
+def build_fts(tbl) -> list[str]:
+    """Native full-text indexes on the clip's word columns that lack one."""
+    from lancedb.index import FTS
+
+    done = []
+    have = _fts_columns(tbl)
+    for col in WORD_FIELDS:
+        if col not in have:
+            tbl.create_index(col, config=FTS(), replace=True)
+            done.append(f"built full-text index on {col}")
+    return done
+
+
+def build_vector_indexes(tbl, policy: AnnPolicy, dim: int, *, rebuild: bool = False) -> list[str]:
+    """ANN indexes on the vector columns holding >= policy.threshold rows (rebuild: also replace
+    existing ones, retraining their partitions)."""
+    have = vector_indexes(tbl)
+    done = []
+    for m in Modality:
+        col = f"vec_{m.value}"
+        n = tbl.count_rows(f"`has_{m.value}` = true")
+        if n < max(policy.threshold, 256) or (col in have and not rebuild):
+            continue
+        tbl.create_index(
+            col,
+            config=index_config(policy.kind, n, dim=dim, num_partitions=policy.num_partitions),
+            replace=True,
+        )
+        done.append(f"built {policy.kind} index on {col} ({n} rows)")
+    return done
+
+
+def _unindexed(tbl) -> int:
+    worst = 0
+    for ix in tbl.list_indices():
+        stats = tbl.index_stats(ix.name)
+        worst = max(worst, int(stats.num_unindexed_rows) if stats else 0)
+    return worst
+
+
+def table_stats(tbl) -> dict[str, Any]:
+    """Rows, fragments (small ones too), versions and every index with its settings."""
+    st = tbl.stats()
+    frag = st.fragment_stats
+    indexes = []
+    for ix in tbl.list_indices():
+        s = tbl.index_stats(ix.name)
+        indexes.append(
+            {
+                "name": ix.name,
+                "type": ix.index_type,
+                "columns": list(ix.columns),
+                "indexed_rows": int(s.num_indexed_rows) if s else None,
+                "unindexed_rows": int(s.num_unindexed_rows) if s else None,
+                "distance": s.distance_type if s else None,
+            }
+        )
+    return {
+        "rows": int(st.num_rows),
+        "fragments": int(frag.num_fragments),
+        "small_fragments": int(frag.num_small_fragments),
+        "versions": len(tbl.list_versions()),
+        "version": int(tbl.version),
+        "data_bytes": int(st.total_bytes),
+        "indexes": indexes,
+    }
+
+
+def maintain(tbl, policy: AnnPolicy, dim: int) -> list[str]:
+    """After writes: build missing indexes; compact and fold new rows into the indexes once
+    `policy.refresh_rows` rows are unindexed or `policy.max_fragments` fragments accumulate."""
+    done = build_fts(tbl) + build_vector_indexes(tbl, policy, dim)
+    frag = tbl.stats().fragment_stats
+    if _unindexed(tbl) >= policy.refresh_rows or frag.num_fragments > policy.max_fragments:
+        tbl.optimize(cleanup_older_than=policy.keep_versions)
+        done.append(f"optimized: {frag.num_fragments} fragments compacted, new rows added to the indexes")
+    return done
+
+
+def optimize(tbl, policy: AnnPolicy, dim: int, keep: timedelta, *, rebuild: bool = False) -> list[str]:
+    """On demand: compact fragments, fold new rows into the indexes, prune versions older than
+    `keep` (the latest is always kept), build missing indexes (rebuild: retrain vector indexes)."""
+    before = table_stats(tbl)
+    done = build_fts(tbl) + build_vector_indexes(tbl, policy, dim, rebuild=rebuild)
+    tbl.optimize(cleanup_older_than=keep)
+    after = table_stats(tbl)
+    done.append(
+        f"compacted {before['fragments']} -> {after['fragments']} fragments, "
+        f"pruned {before['versions']} -> {after['versions']} versions (kept those newer than {keep})"
+    )
+    return done
