@@ -61,6 +61,7 @@ def print_ingest_report(report: Any, as_dict: bool = False) -> dict | None:
         "realtime_factor": round(report.realtime_factor, 2),
         "stage_seconds": {k: round(v, 2) for k, v in report.timings.items()},
         "failed": [{"file": p, "reason": r} for p, r in report.failed],
+        "index_maintenance": list(report.maintenance),
     }
     if as_dict:
         return summary
@@ -76,6 +77,8 @@ def print_ingest_report(report: Any, as_dict: bool = False) -> dict | None:
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in report.timings.items())
     if stages:
         console.print(f"stages: {stages}")
+    for line in report.maintenance:
+        console.print(f"index: {line}", highlight=False)
     return None
 
 

@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -128,7 +129,7 @@ def _unindexed(tbl) -> int:
 def table_stats(tbl) -> dict[str, Any]:
     """Rows, fragments (small ones too), versions and every index with its settings."""
     st = tbl.stats()
-    frag = st.fragment_stats
+    frag = st["fragment_stats"]
     indexes = []
     for ix in tbl.list_indices():
         s = tbl.index_stats(ix.name)
@@ -143,12 +144,12 @@ def table_stats(tbl) -> dict[str, Any]:
             }
         )
     return {
-        "rows": int(st.num_rows),
-        "fragments": int(frag.num_fragments),
-        "small_fragments": int(frag.num_small_fragments),
+        "rows": int(st["num_rows"]),
+        "fragments": int(frag["num_fragments"]),
+        "small_fragments": int(frag["num_small_fragments"]),
         "versions": len(tbl.list_versions()),
         "version": int(tbl.version),
-        "data_bytes": int(st.total_bytes),
+        "data_bytes": int(st["total_bytes"]),
         "indexes": indexes,
     }
 
@@ -157,10 +158,10 @@ def maintain(tbl, policy: AnnPolicy, dim: int) -> list[str]:
     """After writes: build missing indexes; compact and fold new rows into the indexes once
     `policy.refresh_rows` rows are unindexed or `policy.max_fragments` fragments accumulate."""
     done = build_fts(tbl) + build_vector_indexes(tbl, policy, dim)
-    frag = tbl.stats().fragment_stats
-    if _unindexed(tbl) >= policy.refresh_rows or frag.num_fragments > policy.max_fragments:
+    frags = tbl.stats()["fragment_stats"]["num_fragments"]
+    if _unindexed(tbl) >= policy.refresh_rows or frags > policy.max_fragments:
         tbl.optimize(cleanup_older_than=policy.keep_versions)
-        done.append(f"optimized: {frag.num_fragments} fragments compacted, new rows added to the indexes")
+        done.append(f"optimized: {frags} fragments compacted, new rows added to the indexes")
     return done
 
 
@@ -169,7 +170,9 @@ def optimize(tbl, policy: AnnPolicy, dim: int, keep: timedelta, *, rebuild: bool
     `keep` (the latest is always kept), build missing indexes (rebuild: retrain vector indexes)."""
     before = table_stats(tbl)
     done = build_fts(tbl) + build_vector_indexes(tbl, policy, dim, rebuild=rebuild)
-    tbl.optimize(cleanup_older_than=keep)
+    with warnings.catch_warnings():  # keep=0 warns that readers on older versions fail: the user chose it
+        warnings.simplefilter("ignore", UserWarning)
+        tbl.optimize(cleanup_older_than=keep)
     after = table_stats(tbl)
     done.append(
         f"compacted {before['fragments']} -> {after['fragments']} fragments, "

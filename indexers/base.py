@@ -17,6 +17,7 @@ import fnmatch
 import re
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 
 import numpy as np
 
@@ -178,6 +179,18 @@ class VectorStore(ABC):
     @abstractmethod
     def rows(self, flt: Filter | None = None) -> list[dict]:
         """Metadata of every clip (matching `flt`), without vectors."""
+
+    @abstractmethod
+    def maintain(self) -> list[str]:
+        """After an index run: build or refresh indexes as the store's policy says; say what it did."""
+
+    @abstractmethod
+    def optimize(self, keep: timedelta = timedelta(0), rebuild: bool = False) -> list[str]:
+        """On demand: compact, prune versions older than `keep`, build / refresh indexes; say what it did."""
+
+    @abstractmethod
+    def stats(self) -> dict:
+        """Rows, fragments / segments, versions, indexes with their settings."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources."""

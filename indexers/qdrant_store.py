@@ -26,6 +26,7 @@ import uuid
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -322,6 +323,32 @@ class QdrantStore(VectorStore):
                 if isinstance(p.vector, dict) and name in p.vector:
                     out[p.payload["clip_id"]] = np.asarray(p.vector[name], dtype=np.float32)
         return out
+
+    def maintain(self) -> list[str]:
+        """Nothing to do: Qdrant builds HNSW segments past its indexing threshold by itself."""
+        return []
+
+    def optimize(self, keep: timedelta = timedelta(0), rebuild: bool = False) -> list[str]:
+        """Qdrant's optimizer merges segments and builds HNSW in the background (servers); local mode
+        is a brute-force scan with nothing to compact."""
+        if self.local:
+            return ["qdrant local mode: brute-force scan, nothing to compact or index"]
+        return ["qdrant server: segments and HNSW are optimised by the server in the background"]
+
+    def stats(self) -> dict:
+        if not self._exists():
+            return {"rows": 0}
+        info = self.client.get_collection(self.collection)
+        hnsw = info.config.hnsw_config
+        return {
+            "rows": int(info.points_count or 0),
+            "segments": int(info.segments_count or 0),
+            "indexed_vectors": int(info.indexed_vectors_count or 0),
+            "status": str(info.status),
+            "indexes": [{"type": "HNSW", "m": hnsw.m, "ef_construct": hnsw.ef_construct}]
+            + [{"field": k, "type": str(v.data_type)} for k, v in (info.payload_schema or {}).items()],
+            "search": {"hnsw_ef": self.config.search_ef, "exact": self.config.exact, "local": self.local},
+        }
 
     def close(self) -> None:
         self.client.close()
