@@ -35,7 +35,8 @@ INDEX_KINDS = ("IVF_HNSW_SQ", "IVF_PQ", "IVF_RQ")
 class AnnPolicy:
     """threshold: rows holding a modality from which its column gets an ANN index (below: exact);
     kind: one of INDEX_KINDS; nprobes / ef / refine_factor: search settings, always set explicitly;
-    refresh_rows: unindexed rows or small fragments after which `maintain` runs LanceDB's optimize."""
+    fts_threshold: rows from which the word columns get full-text indexes; refresh_rows / max_fragments:
+    unindexed rows / fragments after which `maintain` runs LanceDB's optimize."""
 
     threshold: int = 150_000
     kind: str = "IVF_HNSW_SQ"
@@ -43,6 +44,7 @@ class AnnPolicy:
     ef: int = 160
     refine_factor: int | None = None
     num_partitions: int | None = None
+    fts_threshold: int = 5_000  # rows from which the word columns get native full-text indexes
     refresh_rows: int = 2_000
     max_fragments: int = 16
     keep_versions: timedelta = timedelta(minutes=10)  # what automatic cleanup leaves for readers
@@ -78,7 +80,7 @@ def vector_indexes(tbl) -> dict[str, Any]:
     return {
         ix.columns[0]: ix
         for ix in tbl.list_indices()
-        if ix.columns and ix.columns[0].startswith("vec_") and ix.index_type.startswith("IVF")
+        if ix.columns and ix.columns[0].startswith("vec_") and ix.index_type.upper().startswith("IVF")
     }
 
 
@@ -86,11 +88,14 @@ def _fts_columns(tbl) -> set[str]:
     return {ix.columns[0] for ix in tbl.list_indices() if ix.index_type == "FTS" and ix.columns}
 
 
-def build_fts(tbl) -> list[str]:
-    """Native full-text indexes on the clip's word columns that lack one."""
+def build_fts(tbl, policy: AnnPolicy) -> list[str]:
+    """Native full-text indexes on the clip's word columns that lack one, from `fts_threshold` rows
+    (below it a token scan of the cached rows is as fast, and the folder stays a few files)."""
     from lancedb.index import FTS
 
-    done = []
+    done: list[str] = []
+    if tbl.count_rows() < policy.fts_threshold:
+        return done
     have = _fts_columns(tbl)
     for col in WORD_FIELDS:
         if col not in have:
@@ -157,7 +162,7 @@ def table_stats(tbl) -> dict[str, Any]:
 def maintain(tbl, policy: AnnPolicy, dim: int) -> list[str]:
     """After writes: build missing indexes; compact and fold new rows into the indexes once
     `policy.refresh_rows` rows are unindexed or `policy.max_fragments` fragments accumulate."""
-    done = build_fts(tbl) + build_vector_indexes(tbl, policy, dim)
+    done = build_fts(tbl, policy) + build_vector_indexes(tbl, policy, dim)
     frags = tbl.stats()["fragment_stats"]["num_fragments"]
     if _unindexed(tbl) >= policy.refresh_rows or frags > policy.max_fragments:
         tbl.optimize(cleanup_older_than=policy.keep_versions)
@@ -169,7 +174,7 @@ def optimize(tbl, policy: AnnPolicy, dim: int, keep: timedelta, *, rebuild: bool
     """On demand: compact fragments, fold new rows into the indexes, prune versions older than
     `keep` (the latest is always kept), build missing indexes (rebuild: retrain vector indexes)."""
     before = table_stats(tbl)
-    done = build_fts(tbl) + build_vector_indexes(tbl, policy, dim, rebuild=rebuild)
+    done = build_fts(tbl, policy) + build_vector_indexes(tbl, policy, dim, rebuild=rebuild)
     with warnings.catch_warnings():  # keep=0 warns that readers on older versions fail: the user chose it
         warnings.simplefilter("ignore", UserWarning)
         tbl.optimize(cleanup_older_than=keep)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from omnisearch.indexers import ann
-from omnisearch.indexers.base import META_FIELDS, WORD_FIELDS, Filter, StoreHit, words_matched
+from omnisearch.indexers.base import META_FIELDS, WORD_FIELDS, Filter, StoreHit, word_tokens, words_matched
 from omnisearch.types import Modality
 
 
@@ -34,6 +34,7 @@ class _Exact:
     version: int
     matrix: np.ndarray
     meta: Any  # pyarrow.Table of META_FIELDS, row i <-> matrix row i
+    tokens: list[set[str]] | None = None  # word tokens of each row, made on the first text scan
 
 
 def _to_matrix(column, dim: int) -> np.ndarray:
@@ -161,11 +162,25 @@ class LanceSearch:
         ]
 
     def _text_scan(self, text: str, m: str, k: int, flt: Filter | None) -> list[StoreHit]:
-        """Without full-text indexes (an index `maintain` has not seen): token match over the rows."""
-        scored = [(words_matched(text, r), r) for r in self.rows(flt)]
-        top = sorted((sr for sr in scored if sr[0] > 0), key=lambda sr: (-sr[0], sr[1]["clip_id"]))[:k]
-        vecs = self.vectors([r["clip_id"] for _, r in top], Modality(m))
-        return [StoreHit(row=r, score=float(n), vector=vecs.get(r["clip_id"])) for n, r in top]
+        """Below the full-text threshold: token match over the cached rows (filtered: LanceDB rows)."""
+        if flt is not None and not flt.is_empty():
+            scored = [(words_matched(text, r), r) for r in self.rows(flt)]
+            top = sorted((sr for sr in scored if sr[0] > 0), key=lambda sr: (-sr[0], sr[1]["clip_id"]))[:k]
+            vecs = self.vectors([r["clip_id"] for _, r in top], Modality(m))
+            return [StoreHit(row=r, score=float(n), vector=vecs.get(r["clip_id"])) for n, r in top]
+        col = self._exact_column(m)
+        if col.tokens is None:
+            cols = [col.meta[f].to_pylist() for f in WORD_FIELDS]
+            col.tokens = [
+                word_tokens(" ".join(str(v or "") for v in vals)) for vals in zip(*cols, strict=True)
+            ]
+        q = word_tokens(text)
+        scored = [(len(q & toks), i) for i, toks in enumerate(col.tokens)]
+        top = sorted((si for si in scored if si[0] > 0), key=lambda si: -si[0])[:k]
+        rows = col.meta.take([i for _, i in top]).to_pylist() if top else []
+        return [
+            StoreHit(row=r, score=float(n), vector=col.matrix[i]) for (n, i), r in zip(top, rows, strict=True)
+        ]
 
     # -- upkeep -----------------------------------------------------------------------------------
     def maintain(self) -> list[str]:
