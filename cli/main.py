@@ -49,12 +49,18 @@ def _fail(msg: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def _open(store: StoreKind, db: str | None, qdrant_url: str | None, qdrant_api_key: str | None):
+def _open(
+    store: StoreKind,
+    db: str | None,
+    qdrant_url: str | None,
+    qdrant_api_key: str | None,
+    read_only: bool = False,
+):
     from omnisearch.indexers import open_store
 
     if store == StoreKind.lancedb and not db:
         _fail("--db DIR is required")
-    return open_store(store.value, db, url=qdrant_url, api_key=qdrant_api_key)
+    return open_store(store.value, db, url=qdrant_url, api_key=qdrant_api_key, read_only=read_only)
 
 
 def _encoder(model: str, device: str, batch_size: int):
@@ -189,7 +195,7 @@ def search(
         group_by_file=group_by == "file",
     )
     enc = _encoder(model, device, 16)
-    st = _open(store, db, qdrant_url, qdrant_api_key)
+    st = _open(store, db, qdrant_url, qdrant_api_key, read_only=True)
     try:
         result = run_search(st, enc, q, opts)
     except (QueryError, EncoderMismatchError) as e:

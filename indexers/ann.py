@@ -44,10 +44,18 @@ class AnnPolicy:
     ef: int = 160
     refine_factor: int | None = None
     num_partitions: int | None = None
+    snapshot_rows: int = 50_000  # up to this many rows (and no ANN index) an exact-search snapshot is kept
     fts_threshold: int = 5_000  # rows from which the word columns get native full-text indexes
     refresh_rows: int = 2_000
     max_fragments: int = 16
     keep_versions: timedelta = timedelta(minutes=10)  # what automatic cleanup leaves for readers
+
+    def refine(self) -> int | None:
+        """refine_factor in force: as set, else none for IVF_HNSW_SQ (8-bit codes) and 10 for the
+        coarser PQ / RQ codes (their candidates are rescored with the full vectors)."""
+        if self.refine_factor is not None:
+            return self.refine_factor or None
+        return None if self.kind == "IVF_HNSW_SQ" else 10
 
     def __post_init__(self) -> None:
         if self.kind not in INDEX_KINDS:

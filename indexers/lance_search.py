@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from omnisearch.indexers import ann
+from omnisearch.indexers import ann, snapshot
 from omnisearch.indexers.base import META_FIELDS, WORD_FIELDS, Filter, StoreHit, word_tokens, words_matched
 from omnisearch.types import Modality
 
@@ -46,6 +46,7 @@ class LanceSearch:
     """Search paths and index upkeep for `LanceStore` (which provides `_tbl`, `_dim`, `where`)."""
 
     policy: ann.AnnPolicy
+    db_dir: str
     _tbl: Any
 
     def _init_search(self, policy: ann.AnnPolicy | None) -> None:
@@ -109,8 +110,8 @@ class LanceSearch:
         if f"vec_{m}" in facts["indexed"]:
             p = self.policy
             query = query.nprobes(p.nprobes).ef(max(p.ef, k))
-            if p.refine_factor:
-                query = query.refine_factor(p.refine_factor)
+            if p.refine():
+                query = query.refine_factor(p.refine())
         t = query.to_arrow()
         vecs = _to_matrix(t[f"vec_{m}"], self._dim())
         dists = t["_distance"].to_numpy()
@@ -184,14 +185,26 @@ class LanceSearch:
 
     # -- upkeep -----------------------------------------------------------------------------------
     def maintain(self) -> list[str]:
-        """After an index run: build missing indexes, fold new rows and small fragments in."""
-        return [] if self._tbl is None else ann.maintain(self._tbl, self.policy, self._dim())
+        """After an index run: build missing indexes, fold new rows and small fragments in, refresh
+        the exact-search snapshot."""
+        if self._tbl is None:
+            return []
+        return ann.maintain(self._tbl, self.policy, self._dim()) + self._refresh_snapshot()
 
     def optimize(self, keep: timedelta = timedelta(0), rebuild: bool = False) -> list[str]:
         """Compact, fold new rows into the indexes, prune versions older than `keep`, build indexes."""
         if self._tbl is None:
             return ["empty index: nothing to do"]
-        return ann.optimize(self._tbl, self.policy, self._dim(), keep, rebuild=rebuild)
+        done = ann.optimize(self._tbl, self.policy, self._dim(), keep, rebuild=rebuild)
+        return done + self._refresh_snapshot()
+
+    def _refresh_snapshot(self) -> list[str]:
+        """Write the exact-search snapshot of a small unindexed table; remove it otherwise."""
+        rows = self._tbl.count_rows()
+        if rows > self.policy.snapshot_rows or ann.vector_indexes(self._tbl):
+            return ["removed the exact-search snapshot"] if snapshot.remove_snapshot(self.db_dir) else []
+        snapshot.write_snapshot(self.db_dir, self._tbl, self.encoder(), self._dim())
+        return [f"wrote the exact-search snapshot ({rows} rows, memory-mapped vectors)"]
 
     def stats(self) -> dict[str, Any]:
         """Rows, fragments, versions, indexes and the search settings in force."""
@@ -204,7 +217,7 @@ class LanceSearch:
             "index_kind": p.kind,
             "nprobes": p.nprobes,
             "ef": p.ef,
-            "refine_factor": p.refine_factor,
+            "refine_factor": p.refine(),
             "exact_below_threshold": "cached matrix (numpy) unfiltered, LanceDB flat scan filtered",
         }
         return out
