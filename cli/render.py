@@ -33,12 +33,20 @@ def print_hits(hits: list[Hit], title: str = "") -> None:
         ("score", {"justify": "right"}),
         ("file", {}),
         ("start-end", {"justify": "right"}),
+        ("moment", {"justify": "right"}),
         ("text", {}),
     ]:
         table.add_column(col, **kw)
     for i, h in enumerate(hits, start=1):
+        s0 = h.start if h.span_start is None else h.span_start
+        s1 = h.end if h.span_end is None else h.span_end
         table.add_row(
-            str(i), f"{h.score:.3f}", os.path.basename(h.path), f"{h.start:.1f}-{h.end:.1f}s", snippet(h)
+            str(i),
+            f"{h.score:.3f}",
+            os.path.basename(h.path),
+            f"{h.start:.1f}-{h.end:.1f}s",
+            f"{s0:.1f}-{s1:.1f}s",
+            snippet(h),
         )
     console = _console()
     if not hits:

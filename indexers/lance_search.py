@@ -3,10 +3,10 @@ below the ANN threshold, indexed search with explicit settings above it, native 
 the clip's words, and index upkeep (`maintain`, `optimize`, `stats`).
 
 Exact search: the first unfiltered query of a column reads its vectors (rows that have the modality)
-and metadata once into memory, keyed by the table version, and answers by one matrix product, as fast
-as numpy brute force; a filtered query runs LanceDB's prefiltered flat scan instead. Indexed search:
-`nprobes`, `ef` and `refine_factor` come from the `AnnPolicy`; the `has_<modality>` prefilter is
-skipped when every row has the modality.
+and metadata once into memory (until the next write through this store) and answers by one matrix
+product, as fast as numpy brute force; a filtered query runs LanceDB's prefiltered flat scan
+instead. Indexed search: `nprobes`, `ef` and `refine_factor` come from the `AnnPolicy`; the
+`has_<modality>` prefilter is skipped when every row has the modality.
 
 Example:
     >>> store = LanceStore("/tmp/db")                                   # doctest: +SKIP
@@ -31,7 +31,7 @@ from omnisearch.types import Modality
 class _Exact:
     """One column held in memory: unit vectors (n, d) and the metadata of the same rows."""
 
-    version: int
+    version: int  # the store's write generation it was read at
     matrix: np.ndarray
     meta: Any  # pyarrow.Table of META_FIELDS, row i <-> matrix row i
     tokens: list[set[str]] | None = None  # word tokens of each row, made on the first text scan
@@ -52,11 +52,17 @@ class LanceSearch:
     def _init_search(self, policy: ann.AnnPolicy | None) -> None:
         self.policy = policy or ann.AnnPolicy()
         self._exact: dict[str, _Exact] = {}
-        self._facts: tuple[int, dict[str, Any]] | None = None  # (version, indexed columns, counts)
+        self._facts: tuple[int, dict[str, Any]] | None = None  # (generation, indexed columns, counts)
+        self._gen = 0  # bumped by every write through this store: the caches are keyed by it
+
+    def _stale(self) -> None:
+        """Forget the cached matrices and table facts (after a write through this store). Writes by
+        other processes are not seen by an open LanceDB table either, until it is reopened."""
+        self._gen += 1
 
     def _table_facts(self) -> dict[str, Any]:
         """Indexed vector columns and per-modality row counts, cached per table version."""
-        version = self._tbl.version
+        version = self._gen
         if self._facts is None or self._facts[0] != version:
             facts = {"indexed": set(ann.vector_indexes(self._tbl)), "rows": self._tbl.count_rows()}
             for m in Modality:
@@ -65,7 +71,7 @@ class LanceSearch:
         return self._facts[1]
 
     def _exact_column(self, m: str) -> _Exact:
-        version = self._tbl.version
+        version = self._gen
         hit = self._exact.get(m)
         if hit is None or hit.version != version:
             t = (
@@ -75,7 +81,8 @@ class LanceSearch:
                 .limit(None)
                 .to_arrow()
             )
-            hit = _Exact(version, _to_matrix(t[f"vec_{m}"], self._dim()), t.drop_columns([f"vec_{m}"]))
+            meta = t.drop_columns([f"vec_{m}"]).combine_chunks()
+            hit = _Exact(version, _to_matrix(t[f"vec_{m}"], self._dim()), meta)
             self._exact[m] = hit
         return hit
 
@@ -189,12 +196,14 @@ class LanceSearch:
         the exact-search snapshot."""
         if self._tbl is None:
             return []
+        self._stale()
         return ann.maintain(self._tbl, self.policy, self._dim()) + self._refresh_snapshot()
 
     def optimize(self, keep: timedelta = timedelta(0), rebuild: bool = False) -> list[str]:
         """Compact, fold new rows into the indexes, prune versions older than `keep`, build indexes."""
         if self._tbl is None:
             return ["empty index: nothing to do"]
+        self._stale()
         done = ann.optimize(self._tbl, self.policy, self._dim(), keep, rebuild=rebuild)
         return done + self._refresh_snapshot()
 

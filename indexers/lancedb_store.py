@@ -136,6 +136,7 @@ class LanceStore(LanceSearch, VectorStore):
             flat = np.concatenate(cols[f"vec_{m.value}"]).astype(np.float32)
             cols[f"vec_{m.value}"] = pa.FixedSizeListArray.from_arrays(pa.array(flat), dim)
         data = pa.table(cols, schema=self._tbl.schema)
+        self._stale()
         (
             self._tbl.merge_insert("clip_id")
             .when_matched_update_all()
@@ -147,6 +148,7 @@ class LanceStore(LanceSearch, VectorStore):
         if self._tbl is None or not paths:
             return 0
         gone = 0
+        self._stale()
         uniq = sorted(set(paths))
         for i in range(0, len(uniq), _CHUNK):
             where = f"`path` IN ({', '.join(sql_str(p) for p in uniq[i : i + _CHUNK])})"
@@ -242,6 +244,7 @@ class LanceStore(LanceSearch, VectorStore):
             threshold=self.policy.threshold if min_rows is None else min_rows,
             num_partitions=num_partitions or self.policy.num_partitions,
         )
+        self._stale()
         built = bool(build_vector_indexes(self._tbl, policy, self._dim(), rebuild=True))
         if built:
             self._tbl.create_index("media_type", config=Bitmap(), replace=True)
