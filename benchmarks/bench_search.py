@@ -273,7 +273,8 @@ def main() -> None:
     for r in rows:
         print(
             f"| {r['backend']} | {r['n']:,} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
-            f"{r['recall_at_10']:.3f} | {r['build_s']:.1f} | {r['disk_mb']:.0f} | {r['ram_mb']:.0f} | {r['queries']} |"
+            f"{r['recall_at_10']:.3f} | {r['build_s']:.1f} | {r['disk_mb']:.0f} | {r['ram_mb']:.0f} | "
+            f"{r['queries']} |"
         )
     if args.json:
         Path(args.json).write_text(json.dumps({"dim": args.dim, "rows": rows}, indent=2))
