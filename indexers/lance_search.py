@@ -116,9 +116,10 @@ class LanceSearch:
             query = query.where(where, prefilter=True)
         if f"vec_{m}" in facts["indexed"]:
             p = self.policy
-            query = query.nprobes(p.nprobes).ef(max(p.ef, k))
-            if p.refine():
-                query = query.refine_factor(p.refine())
+            refine = p.refine()
+            query = query.nprobes(p.nprobes).ef(max(p.ef, k * (refine or 1)))  # HNSW wants ef >= k * refine
+            if refine:
+                query = query.refine_factor(refine)
         t = query.to_arrow()
         vecs = _to_matrix(t[f"vec_{m}"], self._dim())
         dists = t["_distance"].to_numpy()

@@ -104,18 +104,18 @@ def test_exact_cache_equals_the_lancedb_scan_and_follows_writes(tmp_path: Path) 
     store.close()
 
 
-def test_maintain_builds_the_ann_index_past_the_threshold(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["IVF_RQ", "IVF_HNSW_SQ"])
+def test_maintain_builds_the_ann_index_past_the_threshold(tmp_path: Path, kind: str) -> None:
     recs = clips(1200, seed=3)
-    store = LanceStore(
-        tmp_path / "lance", policy=AnnPolicy(threshold=1000, nprobes=8, ef=100, fts_threshold=1000)
-    )
+    policy = AnnPolicy(threshold=1000, kind=kind, nprobes=40, ef=100, refine_factor=20, fts_threshold=1000)
+    store = LanceStore(tmp_path / "lance", policy=policy)
     store.ensure_encoder(ENC)
     store.upsert(recs[:600])
     assert not any("IVF" in line for line in store.maintain())  # 600 rows: stays exact
     assert vector_indexes(store._tbl) == {}
     store.upsert(recs[600:])
     done = store.maintain()
-    assert sum("IVF_HNSW_SQ" in line for line in done) == 4 and set(vector_indexes(store._tbl)) == {
+    assert sum(kind in line for line in done) == 4 and set(vector_indexes(store._tbl)) == {
         f"vec_{m.value}" for m in Modality
     }
     mat = np.stack([r.vectors[T] for r in recs])
@@ -127,8 +127,8 @@ def test_maintain_builds_the_ann_index_past_the_threshold(tmp_path: Path) -> Non
         found += len(want & {h.row["clip_id"] for h in store.search(T, q, 10)})
     assert found / 100 >= 0.9
     stats = store.stats()
-    assert {ix["type"] for ix in stats["indexes"]} >= {"IvfHnswSq", "FTS"}
-    assert stats["search"]["nprobes"] == 8 and stats["rows"] == 1200
+    assert {ix["type"] for ix in stats["indexes"]} >= {kind.title().replace("_", ""), "FTS"}
+    assert stats["search"]["nprobes"] == 40 and stats["rows"] == 1200
     store.close()
 
 
