@@ -47,7 +47,7 @@ class AnnPolicy:
     refine_factor: int | None = None
     num_partitions: int | None = None
     snapshot_rows: int = 50_000  # up to this many rows (and no ANN index) an exact-search snapshot is kept
-    fts_threshold: int = 5_000  # rows from which the word columns get native full-text indexes
+    fts_threshold: int = 50_000  # rows from which the word columns get native full-text indexes
     refresh_rows: int = 2_000
     max_fragments: int = 16
     keep_versions: timedelta = timedelta(minutes=10)  # what automatic cleanup leaves for readers

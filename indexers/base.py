@@ -131,7 +131,30 @@ def word_tokens(text: str) -> set[str]:
 
 def words_matched(query: str, row: dict) -> int:
     """How many distinct query tokens a row's word fields hold (the reference full-text score)."""
-    return len(word_tokens(query) & word_tokens(" ".join(str(row.get(f) or "") for f in WORD_FIELDS)))
+    return len(word_tokens(query) & word_tokens(row_words(row)))
+
+
+def row_words(row: dict) -> str:
+    """The clip's own words: its word fields joined."""
+    return " ".join(str(row.get(f) or "") for f in WORD_FIELDS)
+
+
+def postings(texts: list[str]) -> dict[str, list[int]]:
+    """token -> indices of the texts holding it (an inverted index for `match_counts`)."""
+    out: dict[str, list[int]] = {}
+    for i, text in enumerate(texts):
+        for tok in word_tokens(text):
+            out.setdefault(tok, []).append(i)
+    return out
+
+
+def match_counts(query: str, index: dict[str, list[int]]) -> dict[int, int]:
+    """text index -> how many distinct query tokens it holds (only texts holding one or more)."""
+    counts: dict[int, int] = {}
+    for tok in word_tokens(query):
+        for i in index.get(tok, ()):
+            counts[i] = counts.get(i, 0) + 1
+    return counts
 
 
 class VectorStore(ABC):

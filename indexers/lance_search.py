@@ -23,7 +23,15 @@ from typing import Any
 import numpy as np
 
 from omnisearch.indexers import ann, snapshot
-from omnisearch.indexers.base import META_FIELDS, WORD_FIELDS, Filter, StoreHit, word_tokens, words_matched
+from omnisearch.indexers.base import (
+    META_FIELDS,
+    WORD_FIELDS,
+    Filter,
+    StoreHit,
+    match_counts,
+    postings,
+    words_matched,
+)
 from omnisearch.types import Modality
 
 
@@ -34,7 +42,7 @@ class _Exact:
     version: int  # the store's write generation it was read at
     matrix: np.ndarray
     meta: Any  # pyarrow.Table of META_FIELDS, row i <-> matrix row i
-    tokens: list[set[str]] | None = None  # word tokens of each row, made on the first text scan
+    tokens: dict[str, list[int]] | None = None  # token -> rows holding it, made on the first text scan
 
 
 def _to_matrix(column, dim: int) -> np.ndarray:
@@ -179,16 +187,17 @@ class LanceSearch:
             return [StoreHit(row=r, score=float(n), vector=vecs.get(r["clip_id"])) for n, r in top]
         col = self._exact_column(m)
         if col.tokens is None:
-            cols = [col.meta[f].to_pylist() for f in WORD_FIELDS]
-            col.tokens = [
-                word_tokens(" ".join(str(v or "") for v in vals)) for vals in zip(*cols, strict=True)
+            words = [
+                " ".join(str(v or "") for v in vals)
+                for vals in zip(*(col.meta[f].to_pylist() for f in WORD_FIELDS), strict=True)
             ]
-        q = word_tokens(text)
-        scored = [(len(q & toks), i) for i, toks in enumerate(col.tokens)]
-        top = sorted((si for si in scored if si[0] > 0), key=lambda si: -si[0])[:k]
-        rows = col.meta.take([i for _, i in top]).to_pylist() if top else []
+            col.tokens = postings(words)
+        counts = match_counts(text, col.tokens)
+        top = sorted(counts, key=lambda i: (-counts[i], i))[:k]
+        rows = col.meta.take(top).to_pylist() if top else []
         return [
-            StoreHit(row=r, score=float(n), vector=col.matrix[i]) for (n, i), r in zip(top, rows, strict=True)
+            StoreHit(row=r, score=float(counts[i]), vector=col.matrix[i])
+            for i, r in zip(top, rows, strict=True)
         ]
 
     # -- upkeep -----------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from omnisearch.indexers.base import META_FIELDS, EncoderRecord
+from omnisearch.indexers.base import META_FIELDS, EncoderRecord, postings, row_words
 from omnisearch.types import Modality
 
 SNAPSHOT_DIR = "exact-snapshot"
@@ -44,6 +44,13 @@ class Snapshot:
     rows: list[dict]
     folder: Path
     _columns: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    _words: dict[str, list[int]] | None = None
+
+    def words(self) -> dict[str, list[int]]:
+        """token -> rows holding it (the clips' own words), read on first use."""
+        if self._words is None:
+            self._words = json.loads((self.folder / "words.json").read_text())
+        return self._words
 
     def column(self, m: Modality) -> tuple[np.ndarray, np.ndarray]:
         name = Modality(m).value
@@ -91,6 +98,7 @@ def write_snapshot(db_dir: str | Path, tbl, encoder: EncoderRecord, dim: int) ->
         np.save(tmp / f"rows_{m.value}.npy", np.flatnonzero(has).astype(np.int64))
         np.save(tmp / f"vec_{m.value}.npy", np.ascontiguousarray(mat))
     (tmp / "rows.json").write_text(json.dumps(meta, ensure_ascii=False))
+    (tmp / "words.json").write_text(json.dumps(postings([row_words(r) for r in meta]), ensure_ascii=False))
     head = {"encoder": encoder.to_dict(), "rows": len(meta), "manifests": manifests(db_dir)}
     (tmp / "snapshot.json").write_text(json.dumps(head))
     remove_snapshot(db_dir)

@@ -22,7 +22,7 @@ from omnisearch.indexers.base import (
     StoreHit,
     VectorStore,
     check_encoder,
-    words_matched,
+    match_counts,
 )
 from omnisearch.indexers.snapshot import Snapshot
 from omnisearch.types import ClipRecord, Modality
@@ -87,17 +87,17 @@ class SnapshotStore(VectorStore):
 
     def text_search(self, text: str, column: Modality, k: int, flt: Filter | None = None) -> list[StoreHit]:
         idx, mat = self.snap.column(column)
-        scored = []
-        for j, i in enumerate(idx):
-            row = self.snap.rows[i]
-            if flt is None or flt.is_empty() or flt.matches(row):
-                n = words_matched(text, row)
-                if n > 0:
-                    scored.append((n, j))
-        scored.sort(key=lambda nj: -nj[0])
+        pos = {int(r): j for j, r in enumerate(idx)}
+        counts = match_counts(text, self.snap.words())
+        keep = [
+            i
+            for i in counts
+            if i in pos and (flt is None or flt.is_empty() or flt.matches(self.snap.rows[i]))
+        ]
+        top = sorted(keep, key=lambda i: (-counts[i], i))[: max(k, 0)]
         return [
-            StoreHit(row=dict(self.snap.rows[idx[j]]), score=float(n), vector=np.asarray(mat[j]))
-            for n, j in scored[: max(k, 0)]
+            StoreHit(row=dict(self.snap.rows[i]), score=float(counts[i]), vector=np.asarray(mat[pos[i]]))
+            for i in top
         ]
 
     def vectors(self, clip_ids: list[str], modality: Modality) -> dict[str, np.ndarray]:

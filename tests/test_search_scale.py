@@ -62,7 +62,7 @@ def open_store(kind: str, tmp: Path, records: list[ClipRecord]) -> VectorStore:
 def test_full_text_finds_a_word_the_vectors_rank_low(tmp_path: Path, kind: str) -> None:
     recs = clips(400, words={123: "and then the zanzibar budget was approved"})
     store = open_store(kind.split("-")[0], tmp_path, recs)
-    if kind == "lancedb-fts":  # native full-text indexes (by default only from 5,000 rows)
+    if kind == "lancedb-fts":  # native full-text indexes (by default only from 50,000 rows)
         store.policy = AnnPolicy(fts_threshold=100)
         assert sum("full-text" in line for line in store.maintain()) == 4
     target = recs[123].vectors[F]
@@ -239,3 +239,16 @@ def test_onnx_minilm_vectors_stay_within_0999_of_torch() -> None:
     assert cos.min() >= 0.999, cos.min()
     letters = (onnx.embed(["x", "7", "ok"]) * torch.embed(["x", "7", "ok"])).sum(1)
     assert letters.min() >= 0.995  # one- and two-letter strings: the int8 error is largest there
+
+
+def test_match_counts_equal_the_reference_token_match() -> None:
+    from omnisearch.indexers.base import match_counts, postings, words_matched
+
+    rng = np.random.default_rng(12)
+    vocab = ["Budget", "budget,", "LISBON", "the", "café", "Café!", "snake_case", "x", "42"]
+    texts = [" ".join(rng.choice(vocab, rng.integers(0, 6))) for _ in range(60)]
+    index = postings(texts)
+    for q in ("budget lisbon", "café 42 x", "nothing here", "", "the THE the"):
+        got = match_counts(q, index)
+        want = {i: words_matched(q, {"text": t}) for i, t in enumerate(texts)}
+        assert got == {i: n for i, n in want.items() if n > 0}
