@@ -142,6 +142,11 @@ def _check_options(opts: SearchOptions) -> Modality:
         raise QueryError("-k must be at least 1")
     if opts.prefetch < 1:
         raise QueryError("--prefetch must be at least 1")
+    for name in ("words_weight", "lexical_weight", "moment_margin"):
+        if not (np.isfinite(getattr(opts, name)) and getattr(opts, name) >= 0):
+            raise QueryError(f"{name} must be a finite number >= 0")
+    if opts.moment_windows < 1:
+        raise QueryError("moment_windows must be at least 1")
     for m, w in (opts.weights or {}).items():
         if m not in tuple(Modality) or not (np.isfinite(w) and w >= 0):
             raise QueryError(f"weights: want modality -> finite number >= 0, got {m!r}: {w!r}")
@@ -284,7 +289,8 @@ def _run(
         cands.queries[name] = vecs[qm]
         cands.weights[name] = float((opts.weights or {}).get(qm, 1.0))
         cands.lists[name] = _collect(cands, hits)
-    words = (opts.lexical_text or "").strip() if opts.words_weight > 0 else ""
+    query_words = (opts.lexical_text or "").strip()
+    words = query_words if opts.words_weight > 0 else ""
     if words:
         t = time.perf_counter()
         hits = store.text_search(words, target, depth, opts.flt)
@@ -308,8 +314,8 @@ def _run(
         steps.append(("merge", RRFFusion() if opts.merge == "rrf" else WeightedFusion()))
     if opts.rerank:
         steps.append(("rerank", FusedRerank(store, vecs[Modality.FUSED], target == Modality.FUSED)))
-    if words and opts.lexical_weight > 0:
-        steps.append(("lexical", LexicalBoost(words, opts.lexical_weight)))
+    if query_words and opts.lexical_weight > 0:
+        steps.append(("lexical", LexicalBoost(query_words, opts.lexical_weight)))
     if not steps:
         result.plan.append("merge: one list, scored by its cosines")
     for key, step in steps:

@@ -76,6 +76,11 @@ def test_full_text_finds_a_word_the_vectors_rank_low(tmp_path: Path, kind: str) 
     assert hit.score == pytest.approx(-1.0, abs=1e-5)  # the score is still its cosine, rrf beside it
     assert hit.scores["words"] > 0 and hit.rank_score == hit.scores["rrf"]
     assert any("full-text words" in line for line in on.plan)
+    boost = SearchOptions(
+        target=F, k=5, prefetch=400, lexical_text="zanzibar", words_weight=0, lexical_weight=2
+    )
+    top = search_vectors(store, qv, boost).hits[0]  # the boost alone reorders what the vectors found
+    assert top.clip_id == recs[123].clip_id and top.scores["lexical"] == 1.0 and top.rank_score > 0.9
     flt = search_vectors(
         store, qv, SearchOptions(k=5, lexical_text="zanzibar", flt=Filter(path_glob="/lib/f1.mp4"))
     )
