@@ -8,7 +8,7 @@ random cluster given as text + audio (two single vectors) plus its fused (t, a) 
 For each store the planner runs `search_vectors` (target fused, prefetch 100, RRF merge, k 10) with
 `rerank` off and on; recall@k is measured against numpy's exhaustive search of the fused query over
 the fused column, latency is the planner's wall time per query (embedding excluded: the query vectors
-are given). Stores: LanceDB exact scan, LanceDB after `create_index()` (IVF_HNSW_SQ, at N >= 100k),
+are given). Stores: LanceDB exact scan, LanceDB after `create_index()` (the policy's index, at N >= 100k),
 Qdrant local mode (in memory, brute force).
 
 Example:
@@ -168,16 +168,14 @@ def bench_n(n: int, args: argparse.Namespace, tmp: Path) -> None:
     print(f"| numpy exhaustive fused (reference) | {n:,} | gen {time.perf_counter() - t0:.0f} s | - | "
           f"1.000 | {np_p50:.1f} | - | - | - | {n:,} |", flush=True)  # fmt: skip
     if "lancedb" in args.stores:
-        # LanceStore.search asks for ef >= k, but with refine_factor r LanceDB needs ef >= k * r:
-        # at the default ef 256 an indexed search for 100 candidates fails, so set ef here
-        lance = LanceStore(tmp / f"lance{n}", ef=max(256, 4 * args.prefetch), refine_factor=4)
+        lance = LanceStore(tmp / f"lance{n}")  # the index policy of `index` (indexers/ann.py)
         up = fill(lance, corpus, 10_000)
         report("LanceDB exact scan", n, f"upsert {up:.0f} s", lance, queries, truth, args)
         if n >= args.index_min:
             t0 = time.perf_counter()
             built = lance.create_index(min_rows=args.index_min)
             b = time.perf_counter() - t0
-            name = "LanceDB IVF_HNSW_SQ" if built else "LanceDB (no index built)"
+            name = f"LanceDB {lance.policy.kind}" if built else "LanceDB (no index built)"
             report(name, n, f"index {b:.0f} s (4 cols)", lance, queries, truth, args)
         lance.close()
     if "qdrant" in args.stores and n <= args.qdrant_max_n:

@@ -2,7 +2,7 @@
 
 Clustered synthetic unit vectors (a fraction of clips miss the text / audio modality, stored as zero
 vectors + has_ flags in LanceDB), then: LanceDB exact scan, LanceDB after `create_index()`
-(IVF_HNSW_SQ, cosine), Qdrant local mode (brute force). Prints one markdown table.
+(the index policy's kind, cosine), Qdrant local mode (brute force). Prints one markdown table.
 
 Example:
     $ .venv/bin/python benchmarks/bench_stores.py --n 20000 --dim 384 --queries 100
@@ -109,7 +109,7 @@ def main() -> None:
         built = lance.create_index(min_rows=0)
         build = time.perf_counter() - t0
         r = measure(lance, recs, qs, args.k)
-        label = "LanceDB IVF_HNSW_SQ" if built else "LanceDB (no index built)"
+        label = f"LanceDB {lance.policy.kind}" if built else "LanceDB (no index built)"
         print(f"| {label} | - | {build:.1f} | {r['p50']:.1f} | {r['recall']:.3f} | {r['filtered']:.1f} |")
         if args.qdrant:
             qd = QdrantStore(path=":memory:")

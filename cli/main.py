@@ -49,12 +49,18 @@ def _fail(msg: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def _open(store: StoreKind, db: str | None, qdrant_url: str | None, qdrant_api_key: str | None):
+def _open(
+    store: StoreKind,
+    db: str | None,
+    qdrant_url: str | None,
+    qdrant_api_key: str | None,
+    read_only: bool = False,
+):
     from omnisearch.indexers import open_store
 
     if store == StoreKind.lancedb and not db:
         _fail("--db DIR is required")
-    return open_store(store.value, db, url=qdrant_url, api_key=qdrant_api_key)
+    return open_store(store.value, db, url=qdrant_url, api_key=qdrant_api_key, read_only=read_only)
 
 
 def _encoder(model: str, device: str, batch_size: int):
@@ -141,7 +147,10 @@ def search(
     as_json: bool = typer.Option(False, "--json", help="Print hits as a JSON list."),
     explain: bool = typer.Option(False, "--explain", help="Print the plan and each stage's time."),
     lexical_weight: float = typer.Option(
-        0.25, "--lexical-weight", help="Boost for query words found in a clip's own words (0: off)."
+        0.0, "--lexical-weight", help="Boost for query words found in a clip's own words (0: off)."
+    ),
+    words_weight: float = typer.Option(
+        1.0, "--words-weight", help="RRF weight of the full-text list over the clips' words (0: off)."
     ),
 ) -> None:
     """Search by text, sound, clip or picture, or any combination of them."""
@@ -178,6 +187,7 @@ def search(
         target=Modality(target.value) if target else None,
         k=k,
         lexical_weight=lexical_weight,
+        words_weight=words_weight,
         prefetch=prefetch,
         merge=merge,
         rerank=rerank,
@@ -185,7 +195,7 @@ def search(
         group_by_file=group_by == "file",
     )
     enc = _encoder(model, device, 16)
-    st = _open(store, db, qdrant_url, qdrant_api_key)
+    st = _open(store, db, qdrant_url, qdrant_api_key, read_only=True)
     try:
         result = run_search(st, enc, q, opts)
     except (QueryError, EncoderMismatchError) as e:
@@ -232,7 +242,7 @@ def models() -> None:
 def info(
     db: str = typer.Option(DEFAULT_DB, "--db"), store: StoreKind = typer.Option(StoreKind.lancedb, "--store")
 ) -> None:
-    """Show what an index holds: encoder, files, clips."""
+    """Show what an index holds: encoder, files, clips; rows, fragments, versions, indexes."""
     if store == StoreKind.lancedb and not Path(db).exists():
         _fail(f"no index at {db}")
     st = _open(store, db, None, None)
@@ -240,17 +250,25 @@ def info(
     files = st.files()
     print(
         json.dumps(
-            {"encoder": rec.to_dict() if rec else None, "files": len(files), "clips": st.count()}, indent=2
+            {
+                "encoder": rec.to_dict() if rec else None,
+                "files": len(files),
+                "clips": st.count(),
+                "store": st.stats(),
+            },
+            indent=2,
+            default=str,
         )
     )
     st.close()
 
 
 def _register_more() -> None:
-    from omnisearch.cli import eval_cmds, train_cmds
+    from omnisearch.cli import eval_cmds, store_cmds, train_cmds
 
     eval_cmds.register(app)
     train_cmds.register(app)
+    store_cmds.register(app)
 
 
 _register_more()

@@ -33,12 +33,20 @@ def print_hits(hits: list[Hit], title: str = "") -> None:
         ("score", {"justify": "right"}),
         ("file", {}),
         ("start-end", {"justify": "right"}),
+        ("moment", {"justify": "right"}),
         ("text", {}),
     ]:
         table.add_column(col, **kw)
     for i, h in enumerate(hits, start=1):
+        s0 = h.start if h.span_start is None else h.span_start
+        s1 = h.end if h.span_end is None else h.span_end
         table.add_row(
-            str(i), f"{h.score:.3f}", os.path.basename(h.path), f"{h.start:.1f}-{h.end:.1f}s", snippet(h)
+            str(i),
+            f"{h.score:.3f}",
+            os.path.basename(h.path),
+            f"{h.start:.1f}-{h.end:.1f}s",
+            f"{s0:.1f}-{s1:.1f}s",
+            snippet(h),
         )
     console = _console()
     if not hits:
@@ -61,6 +69,7 @@ def print_ingest_report(report: Any, as_dict: bool = False) -> dict | None:
         "realtime_factor": round(report.realtime_factor, 2),
         "stage_seconds": {k: round(v, 2) for k, v in report.timings.items()},
         "failed": [{"file": p, "reason": r} for p, r in report.failed],
+        "index_maintenance": list(report.maintenance),
     }
     if as_dict:
         return summary
@@ -76,6 +85,8 @@ def print_ingest_report(report: Any, as_dict: bool = False) -> dict | None:
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in report.timings.items())
     if stages:
         console.print(f"stages: {stages}")
+    for line in report.maintenance:
+        console.print(f"index: {line}", highlight=False)
     return None
 
 

@@ -20,12 +20,22 @@ STORES = ("lancedb", "qdrant")
 
 
 def open_store(
-    kind: str, db: str | None, *, url: str | None = None, api_key: str | None = None
+    kind: str, db: str | None, *, url: str | None = None, api_key: str | None = None, read_only: bool = False
 ) -> VectorStore:
-    """Open (creating if needed) a store. Heavy clients are imported only here."""
+    """Open (creating if needed) a store. Heavy clients are imported only here. `read_only` (a
+    search): a small LanceDB index with a current exact-search snapshot opens as that snapshot,
+    without importing lancedb."""
     if kind == "lancedb":
         if not db:
             raise ValueError("--db DIR is required for the lancedb store")
+        if read_only:
+            from omnisearch.indexers.snapshot import open_snapshot
+
+            snap = open_snapshot(db)
+            if snap is not None:
+                from omnisearch.indexers.snapshot_store import SnapshotStore
+
+                return SnapshotStore(snap)
         from omnisearch.indexers.lancedb_store import LanceStore
 
         return LanceStore(db)

@@ -14,8 +14,10 @@ Example:
 from __future__ import annotations
 
 import fnmatch
+import re
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 
 import numpy as np
 
@@ -96,10 +98,12 @@ def check_encoder(stored: EncoderRecord | None, wanted: EncoderRecord) -> None:
 
 @dataclass
 class StoreHit:
-    """A row found by a store search: metadata (no vectors) and its score (cosine)."""
+    """A row found by a store search: metadata, its score (cosine; for a full-text hit the text
+    score) and the searched column's stored vector (so merging and reranking need no second fetch)."""
 
     row: dict
     score: float
+    vector: np.ndarray | None = None
 
 
 META_FIELDS = (
@@ -121,6 +125,43 @@ META_FIELDS = (
 def record_meta(rec: ClipRecord) -> dict:
     """The metadata of a record as a plain dict (the payload both stores keep)."""
     return {f: getattr(rec, f) for f in META_FIELDS}
+
+
+WORD_FIELDS = ("text", "transcript", "ocr_text", "tags")  # the clip's own words, full-text indexed
+_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def word_tokens(text: str) -> set[str]:
+    """Lower-cased word tokens, e.g. word_tokens("Budget, LISBON!") == {"budget", "lisbon"}."""
+    return set(_TOKEN.findall(text.lower()))
+
+
+def words_matched(query: str, row: dict) -> int:
+    """How many distinct query tokens a row's word fields hold (the reference full-text score)."""
+    return len(word_tokens(query) & word_tokens(row_words(row)))
+
+
+def row_words(row: dict) -> str:
+    """The clip's own words: its word fields joined."""
+    return " ".join(str(row.get(f) or "") for f in WORD_FIELDS)
+
+
+def postings(texts: list[str]) -> dict[str, list[int]]:
+    """token -> indices of the texts holding it (an inverted index for `match_counts`)."""
+    out: dict[str, list[int]] = {}
+    for i, text in enumerate(texts):
+        for tok in word_tokens(text):
+            out.setdefault(tok, []).append(i)
+    return out
+
+
+def match_counts(query: str, index: dict[str, list[int]]) -> dict[int, int]:
+    """text index -> how many distinct query tokens it holds (only texts holding one or more)."""
+    counts: dict[int, int] = {}
+    for tok in word_tokens(query):
+        for i in index.get(tok, ()):
+            counts[i] = counts.get(i, 0) + 1
+    return counts
 
 
 class VectorStore(ABC):
@@ -157,12 +198,29 @@ class VectorStore(ABC):
         """Top-k clips by cosine between `vector` and their `modality` vectors (clips lacking it skipped)."""
 
     @abstractmethod
+    def text_search(self, text: str, column: Modality, k: int, flt: Filter | None = None) -> list[StoreHit]:
+        """Top-k clips whose own words (text, transcript, ocr_text, tags) hold the query's words, with
+        their `column` vectors (zero vectors where they lack it); empty when no word matches."""
+
+    @abstractmethod
     def vectors(self, clip_ids: list[str], modality: Modality) -> dict[str, np.ndarray]:
         """The stored `modality` vectors of these clips (clips lacking it are left out)."""
 
     @abstractmethod
     def rows(self, flt: Filter | None = None) -> list[dict]:
         """Metadata of every clip (matching `flt`), without vectors."""
+
+    @abstractmethod
+    def maintain(self) -> list[str]:
+        """After an index run: build or refresh indexes as the store's policy says; say what it did."""
+
+    @abstractmethod
+    def optimize(self, keep: timedelta = timedelta(0), rebuild: bool = False) -> list[str]:
+        """On demand: compact, prune versions older than `keep`, build / refresh indexes; say what it did."""
+
+    @abstractmethod
+    def stats(self) -> dict:
+        """Rows, fragments / segments, versions, indexes with their settings."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources."""

@@ -7,8 +7,9 @@ stores a zero vector with `has_<modality> = false`, and every search on that col
 `omnisearch.encoder` (JSON), so it lives and dies with the table itself.
 
 Scores: searches use LanceDB's "cosine" distance (1 - cos) and report `score = 1 - distance`, the
-cosine similarity; for the unit vectors the encoder writes this is their dot product. Without an index
-the search is an exact scan; `create_index()` adds IVF_HNSW_SQ indexes once the table is large.
+cosine similarity; for the unit vectors the encoder writes this is their dot product. Search, full-text
+search and index upkeep live in `LanceSearch` (lance_search.py) and the index policy in ann.py: exact
+search from a cached matrix below the ANN threshold, an ANN index that `index` builds above it.
 
 Example:
     >>> store = LanceStore("/tmp/omni-db")                               # doctest: +SKIP
@@ -20,13 +21,15 @@ from __future__ import annotations
 
 import fnmatch
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import lancedb
 import numpy as np
 import pyarrow as pa
-from lancedb.index import Bitmap, BTree, IvfHnswSq
+from lancedb.index import Bitmap, BTree
 
+from omnisearch.indexers.ann import AnnPolicy, build_vector_indexes
 from omnisearch.indexers.base import (
     META_FIELDS,
     EncoderRecord,
@@ -36,6 +39,7 @@ from omnisearch.indexers.base import (
     check_encoder,
     record_meta,
 )
+from omnisearch.indexers.lance_search import LanceSearch
 from omnisearch.types import ClipRecord, Modality
 
 TABLE = "clips"
@@ -70,14 +74,14 @@ def _num(value: float) -> str:
     return repr(float(value)) if np.isfinite(value) else ("1e308" if value > 0 else "-1e308")
 
 
-class LanceStore(VectorStore):
-    """The embedded default store. `nprobes`, `ef` and `refine_factor` only matter once indexed."""
+class LanceStore(LanceSearch, VectorStore):
+    """The embedded default store. `policy` sets when and which ANN index, and its search settings."""
 
-    def __init__(self, db_dir: str | Path, *, nprobes: int = 32, ef: int = 256, refine_factor: int = 4):
+    def __init__(self, db_dir: str | Path, *, policy: AnnPolicy | None = None):
         Path(db_dir).mkdir(parents=True, exist_ok=True)
         self.db_dir = str(db_dir)
         self._db = lancedb.connect(self.db_dir)
-        self.nprobes, self.ef, self.refine_factor = nprobes, ef, refine_factor
+        self._init_search(policy)
         try:
             self._tbl = self._db.open_table(TABLE)
         except ValueError:
@@ -132,6 +136,7 @@ class LanceStore(VectorStore):
             flat = np.concatenate(cols[f"vec_{m.value}"]).astype(np.float32)
             cols[f"vec_{m.value}"] = pa.FixedSizeListArray.from_arrays(pa.array(flat), dim)
         data = pa.table(cols, schema=self._tbl.schema)
+        self._stale()
         (
             self._tbl.merge_insert("clip_id")
             .when_matched_update_all()
@@ -143,6 +148,7 @@ class LanceStore(VectorStore):
         if self._tbl is None or not paths:
             return 0
         gone = 0
+        self._stale()
         uniq = sorted(set(paths))
         for i in range(0, len(uniq), _CHUNK):
             where = f"`path` IN ({', '.join(sql_str(p) for p in uniq[i : i + _CHUNK])})"
@@ -205,28 +211,7 @@ class LanceStore(VectorStore):
     def search(
         self, modality: Modality, vector: np.ndarray, k: int, flt: Filter | None = None
     ) -> list[StoreHit]:
-        if self._tbl is None or k <= 0:
-            return []
-        m = Modality(modality).value
-        where = " AND ".join(w for w in (f"`has_{m}` = true", self.where(flt)) if w)
-        q = (
-            self._tbl.search(np.asarray(vector, dtype=np.float32).reshape(-1), vector_column_name=f"vec_{m}")
-            .distance_type("cosine")
-            .where(where, prefilter=True)
-            .select([*META_FIELDS, "_distance"])
-            .limit(k)
-        )
-        if any(f"vec_{m}" in ix.columns for ix in self._tbl.list_indices()):
-            q = (
-                q.nprobes(self.nprobes)
-                .ef(max(self.ef, k * self.refine_factor))
-                .refine_factor(self.refine_factor)
-            )
-        hits = []
-        for row in q.to_arrow().to_pylist():
-            dist = row.pop("_distance")
-            hits.append(StoreHit(row=row, score=1.0 - float(dist)))
-        return hits
+        return self._vector_search(modality, vector, k, flt)
 
     def vectors(self, clip_ids: list[str], modality: Modality) -> dict[str, np.ndarray]:
         if self._tbl is None or not clip_ids:
@@ -248,24 +233,19 @@ class LanceStore(VectorStore):
         return out
 
     # -- indexes ----------------------------------------------------------------------------------
-    def create_index(self, min_rows: int = 100_000, *, num_partitions: int | None = None) -> bool:
-        """Build IVF_HNSW_SQ (cosine) indexes on vector columns with >= `min_rows` rows, plus scalar
-        indexes (BITMAP on media_type, BTREE on path and clip_id). Smaller tables stay exact scans.
+    def create_index(self, min_rows: int | None = None, *, num_partitions: int | None = None) -> bool:
+        """Build the policy's ANN index on vector columns with >= `min_rows` rows (default: the
+        policy's threshold), plus scalar indexes (BITMAP on media_type, BTREE on path and clip_id).
         Returns whether any vector index was built."""
         if self._tbl is None:
             return False
-        built = False
-        for m in Modality:
-            n = self._tbl.count_rows(f"`has_{m.value}` = true")
-            if n < max(min_rows, 256):
-                continue
-            parts = num_partitions or max(1, int(np.sqrt(n) / 4))
-            self._tbl.create_index(  # new API: the first argument is the column
-                f"vec_{m.value}",
-                config=IvfHnswSq(distance_type="cosine", num_partitions=parts),
-                replace=True,
-            )
-            built = True
+        policy = replace(
+            self.policy,
+            threshold=self.policy.threshold if min_rows is None else min_rows,
+            num_partitions=num_partitions or self.policy.num_partitions,
+        )
+        self._stale()
+        built = bool(build_vector_indexes(self._tbl, policy, self._dim(), rebuild=True))
         if built:
             self._tbl.create_index("media_type", config=Bitmap(), replace=True)
             self._tbl.create_index("path", config=BTree(), replace=True)

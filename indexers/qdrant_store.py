@@ -26,6 +26,7 @@ import uuid
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -33,12 +34,14 @@ from qdrant_client import QdrantClient, models
 
 from omnisearch.indexers.base import (
     META_FIELDS,
+    WORD_FIELDS,
     EncoderRecord,
     Filter,
     StoreHit,
     VectorStore,
     check_encoder,
     record_meta,
+    words_matched,
 )
 from omnisearch.types import ClipRecord, Modality
 
@@ -127,6 +130,11 @@ class QdrantStore(VectorStore):
                 (f, models.PayloadSchemaType.FLOAT) for f in cfg.float_indexes
             ]:
                 self.client.create_payload_index(self.collection, field, field_schema=kind)
+            text_index = models.TextIndexParams(
+                type=models.TextIndexType.TEXT, tokenizer=models.TokenizerType.WORD, lowercase=True
+            )
+            for field in WORD_FIELDS:  # full-text payload indexes: the lexical first stage on servers
+                self.client.create_payload_index(self.collection, field, field_schema=text_index)
 
     def _dim(self) -> int:
         params = self.client.get_collection(self.collection).config.params.vectors
@@ -182,7 +190,7 @@ class QdrantStore(VectorStore):
 
     # -- reads ------------------------------------------------------------------------------------
     def _scroll(
-        self, flt: models.Filter | None, fields: list[str] | bool, vectors: bool = False
+        self, flt: models.Filter | None, fields: list[str] | bool, vectors: bool | list[str] = False
     ) -> Iterator[models.Record]:
         offset = None
         while True:
@@ -276,11 +284,30 @@ class QdrantStore(VectorStore):
                 search_params=params,
                 limit=limit,
                 with_payload=list(META_FIELDS),
+                with_vectors=[Modality(modality).value],
             ).points
             kept = [p for p in points if glob is None or fnmatch.fnmatch(p.payload["path"], glob)]
             if len(kept) >= k or len(points) < limit:
-                return [StoreHit(row=_meta(p.payload), score=float(p.score)) for p in kept[:k]]
+                return [_store_hit(p, float(p.score), Modality(modality)) for p in kept[:k]]
             limit *= 8
+
+    def text_search(self, text: str, column: Modality, k: int, flt: Filter | None = None) -> list[StoreHit]:
+        """Clips whose word fields hold any query word (full-text payload index on servers, token
+        match in local mode), ranked by how many distinct query words they hold."""
+        qf = self.qfilter(flt) if k > 0 and text.strip() and self._exists() else _NOTHING
+        if qf is _NOTHING:
+            return []
+        anyword = [
+            models.FieldCondition(key=f, match=models.MatchTextAny(text_any=text)) for f in WORD_FIELDS
+        ]
+        both = models.Filter(must=[*(qf.must if qf else []), models.Filter(should=anyword)])
+        glob, name = self._post_glob(flt), Modality(column).value
+        scored = []
+        for p in self._scroll(both, list(META_FIELDS), vectors=[name]):
+            if glob is None or fnmatch.fnmatch(p.payload["path"], glob):
+                scored.append((words_matched(text, p.payload), p))
+        scored.sort(key=lambda sp: (-sp[0], sp[1].payload["clip_id"]))
+        return [_store_hit(p, float(n), Modality(column)) for n, p in scored[:k]]
 
     def vectors(self, clip_ids: list[str], modality: Modality) -> dict[str, np.ndarray]:
         if not clip_ids or not self._exists():
@@ -297,8 +324,41 @@ class QdrantStore(VectorStore):
                     out[p.payload["clip_id"]] = np.asarray(p.vector[name], dtype=np.float32)
         return out
 
+    def maintain(self) -> list[str]:
+        """Nothing to do: Qdrant builds HNSW segments past its indexing threshold by itself."""
+        return []
+
+    def optimize(self, keep: timedelta = timedelta(0), rebuild: bool = False) -> list[str]:
+        """Qdrant's optimizer merges segments and builds HNSW in the background (servers); local mode
+        is a brute-force scan with nothing to compact."""
+        if self.local:
+            return ["qdrant local mode: brute-force scan, nothing to compact or index"]
+        return ["qdrant server: segments and HNSW are optimised by the server in the background"]
+
+    def stats(self) -> dict:
+        if not self._exists():
+            return {"rows": 0}
+        info = self.client.get_collection(self.collection)
+        hnsw = info.config.hnsw_config
+        return {
+            "rows": int(info.points_count or 0),
+            "segments": int(info.segments_count or 0),
+            "indexed_vectors": int(info.indexed_vectors_count or 0),
+            "status": str(info.status),
+            "indexes": [{"type": "HNSW", "m": hnsw.m, "ef_construct": hnsw.ef_construct}]
+            + [{"field": k, "type": str(v.data_type)} for k, v in (info.payload_schema or {}).items()],
+            "search": {"hnsw_ef": self.config.search_ef, "exact": self.config.exact, "local": self.local},
+        }
+
     def close(self) -> None:
         self.client.close()
+
+
+def _store_hit(p, score: float, column: Modality) -> StoreHit:
+    vec = p.vector.get(column.value) if isinstance(p.vector, dict) else None
+    return StoreHit(
+        row=_meta(p.payload), score=score, vector=None if vec is None else np.asarray(vec, np.float32)
+    )
 
 
 def _meta(payload: dict | None) -> dict:

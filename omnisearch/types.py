@@ -121,7 +121,10 @@ class ClipRecord:
 
 @dataclass
 class Hit:
-    """A search result. `scores` holds per-column scores when several stages contributed."""
+    """A search result: a moment. `start`/`end` are its best window, `span_start`/`span_end` the span of
+    the neighbouring windows merged into it (None: the window itself). `score` is the cosine to the
+    query; `rank_score` (when set: an RRF value, a boosted score) is what the hits are ordered by;
+    `scores` holds the per-list scores (cosines, "rrf", "lexical")."""
 
     path: str
     start: float
@@ -133,13 +136,24 @@ class Hit:
     keyframe: float = 0.0
     transcript: str = ""
     scores: dict[str, float] = field(default_factory=dict)
+    span_start: float | None = None
+    span_end: float | None = None
+    rank_score: float | None = None
+
+    @property
+    def order_score(self) -> float:
+        """The value hits are ranked by: `rank_score` when set, else the cosine `score`."""
+        return self.score if self.rank_score is None else self.rank_score
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "file": self.path,
             "start": round(self.start, 3),
             "end": round(self.end, 3),
+            "span_start": round(self.start if self.span_start is None else self.span_start, 3),
+            "span_end": round(self.end if self.span_end is None else self.span_end, 3),
             "score": round(float(self.score), 6),
+            **({"rrf": round(float(self.scores["rrf"]), 6)} if "rrf" in self.scores else {}),
             "text": self.text,
             "transcript": self.transcript,
             "media_type": self.media_type,

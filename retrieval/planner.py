@@ -17,14 +17,20 @@ A dual query (av2t, tv2a, at2v) needs no flag: give both parts (`--video`, or te
 Plan:
 1. embed: one vector per query modality, plus the fused tuple of the query (the encoder's FUSED vector);
 2. first stage: each query vector searches the target column for `depth = max(prefetch, 3k)`
-   candidates (the filter is applied inside the store). The lists are one per query modality, plus
-   the fused query's when the query holds more than one modality;
-3. merge: weighted reciprocal rank fusion (`rrf`, default), or the weighted mean of exact cosines
-   (`weighted`: a candidate's cosine to every query vector, from its stored target vector);
+   candidates (the filter is applied inside the store; the store returns each hit's target vector).
+   The lists are one per query modality, plus the fused query's when the query holds more than one
+   modality, plus, for a query with words, the full-text list "words" over the clips' own words
+   (subtitles, transcript, on-screen text, tags: BM25 in LanceDB, the text payload index in Qdrant),
+   so a word spoken anywhere is found even where the vectors rank its clip low;
+3. merge (`rerankers`): every candidate gets its exact cosine to each query vector from the returned
+   vectors; weighted reciprocal rank fusion of all lists (`rrf`, default) orders them, or the weighted
+   mean of the cosines (`weighted`). The `score` shown is a cosine (the best among the query vectors),
+   with `rrf` and the per-list cosines beside it in `scores`;
 4. rerank (`rerank=True`): rescore every candidate by the cosine between the fused query and its fused
-   vector. Reranking only reorders what the first stage found: `prefetch` sets recall;
-5. shape (see `shaping.shape`): windows of one file that overlap become one hit spanning them, with
-   the best window's score and keyframe; `group_by_file` keeps one hit per file; top k.
+   vector; the optional lexical boost (`lexical_weight`) reorders by word overlap;
+5. shape (see `shaping.shape`): moments: a hit is its best window, joined by the neighbours that
+   overlap it within `moment_margin` of its cosine (at most `moment_windows` windows, the span in
+   `span_start`/`span_end`); `group_by_file` keeps one hit per file; top k.
 
 `search` runs the whole plan from a `Query`; `search_vectors` runs steps 2-5 from precomputed query
 vectors (benchmarks, tests, evaluation over an index).
@@ -45,9 +51,17 @@ import numpy as np
 
 from omnisearch.indexers.base import EncoderRecord, Filter, StoreHit, VectorStore, check_encoder
 from omnisearch.models.base import Encoder
-from omnisearch.retrieval.lexical import lexical_overlap
 from omnisearch.retrieval.query import Query, QueryError, decode_query
-from omnisearch.retrieval.shaping import rrf, shape
+from omnisearch.retrieval.rerankers import (
+    WORDS,
+    Candidates,
+    FusedRerank,
+    LexicalBoost,
+    Reranker,
+    RRFFusion,
+    WeightedFusion,
+)
+from omnisearch.retrieval.shaping import MomentConfig, shape
 from omnisearch.types import Hit, Modality
 
 MERGES = ("rrf", "weighted")
@@ -82,8 +96,11 @@ class SearchOptions:
     flt: Filter | None = None
     group_by_file: bool = False
     merge_windows: bool = True
-    lexical_text: str | None = None  # query words to look for in the clips' own words
-    lexical_weight: float = 0.25  # added per unit of word overlap (0 turns it off)
+    lexical_text: str | None = None  # query words: the full-text list, and the optional boost
+    words_weight: float = 1.0  # RRF weight of the full-text list over the clips' words (0: no list)
+    lexical_weight: float = 0.0  # the boost: added per unit of word overlap (0: off)
+    moment_margin: float = 0.05  # a neighbouring window joins a hit within this cosine of it
+    moment_windows: int = 3  # at most this many windows per hit
 
 
 @dataclass
@@ -125,6 +142,11 @@ def _check_options(opts: SearchOptions) -> Modality:
         raise QueryError("-k must be at least 1")
     if opts.prefetch < 1:
         raise QueryError("--prefetch must be at least 1")
+    for name in ("words_weight", "lexical_weight", "moment_margin"):
+        if not (np.isfinite(getattr(opts, name)) and getattr(opts, name) >= 0):
+            raise QueryError(f"{name} must be a finite number >= 0")
+    if opts.moment_windows < 1:
+        raise QueryError("moment_windows must be at least 1")
     for m, w in (opts.weights or {}).items():
         if m not in tuple(Modality) or not (np.isfinite(w) and w >= 0):
             raise QueryError(f"weights: want modality -> finite number >= 0, got {m!r}: {w!r}")
@@ -157,7 +179,7 @@ def _unit_vectors(vectors: Mapping[Modality, np.ndarray], dim: int) -> dict[Moda
     return out
 
 
-def _hit(sh: StoreHit, score: float, scores: dict[str, float]) -> Hit:
+def _hit(sh: StoreHit, score: float, rank_score: float | None, scores: dict[str, float]) -> Hit:
     r = sh.row
     start, end = float(r["start"]), float(r["end"])
     kf = r.get("keyframe")
@@ -173,6 +195,9 @@ def _hit(sh: StoreHit, score: float, scores: dict[str, float]) -> Hit:
         keyframe=kf,
         transcript=r.get("transcript") or "",
         scores=scores,
+        span_start=start,
+        span_end=end,
+        rank_score=rank_score,
     )
 
 
@@ -222,20 +247,6 @@ def search_vectors(
     return _run(store, vectors, opts, target, result)
 
 
-def _exact_cosines(
-    store: VectorStore, ids: list[str], column: Modality, queries: list[np.ndarray]
-) -> dict[str, np.ndarray]:
-    """id -> cosines of its stored `column` vector to each query vector (-1 where it has none)."""
-    stored = store.vectors(ids, column)
-    qmat = np.stack(queries)
-    out = {cid: np.full(len(queries), -1.0, dtype=np.float32) for cid in ids}
-    if stored:
-        have = list(stored)
-        sims = np.stack([stored[c] for c in have]) @ qmat.T
-        out.update(zip(have, sims, strict=True))
-    return out
-
-
 def _describe(flt: Filter) -> str:
     """The clauses of a filter that are set, e.g. "media_type='audio', start_after=5.0"."""
     return ", ".join(f"{k}={v!r}" for k, v in flt.__dict__.items() if v is not None)
@@ -263,9 +274,7 @@ def _run(
     if opts.flt is not None and not opts.flt.is_empty():
         result.plan.append(f"filter (applied inside the store): {_describe(opts.flt)}")
     depth = max(opts.prefetch, 3 * opts.k)
-    found: dict[str, StoreHit] = {}
-    rankings: list[list[str]] = []
-    cosines: dict[str, dict[str, float]] = {}
+    cands = Candidates(found={}, lists={}, weights={}, queries={})
     t_all = time.perf_counter()
     for qm in lists:
         t = time.perf_counter()
@@ -276,87 +285,83 @@ def _run(
             f"first stage: {qm.value} query -> {target.value} column, top {depth}: "
             f"{len(hits)} found in {stage.seconds * 1000:.1f} ms"
         )
-        rankings.append([h.row["clip_id"] for h in hits])
-        for h in hits:
-            found.setdefault(h.row["clip_id"], h)
-            cosines.setdefault(h.row["clip_id"], {})[f"{qm.value}->{target.value}"] = h.score
-    result.timings["first_stage"] = time.perf_counter() - t_all
-    result.candidates = len(found)
-
-    t = time.perf_counter()
-    weights = np.array([float((opts.weights or {}).get(m, 1.0)) for m in lists])
-    keys = [f"{qm.value}->{target.value}" for qm in lists]
-    if len(lists) == 1:
-        scores = {cid: c[keys[0]] for cid, c in cosines.items()}
-        result.plan.append("merge: one list, scored by its cosines")
-    elif opts.merge == "rrf":
-        scores = rrf(rankings, weights=list(weights))
-        for cid, s in scores.items():
-            cosines[cid]["rrf"] = s
-        result.plan.append(f"merge: reciprocal rank fusion of {len(lists)} lists -> {len(found)} candidates")
-    else:
-        exact = _exact_cosines(store, list(found), target, [vecs[qm] for qm in lists])
-        scores = {}
-        for cid, row in exact.items():
-            cosines[cid].update(zip(keys, map(float, row), strict=True))
-            scores[cid] = float(row @ weights / (weights.sum() or 1.0))
-        result.plan.append(f"merge: weighted mean of exact cosines to {len(lists)} query vectors")
-    result.timings["merge"] = time.perf_counter() - t
-
-    if opts.rerank and found:
+        name = f"{qm.value}->{target.value}"
+        cands.queries[name] = vecs[qm]
+        cands.weights[name] = float((opts.weights or {}).get(qm, 1.0))
+        cands.lists[name] = _collect(cands, hits)
+    query_words = (opts.lexical_text or "").strip()
+    words = query_words if opts.words_weight > 0 else ""
+    if words:
         t = time.perf_counter()
-        exact = _exact_cosines(store, list(found), Modality.FUSED, [vecs[Modality.FUSED]])
-        scores = {cid: float(row[0]) for cid, row in exact.items()}
-        for cid, sc in scores.items():
-            cosines[cid]["rerank fused->fused"] = sc
-        result.timings["rerank"] = time.perf_counter() - t
-        result.plan.append(f"rerank: fused query vs the fused vectors of {len(found)} candidates")
-
-    if opts.lexical_text and opts.lexical_weight > 0 and found:
-        rrf_scored = len(lists) > 1 and opts.merge == "rrf" and not opts.rerank
-        _lexical_boost(found, scores, cosines, opts, result, rrf_scored)
+        hits = store.text_search(words, target, depth, opts.flt)
+        cands.lists[WORDS] = _collect(cands, hits)
+        cands.weights[WORDS] = opts.words_weight
+        for h in hits:
+            cands.extra.setdefault(h.row["clip_id"], {})[WORDS] = h.score
+        result.plan.append(
+            f"first stage: full-text words -> clips' own words, top {depth}: {len(hits)} found in "
+            f"{(time.perf_counter() - t) * 1000:.1f} ms"
+        )
+    result.timings["first_stage"] = time.perf_counter() - t_all
 
     t = time.perf_counter()
-    hits = [_hit(sh, scores[cid], cosines[cid]) for cid, sh in found.items()]
-    result.hits = shape(hits, opts.k, merge_windows=opts.merge_windows, by_file=opts.group_by_file)
+    _fill_vectors(store, cands, target)
+    cands.compute_cosines()
+    result.candidates = len(cands.found)
+    result.timings["merge"] = time.perf_counter() - t
+    steps: list[tuple[str, Reranker]] = []
+    if len(cands.lists) > 1:
+        steps.append(("merge", RRFFusion() if opts.merge == "rrf" else WeightedFusion()))
+    if opts.rerank:
+        steps.append(("rerank", FusedRerank(store, vecs[Modality.FUSED], target == Modality.FUSED)))
+    if query_words and opts.lexical_weight > 0:
+        steps.append(("lexical", LexicalBoost(query_words, opts.lexical_weight)))
+    if not steps:
+        result.plan.append("merge: one list, scored by its cosines")
+    for key, step in steps:
+        t = time.perf_counter()
+        result.plan.append(step.apply(cands))
+        result.timings[key] = result.timings.get(key, 0.0) + time.perf_counter() - t
+
+    t = time.perf_counter()
+    hits = [
+        _hit(
+            sh,
+            cands.score[cid],
+            None if cands.order_is_cosine and cands.order[cid] == cands.score[cid] else cands.order[cid],
+            {**cands.cosines.get(cid, {}), **cands.extra.get(cid, {})},
+        )
+        for cid, sh in cands.found.items()
+    ]
+    moments = MomentConfig(opts.moment_margin, opts.moment_windows)
+    result.hits = shape(hits, opts.k, opts.merge_windows, opts.group_by_file, moments)
     result.timings["shape"] = time.perf_counter() - t
     result.plan.append(
         "shape: "
-        + ("overlapping windows merged" if opts.merge_windows else "windows kept apart")
+        + (
+            f"moments (best window + overlapping neighbours within {opts.moment_margin:g} of its cosine, "
+            f"at most {opts.moment_windows} windows)"
+            if opts.merge_windows
+            else "windows kept apart"
+        )
         + (", one hit per file" if opts.group_by_file else "")
         + f", top {opts.k}"
     )
     return result
 
 
-def _lexical_boost(
-    found: dict[str, StoreHit],
-    scores: dict[str, float],
-    cosines: dict[str, dict[str, float]],
-    opts: SearchOptions,
-    result: SearchResult,
-    rrf_scored: bool,
-) -> None:
-    """Reorder candidates by the query's words found in their subtitles, transcript or on-screen text:
-    cosine scores get `lexical_weight * overlap` added; RRF scores get the word-overlap ranking fused
-    in as one more list."""
-    t = time.perf_counter()
-    overlap = {}
-    for cid, sh in found.items():
-        r = sh.row
-        clip_words = " ".join(str(r.get(f) or "") for f in ("text", "transcript", "ocr_text"))
-        overlap[cid] = lexical_overlap(opts.lexical_text or "", clip_words)
-    matched = [cid for cid in sorted(overlap, key=lambda c: -overlap[c]) if overlap[cid] > 0]
-    if not matched:
-        return
-    if rrf_scored:
-        extra = rrf([matched], weights=[opts.lexical_weight * 4])
-        for cid in scores:
-            scores[cid] += extra.get(cid, 0.0)
-    else:
-        for cid in scores:
-            scores[cid] += opts.lexical_weight * overlap[cid]
-    for cid in matched:
-        cosines[cid]["lexical"] = overlap[cid]
-    result.timings["lexical"] = time.perf_counter() - t
-    result.plan.append(f"lexical: query words found in {len(matched)} candidates' own words (boosted)")
+def _collect(cands: Candidates, hits: list[StoreHit]) -> list[str]:
+    """Add a first-stage list's rows to the candidates; return its ids in rank order."""
+    for h in hits:
+        cid = h.row["clip_id"]
+        if cands.found.get(cid) is None or cands.found[cid].vector is None:
+            cands.found[cid] = h
+    return [h.row["clip_id"] for h in hits]
+
+
+def _fill_vectors(store: VectorStore, cands: Candidates, target: Modality) -> None:
+    """Fetch target vectors the store did not return with its hits (the stores here always do)."""
+    missing = [cid for cid, h in cands.found.items() if h.vector is None]
+    if missing:
+        for cid, vec in store.vectors(missing, target).items():
+            cands.found[cid] = StoreHit(cands.found[cid].row, cands.found[cid].score, vec)

@@ -57,7 +57,12 @@ def _check_file(path: str, kind: str, exts: tuple[str, ...]) -> str:
 
 
 def decode_query(q: Query, cfg: DecodeConfig | None = None) -> EncoderInput:
-    """Decode the files of a query into an EncoderInput. Raises QueryError with a clear message."""
+    """Decode the files of a query into an EncoderInput. Raises QueryError with a clear message.
+    A text-only query imports no decoder (and so no torch)."""
+    if q.is_empty():
+        raise QueryError("empty query: give a text and/or --audio / --video / --image")
+    if not (q.audio or q.video or q.image):
+        return EncoderInput(text=q.text.strip())
     from omnisearch.media.audio import decode_audio, import_torch
     from omnisearch.media.decode import decode_frames
     from omnisearch.media.errors import MediaError

@@ -1,4 +1,4 @@
-"""Result shaping: window merging (against a brute-force interval-union reference), grouping, RRF.
+"""Result shaping: moments (best window + capped neighbours within a margin), grouping, RRF.
 
 Example:
     $ .venv/bin/python -m pytest tests/test_shaping.py -q
@@ -10,7 +10,8 @@ import random
 
 import pytest
 
-from omnisearch.retrieval.shaping import group_by_file, merge_overlaps, rank_key, rrf, shape
+from omnisearch.retrieval.rerankers import rrf
+from omnisearch.retrieval.shaping import MomentConfig, group_by_file, merge_moments, rank_key, shape
 from omnisearch.types import Hit
 
 
@@ -27,73 +28,69 @@ def hit(path: str, start: float, end: float, score: float, cid: str = "", text: 
     )
 
 
-def test_overlapping_and_touching_windows_merge_keeping_the_best() -> None:
-    a = hit("f.mp4", 10, 20, 0.5, text="middle")
+def test_neighbours_join_the_best_window_only_within_the_margin() -> None:
+    a = hit("f.mp4", 10, 20, 0.87, text="before")
     b = hit("f.mp4", 15, 25, 0.9, text="best")
-    c = hit("f.mp4", 25, 35, 0.3, text="touching")
-    d = hit("f.mp4", 40, 50, 0.8)
+    c = hit("f.mp4", 20, 30, 0.6, text="weak neighbour")
+    d = hit("f.mp4", 25, 35, 0.89)  # touches the best window only: not a neighbour, its own moment
     e = hit("g.mp4", 12, 22, 0.7)
-    out = merge_overlaps([a, b, c, d, e])
-    assert [(h.path, h.start, h.end, h.score) for h in out] == [
-        ("f.mp4", 10, 35, 0.9),
-        ("f.mp4", 40, 50, 0.8),
-        ("g.mp4", 12, 22, 0.7),
+    out = merge_moments([a, b, c, d, e], MomentConfig(margin=0.05))
+    assert [(h.path, h.start, h.end, h.span_start, h.span_end, h.score) for h in out] == [
+        ("f.mp4", 15, 25, 10, 25, 0.9),
+        ("f.mp4", 25, 35, 25, 35, 0.89),
+        ("g.mp4", 12, 22, 12, 22, 0.7),
     ]
     best = out[0]
-    assert best.keyframe == 20 and best.clip_id == b.clip_id and best.scores == {"x": 0.9}
-    assert best.text == "best middle touching"
-    assert (b.start, b.end, b.text) == (15, 25, "best")  # inputs untouched
+    assert best.keyframe == 20 and best.clip_id == b.clip_id and best.text == "best"
+    assert (b.span_start, b.span_end) == (None, None)  # inputs untouched
 
 
-def test_a_window_bridging_two_kept_hits_joins_them() -> None:
-    left, right = hit("f.mp4", 0, 10, 0.9), hit("f.mp4", 20, 30, 0.8)
-    bridge = hit("f.mp4", 8, 22, 0.1)
-    out = merge_overlaps([right, bridge, left])
-    assert [(h.start, h.end, h.score, h.keyframe) for h in out] == [(0, 30, 0.9, 5)]
-
-
-def _reference_spans(hits: list[Hit]) -> set[tuple[str, float, float, float]]:
-    """Connected components of the overlap graph per file, by brute force: (path, start, end, best)."""
-    comps: list[list[Hit]] = []
-    for h in hits:
-        joined = [
-            c for c in comps if any(x.path == h.path and x.start <= h.end and x.end >= h.start for x in c)
-        ]
-        merged = [h] + [x for c in joined for x in c]
-        comps = [c for c in comps if c not in joined] + [merged]
-    changed = True
-    while changed:  # merge components whose union intervals now overlap (through chains)
-        changed = False
-        for i in range(len(comps)):
-            for j in range(i + 1, len(comps)):
-                a, b = comps[i], comps[j]
-                if a[0].path == b[0].path and any(
-                    x.start <= y.end and x.end >= y.start for x in a for y in b
-                ):
-                    comps[i] = a + b
-                    del comps[j]
-                    changed = True
-                    break
-            if changed:
-                break
-    return {
-        (c[0].path, min(x.start for x in c), max(x.end for x in c), max(x.score for x in c)) for c in comps
-    }
+def test_a_talk_whose_every_window_matches_gives_moments_not_the_file() -> None:
+    """A 10-min talk, 10 s windows every 5 s, all about equally good: each hit spans <= 3 windows."""
+    rng = random.Random(3)
+    hits = [hit("talk.mp4", s, s + 10, 0.8 + 0.01 * rng.random()) for s in range(0, 595, 5)]
+    out = merge_moments(hits)
+    assert len(out) > 20
+    for h in out:
+        assert h.end - h.start == 10 and h.span_end - h.span_start <= 20
+    cfg = MomentConfig(margin=1.0, max_windows=5)
+    assert all(h.span_end - h.span_start <= 20 for h in merge_moments(hits, cfg))  # neighbours overlap it
 
 
 @pytest.mark.parametrize("seed", range(30))
-def test_merge_matches_interval_union_reference(seed: int) -> None:
+def test_moment_invariants(seed: int) -> None:
     rng = random.Random(seed)
     hits = []
     for i in range(rng.randint(1, 25)):
         s = rng.choice([0, 5, 10, 15, 20, 30, 45, 60, 62])
         hits.append(hit(rng.choice(["a.mp4", "b.wav"]), s, s + rng.choice([2, 5, 10]), rng.random(), f"c{i}"))
-    out = merge_overlaps(hits)
-    assert {(h.path, h.start, h.end, h.score) for h in out} == _reference_spans(hits)
-    assert [h.score for h in out] == sorted((h.score for h in out), reverse=True)
-    for a in out:  # the merged hits of one file are disjoint and each keyframe lies in its span
-        assert a.start <= a.keyframe <= a.end
-        assert not any(b is not a and b.path == a.path and b.start <= a.end and b.end >= a.start for b in out)
+    cfg = MomentConfig(margin=rng.choice([0.0, 0.1, 0.5]), max_windows=rng.choice([1, 2, 3]))
+    out = merge_moments(hits, cfg)
+    by_id = {h.clip_id: h for h in hits}
+    assert [h.order_score for h in out] == sorted((h.order_score for h in out), reverse=True)
+    for i, m in enumerate(out):
+        src = by_id[m.clip_id]
+        assert (m.start, m.end, m.score) == (src.start, src.end, src.score)  # the best window itself
+        assert m.span_start <= m.start <= m.keyframe <= m.end <= m.span_end
+        joined = [
+            h for h in hits
+            if h.path == m.path and h.start < m.end and h.end > m.start and h.score >= m.score - cfg.margin
+        ]  # fmt: skip
+        assert m.span_start >= min(h.start for h in joined) and m.span_end <= max(h.end for h in joined)
+        for later in out[i + 1 :]:  # a later moment's window never overlaps an earlier best window
+            assert not (later.path == m.path and later.start < m.end and later.end > m.start)
+    for h in hits:  # every window is a moment, or lies in (overlaps) one kept before it
+        assert any(m.path == h.path and m.span_start < h.end and m.span_end > h.start for m in out)
+    assert [h.clip_id for h in out] == [h.clip_id for h in merge_moments(list(reversed(hits)), cfg)]
+
+
+def test_order_score_ranks_while_score_stays_the_cosine() -> None:
+    a = Hit("a", 0, 10, 0.9, clip_id="a", rank_score=0.01)
+    b = Hit("b", 0, 10, 0.5, clip_id="b", rank_score=0.03)
+    assert [h.clip_id for h in shape([a, b], 2)] == ["b", "a"]
+    assert shape([a, b], 2)[0].score == 0.5
+    d = shape([a], 1)[0].to_dict()
+    assert (d["start"], d["end"], d["span_start"], d["span_end"]) == (0, 10, 0, 10)
 
 
 def test_group_by_file_keeps_the_best_hit_of_each_file() -> None:
@@ -103,15 +100,16 @@ def test_group_by_file_keeps_the_best_hit_of_each_file() -> None:
 
 def test_shape_merges_groups_then_cuts_to_k() -> None:
     hits = [hit("a", 0, 10, 0.9), hit("a", 5, 15, 0.85), hit("a", 30, 40, 0.8), hit("b", 0, 5, 0.7)]
-    assert [(h.path, h.start, h.end) for h in shape(hits, 2)] == [("a", 0, 15), ("a", 30, 40)]
-    assert [(h.path, h.start, h.end) for h in shape(hits, 5, by_file=True)] == [("a", 0, 15), ("b", 0, 5)]
+    spans = [(h.path, h.start, h.span_end) for h in shape(hits, 2)]
+    assert spans == [("a", 0, 15), ("a", 30, 40)]
+    assert [(h.path, h.span_end) for h in shape(hits, 5, by_file=True)] == [("a", 15), ("b", 5)]
     assert [(h.start, h.end) for h in shape(hits, 2, merge_windows=False)] == [(0, 10), (5, 15)]
 
 
 def test_ties_break_by_clip_id() -> None:
     hits = [hit("z", 0, 1, 0.5, "c3"), hit("y", 0, 1, 0.5, "c1"), hit("x", 0, 1, 0.5, "c2")]
     assert [h.clip_id for h in sorted(hits, key=rank_key)] == ["c1", "c2", "c3"]
-    assert [h.clip_id for h in merge_overlaps(hits)] == ["c1", "c2", "c3"]
+    assert [h.clip_id for h in merge_moments(hits)] == ["c1", "c2", "c3"]
 
 
 def test_rrf_reference_and_weights() -> None:

@@ -42,6 +42,7 @@ class IngestReport:
     media_seconds: float = 0.0
     wall_seconds: float = 0.0
     failed: list[tuple[str, str]] = field(default_factory=list)
+    maintenance: list[str] = field(default_factory=list)  # what the store did to its indexes after
     timings: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
     @property
@@ -137,6 +138,8 @@ def index_paths(
         report.files_indexed += 1
         report.clips_written += n
         progress.on_file_done(f.path, "indexed")
+    if report.files_indexed or report.files_removed:
+        report.maintenance = store.maintain()  # indexes past the threshold, full-text, compaction
     report.wall_seconds = time.perf_counter() - t0
     return report
 

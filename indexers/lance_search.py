@@ -1,0 +1,242 @@
+"""The search side of the LanceDB store (a mixin of `LanceStore`): exact search from a cached matrix
+below the ANN threshold, indexed search with explicit settings above it, native full-text search over
+the clip's words, and index upkeep (`maintain`, `optimize`, `stats`).
+
+Exact search: the first unfiltered query of a column reads its vectors (rows that have the modality)
+and metadata once into memory (until the next write through this store) and answers by one matrix
+product, as fast as numpy brute force; a filtered query runs LanceDB's prefiltered flat scan
+instead. Indexed search: `nprobes`, `ef` and `refine_factor` come from the `AnnPolicy`; the
+`has_<modality>` prefilter is skipped when every row has the modality.
+
+Example:
+    >>> store = LanceStore("/tmp/db")                                   # doctest: +SKIP
+    >>> store.text_search("warehouse budget", Modality.FUSED, k=20)     # doctest: +SKIP
+    >>> store.optimize(keep=timedelta(0))                               # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+
+from omnisearch.indexers import ann, snapshot
+from omnisearch.indexers.base import (
+    META_FIELDS,
+    WORD_FIELDS,
+    Filter,
+    StoreHit,
+    match_counts,
+    postings,
+    words_matched,
+)
+from omnisearch.types import Modality
+
+
+@dataclass
+class _Exact:
+    """One column held in memory: unit vectors (n, d) and the metadata of the same rows."""
+
+    version: int  # the store's write generation it was read at
+    matrix: np.ndarray
+    meta: Any  # pyarrow.Table of META_FIELDS, row i <-> matrix row i
+    tokens: dict[str, list[int]] | None = None  # token -> rows holding it, made on the first text scan
+
+
+def _to_matrix(column, dim: int) -> np.ndarray:
+    flat = column.combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    return np.ascontiguousarray(flat.reshape(-1, dim), dtype=np.float32)
+
+
+class LanceSearch:
+    """Search paths and index upkeep for `LanceStore` (which provides `_tbl`, `_dim`, `where`)."""
+
+    policy: ann.AnnPolicy
+    db_dir: str
+    _tbl: Any
+
+    def _init_search(self, policy: ann.AnnPolicy | None) -> None:
+        self.policy = policy or ann.AnnPolicy()
+        self._exact: dict[str, _Exact] = {}
+        self._facts: tuple[int, dict[str, Any]] | None = None  # (generation, indexed columns, counts)
+        self._gen = 0  # bumped by every write through this store: the caches are keyed by it
+
+    def _stale(self) -> None:
+        """Forget the cached matrices and table facts (after a write through this store). Writes by
+        other processes are not seen by an open LanceDB table either, until it is reopened."""
+        self._gen += 1
+
+    def _table_facts(self) -> dict[str, Any]:
+        """Indexed vector columns and per-modality row counts, cached per table version."""
+        version = self._gen
+        if self._facts is None or self._facts[0] != version:
+            facts = {"indexed": set(ann.vector_indexes(self._tbl)), "rows": self._tbl.count_rows()}
+            for m in Modality:
+                facts[m.value] = self._tbl.count_rows(f"`has_{m.value}` = true")
+            self._facts = (version, facts)
+        return self._facts[1]
+
+    def _exact_column(self, m: str) -> _Exact:
+        version = self._gen
+        hit = self._exact.get(m)
+        if hit is None or hit.version != version:
+            t = (
+                self._tbl.search()
+                .where(f"`has_{m}` = true")
+                .select([*META_FIELDS, f"vec_{m}"])
+                .limit(None)
+                .to_arrow()
+            )
+            meta = t.drop_columns([f"vec_{m}"]).combine_chunks()
+            hit = _Exact(version, _to_matrix(t[f"vec_{m}"], self._dim()), meta)
+            self._exact[m] = hit
+        return hit
+
+    def _search_exact(self, m: str, q: np.ndarray, k: int) -> list[StoreHit]:
+        col = self._exact_column(m)
+        n = col.matrix.shape[0]
+        if n == 0:
+            return []
+        sims = col.matrix @ q
+        k = min(k, n)
+        top = np.argpartition(-sims, k - 1)[:k] if k < n else np.arange(n)
+        top = top[np.argsort(-sims[top], kind="stable")]
+        rows = col.meta.take(top).to_pylist()
+        return [
+            StoreHit(row=r, score=float(sims[i]), vector=col.matrix[i])
+            for r, i in zip(rows, top, strict=True)
+        ]
+
+    def _search_lance(self, m: str, q: np.ndarray, k: int, flt: Filter | None, facts: dict) -> list[StoreHit]:
+        clauses = [self.where(flt)]
+        if facts[m] < facts["rows"]:
+            clauses.insert(0, f"`has_{m}` = true")
+        where = " AND ".join(c for c in clauses if c)
+        query = (
+            self._tbl.search(q, vector_column_name=f"vec_{m}")
+            .distance_type("cosine")
+            .select([*META_FIELDS, f"vec_{m}", "_distance"])
+            .limit(k)
+        )
+        if where:
+            query = query.where(where, prefilter=True)
+        if f"vec_{m}" in facts["indexed"]:
+            p = self.policy
+            refine = p.refine()
+            query = query.nprobes(p.nprobes).ef(max(p.ef, k * (refine or 1)))  # HNSW wants ef >= k * refine
+            if refine:
+                query = query.refine_factor(refine)
+        t = query.to_arrow()
+        vecs = _to_matrix(t[f"vec_{m}"], self._dim())
+        dists = t["_distance"].to_numpy()
+        rows = t.drop_columns([f"vec_{m}", "_distance"]).to_pylist()
+        return [
+            StoreHit(row=r, score=1.0 - float(d), vector=v) for r, d, v in zip(rows, dists, vecs, strict=True)
+        ]
+
+    def _vector_search(
+        self, modality: Modality, vector: np.ndarray, k: int, flt: Filter | None
+    ) -> list[StoreHit]:
+        if self._tbl is None or k <= 0:
+            return []
+        m = Modality(modality).value
+        q = np.asarray(vector, dtype=np.float32).reshape(-1)
+        norm = float(np.linalg.norm(q))
+        q = q / norm if norm > 0 else q  # cosine: the query's norm is irrelevant
+        facts = self._table_facts()
+        if f"vec_{m}" not in facts["indexed"] and (flt is None or flt.is_empty()):
+            return self._search_exact(m, q, k)
+        return self._search_lance(m, q, k, flt, facts)
+
+    def text_search(self, text: str, column: Modality, k: int, flt: Filter | None = None) -> list[StoreHit]:
+        """BM25 over the native full-text indexes of the word columns (empty without them)."""
+        from lancedb.query import MultiMatchQuery
+
+        if self._tbl is None or k <= 0 or not text.strip():
+            return []
+        indexed = [c for c in WORD_FIELDS if c in ann._fts_columns(self._tbl)]
+        m = Modality(column).value
+        if not indexed:
+            return self._text_scan(text, m, k, flt)
+        query = (
+            self._tbl.search(MultiMatchQuery(text, indexed), query_type="fts")
+            .select([*META_FIELDS, f"vec_{m}", f"has_{m}", "_score"])
+            .limit(k)
+        )
+        where = self.where(flt)
+        if where:
+            query = query.where(where, prefilter=True)
+        t = query.to_arrow()
+        vecs = _to_matrix(t[f"vec_{m}"], self._dim())
+        has = t[f"has_{m}"].to_pylist()
+        scores = t["_score"].to_numpy()
+        rows = t.drop_columns([f"vec_{m}", f"has_{m}", "_score"]).to_pylist()
+        return [
+            StoreHit(row=r, score=float(s), vector=v if h else None)
+            for r, s, v, h in zip(rows, scores, vecs, has, strict=True)
+        ]
+
+    def _text_scan(self, text: str, m: str, k: int, flt: Filter | None) -> list[StoreHit]:
+        """Below the full-text threshold: token match over the cached rows (filtered: LanceDB rows)."""
+        if flt is not None and not flt.is_empty():
+            scored = [(words_matched(text, r), r) for r in self.rows(flt)]
+            top = sorted((sr for sr in scored if sr[0] > 0), key=lambda sr: (-sr[0], sr[1]["clip_id"]))[:k]
+            vecs = self.vectors([r["clip_id"] for _, r in top], Modality(m))
+            return [StoreHit(row=r, score=float(n), vector=vecs.get(r["clip_id"])) for n, r in top]
+        col = self._exact_column(m)
+        if col.tokens is None:
+            words = [
+                " ".join(str(v or "") for v in vals)
+                for vals in zip(*(col.meta[f].to_pylist() for f in WORD_FIELDS), strict=True)
+            ]
+            col.tokens = postings(words)
+        counts = match_counts(text, col.tokens)
+        top = sorted(counts, key=lambda i: (-counts[i], i))[:k]
+        rows = col.meta.take(top).to_pylist() if top else []
+        return [
+            StoreHit(row=r, score=float(counts[i]), vector=col.matrix[i])
+            for i, r in zip(top, rows, strict=True)
+        ]
+
+    # -- upkeep -----------------------------------------------------------------------------------
+    def maintain(self) -> list[str]:
+        """After an index run: build missing indexes, fold new rows and small fragments in, refresh
+        the exact-search snapshot."""
+        if self._tbl is None:
+            return []
+        self._stale()
+        return ann.maintain(self._tbl, self.policy, self._dim()) + self._refresh_snapshot()
+
+    def optimize(self, keep: timedelta = timedelta(0), rebuild: bool = False) -> list[str]:
+        """Compact, fold new rows into the indexes, prune versions older than `keep`, build indexes."""
+        if self._tbl is None:
+            return ["empty index: nothing to do"]
+        self._stale()
+        done = ann.optimize(self._tbl, self.policy, self._dim(), keep, rebuild=rebuild)
+        return done + self._refresh_snapshot()
+
+    def _refresh_snapshot(self) -> list[str]:
+        """Write the exact-search snapshot of a small unindexed table; remove it otherwise."""
+        rows = self._tbl.count_rows()
+        if rows > self.policy.snapshot_rows or ann.vector_indexes(self._tbl):
+            return ["removed the exact-search snapshot"] if snapshot.remove_snapshot(self.db_dir) else []
+        snapshot.write_snapshot(self.db_dir, self._tbl, self.encoder(), self._dim())
+        return [f"wrote the exact-search snapshot ({rows} rows, memory-mapped vectors)"]
+
+    def stats(self) -> dict[str, Any]:
+        """Rows, fragments, versions, indexes and the search settings in force."""
+        if self._tbl is None:
+            return {"rows": 0}
+        out = ann.table_stats(self._tbl)
+        p = self.policy
+        out["search"] = {
+            "ann_threshold": p.threshold,
+            "index_kind": p.kind,
+            "nprobes": p.nprobes,
+            "ef": p.ef,
+            "refine_factor": p.refine(),
+            "exact_below_threshold": "cached matrix (numpy) unfiltered, LanceDB flat scan filtered",
+        }
+        return out
