@@ -155,7 +155,7 @@ def blend(items: list[dict], devset: Path, captions: list[str], rel_t2v: np.ndar
     q = np.stack([e.vectors[Modality.TEXT] for e in enc.encode([EncoderInput(text=c) for c in captions])])
     print("\n| SEEN_WEIGHT (OCR 1.0, colour 0.35) | t2v R@1 | R@5 | R@10 | v2t R@1 | R@5 |")
     print("|---|---|---|---|---|---|")
-    for w in (0.0, 0.5, 1.0, 1.5, 2.0, 3.0):
+    for w in (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0):
         vids = []
         for f in feats:
             rest = f["video_sem"] - omni_lite.SEEN_WEIGHT * f["video_seen"]
