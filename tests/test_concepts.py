@@ -93,3 +93,28 @@ def test_omni_lite_text_finds_a_person_by_what_is_seen():
     scores = [float(q @ c.vectors[Modality.VIDEO]) for c in clips]
     assert scores[0] > scores[1]
     assert "a person" in clips[0].derived["tags"]
+
+
+def _hash_embed(texts):
+    """A deterministic stand-in text tower: a random unit vector seeded by the text."""
+    import zlib
+
+    out = [np.random.default_rng(zlib.crc32(t.encode())).normal(size=16) for t in texts]
+    return np.stack([v / np.linalg.norm(v) for v in out]).astype(np.float32)
+
+
+def test_lazily_embedded_class_names_give_the_full_matrix_conse():
+    from omnisearch.models.concepts import CLASS_TEMPLATE, PEOPLE_PHRASES
+    from omnisearch.models.imagenet_names import class_phrase
+    from omnisearch.models.seen import seen_vector
+
+    vc = VisualConcepts(_hash_embed, people=False)
+    clips = [_frames(3, 5), _frames(2, 6)]
+    got = vc.describe_clips(clips)
+    full = _hash_embed([CLASS_TEMPLATE.format(class_phrase(s)) for s in imagenet_lemmas()])
+    people = dict(zip(PEOPLE_PHRASES, _hash_embed(list(PEOPLE_PHRASES.values())), strict=True))
+    tower = ConceptTower("lite0")
+    for clip, out in zip(clips, got, strict=True):
+        probs, _ = tower.classify(clip)
+        assert np.allclose(out["seen"], seen_vector(probs, full, {}, people), atol=1e-5)
+    assert len(vc._embedded) < 1000  # only the classes some clip's top-k needed

@@ -143,7 +143,10 @@ class VisualConcepts:
             vecs = self.embed_text(list(PEOPLE_PHRASES.values()))
             self._people_vecs = dict(zip(PEOPLE_PHRASES, vecs, strict=True))
             self._class_vecs = np.zeros((N_CLASSES, vecs.shape[1]), np.float32)
-        need = {int(i) for p in probs for i in np.argsort(-p.mean(0), kind="stable")[:top_k]} - self._embedded
+        from omnisearch.models.seen import TEMPERATURE, conse_weights
+
+        pooled = np.stack([np.asarray(p, np.float64).mean(0) for p in probs])
+        need = {int(i) for i in np.nonzero(conse_weights(pooled, top_k, TEMPERATURE))[1]} - self._embedded
         if need:
             order = sorted(need)
             lemmas = imagenet_lemmas()
@@ -162,6 +165,7 @@ class VisualConcepts:
             for f, k in zip(frames, ks, strict=True):
                 if k not in self._frames and k not in todo:
                     todo[k] = f
+        new: dict[str, tuple[np.ndarray, np.ndarray, int]] = {}
         for shape in {f.shape for f in todo.values()}:  # one batch per frame size
             group = [k for k, f in todo.items() if f.shape == shape]
             stack = np.stack([todo[k] for k in group])
@@ -170,8 +174,9 @@ class VisualConcepts:
             probs, feats = self._tower.classify(stack)
             faces = self._faces(stack)
             for i, k in enumerate(group):
-                self._frames.put(k, (probs[i], feats[i], int(faces[i])))
-        return [[self._frames.peek(k) for k in ks] for ks in keys]
+                new[k] = (probs[i], feats[i], int(faces[i]))
+                self._frames.put(k, new[k])
+        return [[new[k] if k in new else self._frames.peek(k) for k in ks] for ks in keys]
 
     def _faces(self, frames: np.ndarray) -> np.ndarray:
         if not self.use_people:
