@@ -55,12 +55,13 @@ def _open(
     qdrant_url: str | None,
     qdrant_api_key: str | None,
     read_only: bool = False,
+    wait: bool = False,
 ):
-    from omnisearch.indexers import open_store
+    from omnisearch.cli.guard import open_checked
 
     if store == StoreKind.lancedb and not db:
         _fail("--db DIR is required")
-    return open_store(store.value, db, url=qdrant_url, api_key=qdrant_api_key, read_only=read_only)
+    return open_checked(store.value, db, qdrant_url, qdrant_api_key, wait=wait, read_only=read_only)
 
 
 def _encoder(model: str, device: str, batch_size: int):
@@ -85,9 +86,12 @@ def index(
     frames: int = typer.Option(8, "--frames", help="Frames decoded per clip."),
     device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda | cuda:N"),
     batch_size: int = typer.Option(16, "--batch-size"),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (alone on stdout)."),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait for another writer, or exit 2 at once."),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 when any file or folder was skipped."),
 ) -> None:
     """Index media files: new or changed files are embedded, deleted ones removed."""
+    from omnisearch.cli.guard import print_json, store_errors, writer_section
     from omnisearch.cli.progress import IngestProgress
     from omnisearch.cli.render import print_ingest_report
     from omnisearch.config import DecodeConfig, SegmentConfig
@@ -101,22 +105,23 @@ def index(
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         _fail(f"not found: {', '.join(missing)}")
-    enc = _encoder(model, device, batch_size)
-    st = _open(store, db, qdrant_url, qdrant_api_key)
-    try:
-        with IngestProgress(disable=as_json) as prog:
-            report = index_paths(
-                [str(p) for p in paths], st, enc, seg, DecodeConfig(frames=frames), progress=prog.callbacks()
-            )
-    except EncoderMismatchError as e:
-        _fail(str(e))
-    finally:
-        st.close()
+    with writer_section(db, qdrant_url, wait):
+        st = _open(store, db, qdrant_url, qdrant_api_key, wait=wait)  # before the model: busy fails fast
+        enc = _encoder(model, device, batch_size)
+        try:
+            with IngestProgress(disable=as_json) as prog, store_errors(db):
+                files = [str(p) for p in paths]
+                dec = DecodeConfig(frames=frames)
+                report = index_paths(files, st, enc, seg, dec, progress=prog.callbacks(), wait=wait)
+        except EncoderMismatchError as e:
+            _fail(str(e))
+        finally:
+            st.close()
     if as_json:
-        print(json.dumps(print_ingest_report(report, as_dict=True), indent=2))
+        print_json(print_ingest_report(report, as_dict=True))
     else:
         print_ingest_report(report)
-    if report.failed and report.files_indexed == 0 and report.files_unchanged == 0:
+    if report.failed and (strict or (report.files_indexed == 0 and report.files_unchanged == 0)):
         raise typer.Exit(1)
 
 
@@ -154,6 +159,7 @@ def search(
     ),
 ) -> None:
     """Search by text, sound, clip or picture, or any combination of them."""
+    from omnisearch.cli.guard import store_errors
     from omnisearch.cli.render import print_hits
     from omnisearch.indexers import EncoderMismatchError, Filter
     from omnisearch.retrieval.planner import SearchOptions
@@ -170,10 +176,15 @@ def search(
     )
     if q.is_empty():
         _fail("empty query: give a text and/or --audio / --video / --image")
+    for flag, given in (("--audio", audio), ("--video", video), ("--image", image)):
+        if given is not None and given.is_dir():
+            _fail(f"{flag} {given} is a folder: give one file")
     if group_by not in (None, "file"):
         _fail("--group-by accepts only 'file'")
     if not Path(db).exists() and store == StoreKind.lancedb:
         _fail(f"no index at {db}: run `omnisearch index PATH --db {db}` first")
+    if Path(db).exists() and not Path(db).is_dir():
+        _fail(f"--db {db} is a file, not an index folder")
     if start is not None and end is not None and end <= start:
         _fail(f"--end {end:g} must be after --start {start:g}")
     flt = Filter(
@@ -194,10 +205,11 @@ def search(
         flt=None if flt.is_empty() else flt,
         group_by_file=group_by == "file",
     )
+    st = _open(store, db, qdrant_url, qdrant_api_key, read_only=True)  # before the model: busy fails fast
     enc = _encoder(model, device, 16)
-    st = _open(store, db, qdrant_url, qdrant_api_key, read_only=True)
     try:
-        result = run_search(st, enc, q, opts)
+        with store_errors(db):
+            result = run_search(st, enc, q, opts)
     except (QueryError, EncoderMismatchError) as e:
         _fail(str(e))
     finally:
@@ -243,32 +255,32 @@ def info(
     db: str = typer.Option(DEFAULT_DB, "--db"), store: StoreKind = typer.Option(StoreKind.lancedb, "--store")
 ) -> None:
     """Show what an index holds: encoder, files, clips; rows, fragments, versions, indexes."""
+    from omnisearch.cli.guard import store_errors
+
     if store == StoreKind.lancedb and not Path(db).exists():
         _fail(f"no index at {db}")
     st = _open(store, db, None, None)
-    rec = st.encoder()
-    files = st.files()
-    print(
-        json.dumps(
-            {
-                "encoder": rec.to_dict() if rec else None,
-                "files": len(files),
-                "clips": st.count(),
-                "store": st.stats(),
-            },
-            indent=2,
-            default=str,
-        )
-    )
+    with store_errors(db):
+        rec = st.encoder()
+        files = st.files()
+        summary = {
+            "encoder": rec.to_dict() if rec else None,
+            "files": len(files),
+            "clips": st.count(),
+            "store": st.stats(),
+        }
+    print(json.dumps(summary, indent=2, default=str))
     st.close()
 
 
 def _register_more() -> None:
-    from omnisearch.cli import eval_cmds, store_cmds, train_cmds
+    from omnisearch.cli import doctor_cmds, eval_cmds, export_cmds, store_cmds, train_cmds
 
     eval_cmds.register(app)
     train_cmds.register(app)
     store_cmds.register(app)
+    doctor_cmds.register(app)
+    export_cmds.register(app)
 
 
 _register_more()

@@ -14,6 +14,7 @@ from omnisearch.ingest.pipeline import Progress
 
 class IngestProgress:
     def __init__(self, disable: bool = False) -> None:
+        from rich.console import Console
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -32,6 +33,7 @@ class IngestProgress:
             TextColumn("{task.fields[detail]}"),
             disable=disable,
             transient=False,
+            console=Console(stderr=True),  # stdout holds only results (and --json)
         )
         self.files = self.bar.add_task("files", total=None, detail="")
         self.clips = self.bar.add_task("clips", total=0, detail="")
@@ -57,6 +59,6 @@ class IngestProgress:
         def on_file_done(path: str, status: str) -> None:
             self.bar.advance(self.files, 1)
             if status == "failed":
-                self.bar.console.print(f"[yellow]skipped[/] {path}")
+                self.bar.console.print(f"[yellow]skipped[/] {path}", highlight=False)
 
         return Progress(on_start=on_start, on_file=on_file, on_clips=on_clips, on_file_done=on_file_done)

@@ -70,15 +70,21 @@ def print_ingest_report(report: Any, as_dict: bool = False) -> dict | None:
         "stage_seconds": {k: round(v, 2) for k, v in report.timings.items()},
         "failed": [{"file": p, "reason": r} for p, r in report.failed],
         "index_maintenance": list(report.maintenance),
+        "files_kept_unreadable": len(report.kept),
+        "kept": [{"file": p, "reason": r} for p, r in report.kept],
+        "warnings": [{"file": p, "reason": r} for p, r in report.warnings],
     }
     if as_dict:
         return summary
     console = _console()
     for p, r in report.failed:
         console.print(f"[yellow]failed[/] {p}: {r}", highlight=False)
+    for p, r in report.kept + report.warnings:
+        console.print(f"[yellow]warning[/] {p}: {r}", highlight=False)
+    kept = f", {len(report.kept)} kept (unreadable)" if report.kept else ""
     console.print(
         f"[bold green]done[/]: {report.files_indexed} indexed, {report.files_unchanged} unchanged, "
-        f"{report.files_removed} removed, {len(report.failed)} failed; {report.clips_written} clips "
+        f"{report.files_removed} removed{kept}, {len(report.failed)} failed; {report.clips_written} clips "
         f"in {report.wall_seconds:.1f}s ({report.clips_per_second:.2f} clips/s, "
         f"{report.realtime_factor:.1f}x realtime)"
     )

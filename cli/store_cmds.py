@@ -54,13 +54,16 @@ def optimize(
         from omnisearch.cli.main import _fail
 
         _fail(f"no index at {db}")
-    st = open_store(store, db, url=qdrant_url)
-    try:
-        before = _brief(st.stats(), db)
-        done = st.optimize(keep=timedelta(seconds=max(0.0, keep)), rebuild=rebuild)
-        after = _brief(st.stats(), db)
-    finally:
-        st.close()
+    from omnisearch.cli.guard import writer_section
+
+    with writer_section(db, qdrant_url, wait=True):  # optimize writes: one writer per index
+        st = open_store(store, db, url=qdrant_url)
+        try:
+            before = _brief(st.stats(), db)
+            done = st.optimize(keep=timedelta(seconds=max(0.0, keep)), rebuild=rebuild)
+            after = _brief(st.stats(), db)
+        finally:
+            st.close()
     if as_json:
         print(json.dumps({"before": before, "after": after, "done": done}, indent=2))
         return

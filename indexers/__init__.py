@@ -7,6 +7,8 @@ Example:
 
 from __future__ import annotations
 
+import os
+
 from omnisearch.indexers.base import (
     EncoderMismatchError,
     EncoderRecord,
@@ -15,8 +17,17 @@ from omnisearch.indexers.base import (
     VectorStore,
     check_encoder,
 )
+from omnisearch.indexers.lock import LOCK_NAME, IndexBusyError, WriterLock
 
 STORES = ("lancedb", "qdrant")
+
+
+def lock_path_for(db: str | None, url: str | None = None) -> str | None:
+    """The writer-lock file of an index, known before the store is opened (None: a Qdrant server or
+    an in-memory store, which serialise writes themselves)."""
+    if url or not db or db == ":memory:":
+        return None
+    return os.path.join(os.path.expanduser(db), LOCK_NAME)
 
 
 def open_store(
@@ -49,6 +60,9 @@ def open_store(
 __all__ = [
     "EncoderMismatchError",
     "EncoderRecord",
+    "IndexBusyError",
+    "WriterLock",
+    "lock_path_for",
     "Filter",
     "StoreHit",
     "VectorStore",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 
@@ -106,6 +107,12 @@ class StoreHit:
     vector: np.ndarray | None = None
 
 
+def tie_order(hit: StoreHit) -> tuple:
+    """Sort key of a store's hits: score (to 6 decimals, so that two stores' float rounding agrees),
+    then path and start, so equal scores (identical clips) come in the same order from every store."""
+    return (-round(hit.score, 6), hit.row["path"], hit.row["start"])
+
+
 META_FIELDS = (
     "clip_id",
     "path",
@@ -164,6 +171,20 @@ def match_counts(query: str, index: dict[str, list[int]]) -> dict[int, int]:
     return counts
 
 
+def files_of(paths: list[str], hashes: list[str]) -> dict[str, str]:
+    """path -> content hash; a path whose rows carry two hashes (a re-index cut short between a
+    store's two writes) maps to "" so that it never looks unchanged.
+
+    Example:
+        >>> files_of(["a", "a", "b"], ["h1", "h2", "h3"])
+        {'a': '', 'b': 'h3'}
+    """
+    out: dict[str, str] = {}
+    for p, h in zip(paths, hashes, strict=True):
+        out[p] = h if out.get(p, h) == h else ""
+    return out
+
+
 class VectorStore(ABC):
     """What the ingest pipeline and the query planner need from a store."""
 
@@ -178,6 +199,10 @@ class VectorStore(ABC):
     @abstractmethod
     def upsert(self, records: list[ClipRecord]) -> None:
         """Insert or replace clips (by clip_id)."""
+
+    @abstractmethod
+    def replace_file(self, path: str, records: list[ClipRecord]) -> None:
+        """Make `records` the only clips of `path` (a re-indexed file), atomically where the store can."""
 
     @abstractmethod
     def delete_paths(self, paths: list[str]) -> int:
@@ -221,6 +246,23 @@ class VectorStore(ABC):
     @abstractmethod
     def stats(self) -> dict:
         """Rows, fragments / segments, versions, indexes with their settings."""
+
+    @abstractmethod
+    def scan(self, with_vectors: bool = False) -> Iterator[dict]:
+        """Every row, unsorted, as metadata (META_FIELDS) plus, with `with_vectors`, "vectors":
+        {Modality: float32 array} of the modalities the clip has. Duplicated rows are all yielded."""
+
+    def lock_path(self) -> str | None:
+        """The writer-lock file of this index, or None when the store serialises writers itself."""
+        return None
+
+    def storage_problems(self) -> list[str]:
+        """Damage below the rows (unreadable versions, stale ANN indexes), one line each."""
+        return []
+
+    def repair_storage(self) -> list[str]:
+        """Repair what `storage_problems` found; returns what was done, one line each."""
+        return []
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources."""

@@ -39,7 +39,7 @@ from omnisearch.types import Modality
 class _Exact:
     """One column held in memory: unit vectors (n, d) and the metadata of the same rows."""
 
-    version: int  # the store's write generation it was read at
+    version: tuple[int, int]  # the store's write generation and the table version it was read at
     matrix: np.ndarray
     meta: Any  # pyarrow.Table of META_FIELDS, row i <-> matrix row i
     tokens: dict[str, list[int]] | None = None  # token -> rows holding it, made on the first text scan
@@ -60,17 +60,21 @@ class LanceSearch:
     def _init_search(self, policy: ann.AnnPolicy | None) -> None:
         self.policy = policy or ann.AnnPolicy()
         self._exact: dict[str, _Exact] = {}
-        self._facts: tuple[int, dict[str, Any]] | None = None  # (generation, indexed columns, counts)
+        self._facts: tuple[tuple[int, int], dict[str, Any]] | None = None  # (cache key, facts)
         self._gen = 0  # bumped by every write through this store: the caches are keyed by it
 
     def _stale(self) -> None:
-        """Forget the cached matrices and table facts (after a write through this store). Writes by
-        other processes are not seen by an open LanceDB table either, until it is reopened."""
+        """Forget the cached matrices and table facts (after a write through this store)."""
         self._gen += 1
+
+    def _cache_key(self) -> tuple[int, int]:
+        """(write generation, table version): the table checks for newer versions on every read
+        (read_consistency_interval=0), so another process's commit also invalidates the caches."""
+        return self._gen, self._tbl.version
 
     def _table_facts(self) -> dict[str, Any]:
         """Indexed vector columns and per-modality row counts, cached per table version."""
-        version = self._gen
+        version = self._cache_key()
         if self._facts is None or self._facts[0] != version:
             facts = {"indexed": set(ann.vector_indexes(self._tbl)), "rows": self._tbl.count_rows()}
             for m in Modality:
@@ -79,7 +83,7 @@ class LanceSearch:
         return self._facts[1]
 
     def _exact_column(self, m: str) -> _Exact:
-        version = self._gen
+        version = self._cache_key()
         hit = self._exact.get(m)
         if hit is None or hit.version != version:
             t = (

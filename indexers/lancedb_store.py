@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import fnmatch
 import json
+from collections.abc import Iterator
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import lancedb
@@ -37,9 +39,12 @@ from omnisearch.indexers.base import (
     StoreHit,
     VectorStore,
     check_encoder,
+    files_of,
     record_meta,
+    tie_order,
 )
 from omnisearch.indexers.lance_search import LanceSearch
+from omnisearch.indexers.lock import LOCK_NAME
 from omnisearch.types import ClipRecord, Modality
 
 TABLE = "clips"
@@ -78,14 +83,36 @@ class LanceStore(LanceSearch, VectorStore):
     """The embedded default store. `policy` sets when and which ANN index, and its search settings."""
 
     def __init__(self, db_dir: str | Path, *, policy: AnnPolicy | None = None):
+        if Path(db_dir).exists() and not Path(db_dir).is_dir():
+            raise NotADirectoryError(f"--db {db_dir} is a file, not an index folder")
         Path(db_dir).mkdir(parents=True, exist_ok=True)
         self.db_dir = str(db_dir)
-        self._db = lancedb.connect(self.db_dir)
+        # every read checks for a newer version (~0.2 ms): a long-lived handle sees other writers' commits
+        self._db = lancedb.connect(self.db_dir, read_consistency_interval=timedelta(0))
         self._init_search(policy)
-        try:
-            self._tbl = self._db.open_table(TABLE)
-        except ValueError:
-            self._tbl = None
+        self._table = None
+        self._closed = False
+
+    @property
+    def _tbl(self):
+        """The `clips` table, opened on first use once another writer has created it."""
+        if self._table is None and not self._closed:
+            try:
+                self._table = self._db.open_table(TABLE)
+            except ValueError:  # no such table (yet)
+                return None
+        return self._table
+
+    @_tbl.setter
+    def _tbl(self, table) -> None:
+        self._table = table
+
+    def refresh(self) -> None:
+        """Forget the open table (after a repair replaced its files); the next use reopens it."""
+        self._table = None
+
+    def lock_path(self) -> str:
+        return str(Path(self.db_dir) / LOCK_NAME)
 
     # -- encoder record -------------------------------------------------------------------------
     def encoder(self) -> EncoderRecord | None:
@@ -105,7 +132,9 @@ class LanceStore(LanceSearch, VectorStore):
             + [pa.field(f"has_{m.value}", pa.bool_()) for m in Modality],
             metadata={ENCODER_KEY: json.dumps(record.to_dict()).encode()},
         )
-        self._tbl = self._db.create_table(TABLE, schema=schema)
+        # exist_ok: a writer that does not hold the lock may have created it meanwhile
+        self._tbl = self._db.create_table(TABLE, schema=schema, exist_ok=True)
+        check_encoder(self.encoder(), record)
 
     def _dim(self) -> int:
         return self._tbl.schema.field("vec_text").type.list_size
@@ -114,6 +143,32 @@ class LanceStore(LanceSearch, VectorStore):
     def upsert(self, records: list[ClipRecord]) -> None:
         if not records:
             return
+        data = self._arrow(records)
+        self._stale()
+        (
+            self._tbl.merge_insert("clip_id")
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .execute(data)
+        )
+
+    def replace_file(self, path: str, records: list[ClipRecord]) -> None:
+        """One commit: upsert `records` and delete the other rows of `path` (merge_insert with
+        when_not_matched_by_source_delete on that path), so readers see the old rows or the new ones."""
+        if not records:
+            self.delete_paths([path])
+            return
+        data = self._arrow(records)
+        self._stale()
+        (
+            self._tbl.merge_insert("clip_id")
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .when_not_matched_by_source_delete(f"`path` = {sql_str(path)}")
+            .execute(data)
+        )
+
+    def _arrow(self, records: list[ClipRecord]) -> pa.Table:
         if self._tbl is None:
             raise RuntimeError("call ensure_encoder() before upsert() on a new LanceDB store")
         dim = self._dim()
@@ -129,20 +184,14 @@ class LanceStore(LanceSearch, VectorStore):
                     if vec.shape[0] != dim:
                         raise ValueError(f"{m.value} vector of {rec.clip_id} has dim {vec.shape[0]} != {dim}")
                     norm = float(np.linalg.norm(vec))
-                    vec = vec / norm if norm > 0 else None
+                    if abs(norm - 1.0) > 1e-6:  # already unit (e.g. an import): stored bit-exact
+                        vec = vec / norm if norm > 0 else None
                 cols[f"vec_{m.value}"].append(vec if vec is not None else np.zeros(dim, np.float32))
                 cols[f"has_{m.value}"].append(vec is not None)
         for m in Modality:
             flat = np.concatenate(cols[f"vec_{m.value}"]).astype(np.float32)
             cols[f"vec_{m.value}"] = pa.FixedSizeListArray.from_arrays(pa.array(flat), dim)
-        data = pa.table(cols, schema=self._tbl.schema)
-        self._stale()
-        (
-            self._tbl.merge_insert("clip_id")
-            .when_matched_update_all()
-            .when_not_matched_insert_all()
-            .execute(data)
-        )
+        return pa.table(cols, schema=self._tbl.schema)
 
     def delete_paths(self, paths: list[str]) -> int:
         if self._tbl is None or not paths:
@@ -192,7 +241,7 @@ class LanceStore(LanceSearch, VectorStore):
         if self._tbl is None:
             return {}
         t = self._tbl.search().select(["path", "file_hash"]).limit(None).to_arrow()
-        return dict(zip(t["path"].to_pylist(), t["file_hash"].to_pylist(), strict=True))
+        return files_of(t["path"].to_pylist(), t["file_hash"].to_pylist())
 
     def count(self, flt: Filter | None = None) -> int:
         return 0 if self._tbl is None else self._tbl.count_rows(self.where(flt))
@@ -211,7 +260,7 @@ class LanceStore(LanceSearch, VectorStore):
     def search(
         self, modality: Modality, vector: np.ndarray, k: int, flt: Filter | None = None
     ) -> list[StoreHit]:
-        return self._vector_search(modality, vector, k, flt)
+        return sorted(self._vector_search(modality, vector, k, flt), key=tie_order)
 
     def vectors(self, clip_ids: list[str], modality: Modality) -> dict[str, np.ndarray]:
         if self._tbl is None or not clip_ids:
@@ -252,5 +301,34 @@ class LanceStore(LanceSearch, VectorStore):
             self._tbl.create_index("clip_id", config=BTree(), replace=True)
         return built
 
+    def scan(self, with_vectors: bool = False) -> Iterator[dict]:
+        if self._tbl is None:
+            return
+        cols = list(META_FIELDS) + (
+            [f"{p}_{m.value}" for m in Modality for p in ("vec", "has")] if with_vectors else []
+        )
+        for batch in self._tbl.search().select(cols).limit(None).to_batches(1024):
+            vecs = {
+                m: batch.column(f"vec_{m.value}").flatten().to_numpy().reshape(batch.num_rows, -1)
+                for m in Modality
+                if with_vectors
+            }
+            has = {m: batch.column(f"has_{m.value}").to_pylist() for m in Modality if with_vectors}
+            for i, row in enumerate(batch.select(list(META_FIELDS)).to_pylist()):
+                if with_vectors:
+                    row["vectors"] = {m: vecs[m][i].astype(np.float32) for m in Modality if has[m][i]}
+                yield row
+
+    def storage_problems(self) -> list[str]:
+        from omnisearch.indexers.lance_health import storage_problems
+
+        return storage_problems(self)
+
+    def repair_storage(self) -> list[str]:
+        from omnisearch.indexers.lance_health import repair_storage
+
+        return repair_storage(self)
+
     def close(self) -> None:
         self._tbl = None
+        self._closed = True

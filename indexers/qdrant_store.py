@@ -21,7 +21,9 @@ Example:
 
 from __future__ import annotations
 
+import fcntl
 import fnmatch
+import os
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -40,9 +42,12 @@ from omnisearch.indexers.base import (
     StoreHit,
     VectorStore,
     check_encoder,
+    files_of,
     record_meta,
+    tie_order,
     words_matched,
 )
+from omnisearch.indexers.lock import LOCK_NAME, IndexBusyError, lock_state
 from omnisearch.types import ClipRecord, Modality
 
 ENCODER_KEY = "omnisearch.encoder"
@@ -86,15 +91,25 @@ class QdrantStore(VectorStore):
         self.config = config or QdrantConfig()
         self.collection = collection
         self.local = not url  # local mode is brute force: HNSW search params do not apply
+        self.folder = str(path) if not url and path and str(path) != ":memory:" else None
         if url:
             self.client = QdrantClient(url=url, api_key=api_key, timeout=self.config.timeout)
         elif path is not None and str(path) == ":memory:":
             self.client = QdrantClient(":memory:")
         elif path:
+            if Path(path).exists() and not Path(path).is_dir():
+                raise NotADirectoryError(f"--db {path} is a file, not an index folder")
             Path(path).mkdir(parents=True, exist_ok=True)
-            self.client = QdrantClient(path=str(path))
+            check_local_free(str(path))
+            try:
+                self.client = QdrantClient(path=str(path))
+            except RuntimeError as e:  # lost a race with another client after the check
+                raise _busy(str(path)) from e
         else:
             raise ValueError("QdrantStore needs a url (server) or a path (folder or ':memory:')")
+
+    def lock_path(self) -> str | None:
+        return os.path.join(self.folder, LOCK_NAME) if self.folder else None
 
     def _exists(self) -> bool:
         return self.client.collection_exists(self.collection)
@@ -165,6 +180,25 @@ class QdrantStore(VectorStore):
             points.append(models.PointStruct(id=point_id(rec.clip_id), vector=vectors, payload=payload))
         for i in range(0, len(points), _BATCH):
             self.client.upsert(self.collection, points=points[i : i + _BATCH], wait=True)
+
+    def replace_file(self, path: str, records: list[ClipRecord]) -> None:
+        """Qdrant has no multi-point transactions: the new points go first, then the file's other
+        points. A kill in between leaves both sets, which `files()` reports as changed ("")."""
+        self.upsert(records)
+        keep = {point_id(r.clip_id) for r in records}
+        if self.local:
+            ids = [
+                p.id for p in self._scroll(None, ["path"]) if p.payload["path"] == path and p.id not in keep
+            ]
+            sel: models.PointIdsList | models.FilterSelector = models.PointIdsList(points=ids)
+            if not ids:
+                return
+        else:
+            cond = models.FieldCondition(key="path", match=models.MatchValue(value=path))
+            sel = models.FilterSelector(
+                filter=models.Filter(must=[cond], must_not=[models.HasIdCondition(has_id=sorted(keep))])
+            )
+        self.client.delete(self.collection, sel, wait=True)
 
     def delete_paths(self, paths: list[str]) -> int:
         if not paths or not self._exists():
@@ -243,7 +277,18 @@ class QdrantStore(VectorStore):
     def files(self) -> dict[str, str]:
         if not self._exists():
             return {}
-        return {p.payload["path"]: p.payload["file_hash"] for p in self._scroll(None, ["path", "file_hash"])}
+        pts = [p.payload for p in self._scroll(None, ["path", "file_hash"])]
+        return files_of([p["path"] for p in pts], [p["file_hash"] for p in pts])
+
+    def scan(self, with_vectors: bool = False) -> Iterator[dict]:
+        if not self._exists():
+            return
+        for p in self._scroll(None, list(META_FIELDS), vectors=with_vectors):
+            row = _meta(p.payload)
+            if with_vectors:
+                vecs = p.vector if isinstance(p.vector, dict) else {}
+                row["vectors"] = {Modality(k): np.asarray(v, dtype=np.float32) for k, v in vecs.items()}
+            yield row
 
     def count(self, flt: Filter | None = None) -> int:
         qf = self.qfilter(flt) if self._exists() else _NOTHING
@@ -288,7 +333,8 @@ class QdrantStore(VectorStore):
             ).points
             kept = [p for p in points if glob is None or fnmatch.fnmatch(p.payload["path"], glob)]
             if len(kept) >= k or len(points) < limit:
-                return [_store_hit(p, float(p.score), Modality(modality)) for p in kept[:k]]
+                hits = [_store_hit(p, float(p.score), Modality(modality)) for p in kept]
+                return sorted(hits, key=tie_order)[:k]
             limit *= 8
 
     def text_search(self, text: str, column: Modality, k: int, flt: Filter | None = None) -> list[StoreHit]:
@@ -359,6 +405,31 @@ def _store_hit(p, score: float, column: Modality) -> StoreHit:
     return StoreHit(
         row=_meta(p.payload), score=score, vector=None if vec is None else np.asarray(vec, np.float32)
     )
+
+
+def check_local_free(folder: str) -> None:
+    """Raise IndexBusyError when another process has the Qdrant local folder open (local mode allows
+    one client per folder), naming the omnisearch writer that holds it when there is one."""
+    lock = os.path.join(folder, ".lock")  # the file qdrant-client's local mode flocks
+    if not os.path.exists(lock):
+        return
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise _busy(folder) from None
+    finally:
+        os.close(fd)
+
+
+def _busy(folder: str) -> IndexBusyError:
+    state, holder = lock_state(os.path.join(folder, LOCK_NAME))
+    err = IndexBusyError(holder if state == "held" else None, folder)
+    err.args = (
+        f"{err.args[0]}: Qdrant local mode allows one client per folder; wait for it to finish, "
+        "or use a Qdrant server (--qdrant-url) for concurrent access",
+    )
+    return err
 
 
 def _meta(payload: dict | None) -> dict:

@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 
 import numpy as np
@@ -50,6 +51,22 @@ class SnapshotStore(VectorStore):
 
     def delete_paths(self, paths: list[str]) -> int:
         raise ReadOnlyStoreError("the exact-search snapshot is read-only: open the LanceDB store to write")
+
+    def replace_file(self, path: str, records: list[ClipRecord]) -> None:
+        raise ReadOnlyStoreError("the exact-search snapshot is read-only: open the LanceDB store to write")
+
+    def scan(self, with_vectors: bool = False) -> Iterator[dict]:
+        cols = {m: self.snap.column(m) for m in Modality} if with_vectors else {}
+        pos = {m: {int(r): j for j, r in enumerate(idx)} for m, (idx, _) in cols.items()}
+        for i, r in enumerate(self.snap.rows):
+            row = dict(r)
+            if with_vectors:
+                row["vectors"] = {
+                    m: np.asarray(mat[pos[m][i]], dtype=np.float32)
+                    for m, (_, mat) in cols.items()
+                    if i in pos[m]
+                }
+            yield row
 
     def files(self) -> dict[str, str]:
         return {r["path"]: r["file_hash"] for r in self.snap.rows}

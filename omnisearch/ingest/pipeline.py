@@ -1,7 +1,10 @@
 """The ingestion pipeline: walk -> fingerprint -> probe -> segment -> decode -> transcribe -> embed -> write.
 
-Each file is written as soon as it is embedded, so an interrupted run loses at most the file in flight
-and the next run resumes where it stopped (files whose fingerprint is already stored are skipped).
+Each file is written as soon as it is embedded, in one commit that also drops its stale rows
+(`VectorStore.replace_file`), so an interrupted run loses at most the file in flight and the next run
+resumes where it stopped (files whose fingerprint is already stored are skipped). The whole run holds
+the index's writer lock (one writer per index). Only files that no longer exist lose their rows: a
+file or folder that cannot be read is reported and its rows are kept.
 
 Example:
     >>> from omnisearch.indexers import open_store
@@ -13,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
@@ -22,9 +26,11 @@ from dataclasses import dataclass, field
 
 from omnisearch.config import DecodeConfig, SegmentConfig
 from omnisearch.indexers.base import VectorStore
+from omnisearch.indexers.lock import LockHolder, WriterLock
 from omnisearch.ingest.clips import ClipJob, plan_jobs, records_from
 from omnisearch.media.audio import import_torch
 from omnisearch.media.errors import MediaError
+from omnisearch.media.sidecar import sidecar_problem
 from omnisearch.media.walk import FoundFile, file_hash, find_media
 from omnisearch.models.base import Encoder
 from omnisearch.types import ClipRecord
@@ -32,7 +38,9 @@ from omnisearch.types import ClipRecord
 
 @dataclass
 class IngestReport:
-    """What a run did; `failed` lists (path, reason) of files that could not be indexed."""
+    """What a run did. `failed`: (path, reason) of files and folders that could not be indexed or read;
+    `kept`: (path, reason) of indexed files that could not be read, whose rows were kept; `warnings`:
+    (path, reason) of sidecars left out (binary, too large)."""
 
     files_found: int = 0
     files_indexed: int = 0
@@ -43,6 +51,8 @@ class IngestReport:
     wall_seconds: float = 0.0
     failed: list[tuple[str, str]] = field(default_factory=list)
     maintenance: list[str] = field(default_factory=list)  # what the store did to its indexes after
+    kept: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
     @property
@@ -78,6 +88,23 @@ def fingerprint(found: FoundFile) -> str:
     return acc.hexdigest()
 
 
+def missing_reason(path: str) -> str | None:
+    """None when `path` exists; "gone" when it no longer exists;
+    otherwise why it cannot be checked (permissions, I/O error, a mount gone stale).
+
+    Example:
+        >>> missing_reason("/no/such/file.wav")
+        'gone'
+    """
+    try:
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return "gone"
+    except OSError as e:
+        return f"cannot read: {e.strerror or e}"
+    return None
+
+
 def _under(path: str, roots: list[str]) -> bool:
     for root in roots:
         if path == root or path.startswith(root.rstrip(os.sep) + os.sep):
@@ -92,9 +119,29 @@ def index_paths(
     segment_cfg: SegmentConfig | None = None,
     decode_cfg: DecodeConfig | None = None,
     progress: Progress | None = None,
+    wait: bool = True,
+    on_wait: Callable[[LockHolder | None], None] | None = None,
+    force: frozenset[str] = frozenset(),
 ) -> IngestReport:
     """Index files and folders into `store` incrementally (new or changed files only); rows of files
-    that disappeared from under the given folders are removed."""
+    that no longer exist under the given folders are removed. Holds the store's writer lock: waits for
+    another writer (`on_wait(holder)` is called once) or, with `wait=False`, raises IndexBusyError.
+    Files in `force` (absolute paths) are re-embedded even when unchanged."""
+    lock_file = store.lock_path()
+    lock = WriterLock(lock_file).hold(wait=wait, on_wait=on_wait) if lock_file else contextlib.nullcontext()
+    with lock:
+        return _index_locked(paths, store, encoder, segment_cfg, decode_cfg, progress, force)
+
+
+def _index_locked(
+    paths: list[str],
+    store: VectorStore,
+    encoder: Encoder,
+    segment_cfg: SegmentConfig | None,
+    decode_cfg: DecodeConfig | None,
+    progress: Progress | None,
+    force: frozenset[str],
+) -> IngestReport:
     segment_cfg = segment_cfg or SegmentConfig()
     decode_cfg = decode_cfg or DecodeConfig()
     progress = progress or Progress()
@@ -110,7 +157,14 @@ def index_paths(
 
     roots = [os.path.abspath(os.path.expanduser(p)) for p in paths]
     present = {f.path for f in found}
-    gone = [p for p in indexed if _under(p, roots) and p not in present and not os.path.exists(p)]
+    gone = []
+    for p in indexed:
+        if _under(p, roots) and p not in present:
+            reason = missing_reason(p)
+            if reason == "gone":
+                gone.append(p)
+            else:  # unreadable, or under an unreadable folder: missing is not deleted
+                report.kept.append((p, f"{reason or 'not reachable by the walk'}; its clips are kept"))
     if gone:
         store.delete_paths(gone)
         report.files_removed = len(gone)
@@ -118,14 +172,20 @@ def index_paths(
     progress.on_start(len(found))
     for f in found:
         t = time.perf_counter()
+        for side in list(f.sidecars):
+            problem = sidecar_problem(side)
+            if problem:
+                f.sidecars.remove(side)
+                report.warnings.append((side, f"sidecar left out: {problem}"))
         try:
             fp = fingerprint(f)
         except OSError as e:
-            report.failed.append((f.path, f"cannot read: {e.strerror or e}"))
+            reason = f"cannot read: {e.strerror or e}"
+            report.failed.append((f.path, reason + ("; its clips are kept" if f.path in indexed else "")))
             progress.on_file_done(f.path, "failed")
             continue
         report.timings["hash"] += time.perf_counter() - t
-        if indexed.get(f.path) == fp:
+        if indexed.get(f.path) == fp and f.path not in force:
             report.files_unchanged += 1
             progress.on_file_done(f.path, "unchanged")
             continue
@@ -168,8 +228,7 @@ def _index_file(
         records += records_from(f, fp, batch, embeddings, added_at=added_at)
         progress.on_clips(len(batch))
     t = time.perf_counter()
-    store.delete_paths([f.path])
-    store.upsert(records)
+    store.replace_file(f.path, records)
     report.timings["write"] += time.perf_counter() - t
     report.media_seconds += max(info.duration, 0.0)
     return len(records)

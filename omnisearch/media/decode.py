@@ -24,7 +24,7 @@ import numpy as np
 from omnisearch.config import IMAGE_EXTS, DecodeConfig
 from omnisearch.media.audio import decode_audio, import_torch
 from omnisearch.media.errors import MediaError, describe_av_error
-from omnisearch.media.image import flatten_alpha
+from omnisearch.media.probe import load_image
 from omnisearch.media.segment import evenly_spaced_times
 from omnisearch.types import MediaInfo, MediaType, Span
 
@@ -68,14 +68,8 @@ def _resize(rgb: np.ndarray, size: int) -> np.ndarray:
 
 
 def _load_image(path: str, size: int) -> np.ndarray:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as img:
-            rgb = np.asarray(flatten_alpha(img))
-    except Exception as exc:
-        raise MediaError(path, describe_av_error(exc)) from exc
-    return _resize(rgb, size)[None]
+    img, _ = load_image(path, size)  # large JPEGs decode reduced; huge images are refused
+    return _resize(np.asarray(img), size)[None]
 
 
 class _DecordReader:

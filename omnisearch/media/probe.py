@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from typing import Any
 
 from omnisearch.media.errors import MediaError, describe_av_error
 from omnisearch.types import MediaInfo, MediaType
 
 AV_TIME_BASE = 1_000_000
+MAX_IMAGE_PIXELS = 50_000_000  # decoded at most; larger JPEGs decode reduced, other formats are refused
 
 
 def _check_file(path: str) -> None:
@@ -27,22 +29,56 @@ def _check_file(path: str) -> None:
         raise MediaError(path, "empty file (0 bytes)")
 
 
+def load_image(path: str, size: int = 0) -> tuple[Any, tuple[int, int]]:
+    """(RGB PIL image, original (width, height)). A JPEG is decoded reduced (PIL draft, a power of two)
+    when `size` > 0 asks for less; an image still over MAX_IMAGE_PIXELS is refused with a MediaError.
+
+    Example:
+        >>> img, (w, h) = load_image("photo.jpg", 224)  # doctest: +SKIP
+    """
+    from PIL import Image
+
+    from omnisearch.media.image import flatten_alpha
+
+    _check_file(path)
+    try:
+        with warnings.catch_warnings():  # PIL's own bomb warning: MAX_IMAGE_PIXELS below is our cap
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
+            w, h = img.size
+            if img.format == "JPEG":
+                target = (w, h) if size <= 0 else _fit(w, h, size)
+                cap = math.sqrt(MAX_IMAGE_PIXELS / (w * h)) if w * h > MAX_IMAGE_PIXELS else 1.0
+                img.draft("RGB", (min(target[0], int(w * cap)), min(target[1], int(h * cap))))
+            if img.size[0] * img.size[1] > MAX_IMAGE_PIXELS:
+                raise MediaError(
+                    path,
+                    f"image too large to decode: {w}x{h} ({w * h / 1e6:.0f} MP > "
+                    f"{MAX_IMAGE_PIXELS / 1e6:.0f} MP); scale it down first",
+                )
+            return flatten_alpha(img), (w, h)  # transparent parts on white
+    except MediaError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise MediaError(path, f"image too large to decode ({exc}); scale it down first") from exc
+    except Exception as exc:  # PIL raises many types for bad data
+        raise MediaError(path, describe_av_error(exc)) from exc
+
+
+def _fit(w: int, h: int, size: int) -> tuple[int, int]:
+    scale = min(1.0, size / max(w, h))
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
 def probe_image(path: str) -> MediaInfo:
-    """Size of an image (fully decoded, so truncated files are caught); duration 0.
+    """Size of an image (decoded, reduced when large, so truncated files are caught); duration 0.
 
     Example:
         >>> probe_image("photo.jpg").width  # doctest: +SKIP
         640
     """
-    from PIL import Image
-
-    _check_file(path)
-    try:
-        with Image.open(path) as img:
-            img.load()
-            width, height = img.size
-    except Exception as exc:  # PIL raises many types for bad data
-        raise MediaError(path, describe_av_error(exc)) from exc
+    _, (width, height) = load_image(path, 1024)
     return MediaInfo(path, MediaType.IMAGE, 0.0, True, False, width, height, 0.0)
 
 

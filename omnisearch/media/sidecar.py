@@ -24,6 +24,35 @@ _TS = r"(?:(\d+):)?(\d{1,2}):(\d{1,2})(?:[.,](\d{1,3}))?"
 _TIMING = re.compile(rf"^\s*{_TS}\s*-->\s*{_TS}")
 _TAG = re.compile(r"<[^>]*>|\{\\[^}]*\}")
 _SPACE = re.compile(r"\s+")
+MAX_SIDECAR_BYTES = 4 << 20  # a 3-hour film's subtitles are ~0.2 MB; larger files are not sidecars
+MAX_DESCRIPTION_CHARS = 20_000  # of a `.txt` description kept per file
+MAX_CLIP_TEXT_CHARS = 20_000  # of sidecar text per clip
+_SNIFF = 1 << 16
+_CONTROL = bytes(c for c in range(32) if chr(c) not in "\t\n\r\f\v\x1b")
+
+
+def sidecar_problem(path: str) -> str | None:
+    """Why a sidecar file must be left out (too large, binary, unreadable), or None when it is text.
+
+    Example:
+        >>> sidecar_problem("/etc/hostname") is None
+        True
+    """
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            head = f.read(_SNIFF)
+    except OSError as e:
+        return f"cannot read: {e.strerror or e}"
+    if size > MAX_SIDECAR_BYTES:
+        return f"too large for a text sidecar ({size / 1e6:.1f} MB > {MAX_SIDECAR_BYTES / 1e6:.1f} MB)"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return None  # UTF-16 (NULs are expected); decoded by read_text
+    nuls = head.count(0)
+    controls = sum(head.count(c) for c in _CONTROL)
+    if nuls or controls > len(head) // 100:
+        return f"binary content, not text ({nuls} NUL and {controls} control bytes in the first {len(head)})"
+    return None
 
 
 class Cue(NamedTuple):
@@ -103,7 +132,10 @@ def read_text(path: str) -> str:
     Example:
         >>> read_text("notes.txt")  # doctest: +SKIP
     """
-    data = open(path, "rb").read()
+    with open(path, "rb") as f:
+        data = f.read(MAX_SIDECAR_BYTES)
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16", errors="replace")
     for encoding in ("utf-8-sig", "cp1252"):
         try:
             return data.decode(encoding)
@@ -116,7 +148,7 @@ def read_text(path: str) -> str:
 def _cached_sidecar(path: str, mtime_ns: int, size: int) -> tuple[str, tuple[Cue, ...]]:
     text = read_text(path)
     if path.lower().endswith(".txt"):
-        return _SPACE.sub(" ", text).strip(), ()
+        return _SPACE.sub(" ", text).strip()[:MAX_DESCRIPTION_CHARS], ()
     return "", tuple(parse_subtitles(text))
 
 
@@ -167,4 +199,4 @@ def sidecar_text(sidecars: list[str], span: Span) -> str:
             if text and key not in seen:
                 seen.add(key)
                 pieces.append(text)
-    return " ".join(pieces)
+    return " ".join(pieces)[:MAX_CLIP_TEXT_CHARS]

@@ -6,6 +6,7 @@ Rules:
   ".", e.g. `.git`, macOS `._x.mp4` forks) are skipped; symlinked folders are not followed.
 - Unsupported files inside folders are skipped silently; a path given explicitly that is missing or
   unsupported is reported as `(path, reason)`. A hidden file given explicitly is accepted.
+- A folder that cannot be listed (permissions, I/O error) is reported as `(folder, reason)`.
 - A file reached twice (listed twice, or a file and its folder) is returned once, first position wins.
 - Sidecars of `dir/name.mp4`: `dir/name.{srt,vtt,txt}`, `dir/name.mp4.{srt,vtt,txt}` (also
   `name.mp4.srt` for `name.MP4`; sidecar extensions match in any case) and
@@ -80,10 +81,15 @@ def find_sidecars(path: str, siblings: list[str] | None = None) -> list[str]:
     return [os.path.join(folder, s) for s in sorted(found)]
 
 
-def _walk_dir(root: str) -> list[tuple[str, list[str]]]:
-    """(file path, names in its folder) for every non-hidden file under root, sorted by path parts."""
+def _walk_dir(root: str, errors: list[tuple[str, str]]) -> list[tuple[str, list[str]]]:
+    """(file path, names in its folder) for every non-hidden file under root, sorted by path parts;
+    folders that cannot be listed go to `errors` as (folder, reason)."""
     out: list[tuple[str, list[str]]] = []
-    for folder, dirs, files in os.walk(root, followlinks=False):
+
+    def onerror(e: OSError) -> None:
+        errors.append((str(e.filename), f"cannot read folder: {e.strerror or e}"))
+
+    for folder, dirs, files in os.walk(root, onerror=onerror, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             if not name.startswith("."):
@@ -114,7 +120,7 @@ def find_media(paths: list[str]) -> tuple[list[FoundFile], list[tuple[str, str]]
     for given in paths:
         path = os.path.expanduser(str(given))
         if os.path.isdir(path):
-            for file_path, siblings in _walk_dir(path):
+            for file_path, siblings in _walk_dir(path, skipped):
                 media_type = media_type_of(file_path)
                 if media_type is not None and os.path.isfile(file_path):
                     add(file_path, media_type, siblings)

@@ -1,0 +1,81 @@
+"""`omnisearch doctor`: check an index against the disk; `--fix` repairs it.
+
+Example:
+    $ omnisearch doctor --db ~/.omnisearch/db
+    $ omnisearch doctor --db ~/.omnisearch/db --fix --json
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from omnisearch.cli.guard import fail, open_checked, print_json
+
+
+def doctor(
+    db: str = typer.Option("omnisearch-db", "--db", help="Index folder (LanceDB) or Qdrant local path."),
+    store: str = typer.Option("lancedb", "--store", help="lancedb | qdrant"),
+    qdrant_url: str = typer.Option(None, "--qdrant-url"),
+    qdrant_api_key: str = typer.Option(None, "--qdrant-api-key", envvar="QDRANT_API_KEY"),
+    fix: bool = typer.Option(False, "--fix", help="Repair what was found, and say what was done."),
+    model: str = typer.Option(None, "--model", help="Encoder for re-indexing (default: the index's own)."),
+    device: str = typer.Option("cpu", "--device"),
+    window: float = typer.Option(10.0, "--window", help="Clip length for re-indexed files (as in index)."),
+    overlap: float = typer.Option(5.0, "--overlap", help="Overlap for re-indexed files (as in index)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON (alone on stdout)."),
+) -> None:
+    """Check an index: missing, changed, unreadable and never-indexed files, bad vectors, duplicates, damaged versions, stale indexes and locks. Exit 0 when healthy, 1 when problems remain."""  # noqa: E501
+    from omnisearch.config import SegmentConfig
+    from omnisearch.ingest.doctor import diagnose, repair
+
+    if not qdrant_url and not Path(db).exists():
+        fail(f"no index at {db}")
+    st = open_checked(store, db, qdrant_url, qdrant_api_key)
+    try:
+        report = diagnose(st)
+        if fix and report.problems:
+            seg = SegmentConfig(window=window, overlap=overlap)
+            fixed = repair(st, report, lambda: _encoder(st, model, device), seg)
+            report = diagnose(st)
+            report.fixed = fixed
+    finally:
+        st.close()
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        _print(report, db)
+    raise typer.Exit(1 if report.problems else 0)
+
+
+def _encoder(st, model: str | None, device: str):
+    from omnisearch.models import EncoderOptions, load_encoder
+
+    rec = st.encoder()
+    name = model or (rec.name if rec else "omni-lite")
+    try:
+        return load_encoder(name, EncoderOptions(device=device))
+    except (ValueError, RuntimeError) as e:
+        fail(f"cannot load encoder {name!r} to re-index: {e}. Pass --model NAME or a model folder")
+
+
+def _print(report, db: str) -> None:
+    from rich.console import Console
+
+    out = Console(highlight=False, soft_wrap=True)
+    for line in report.notes:
+        out.print(f"[cyan]note[/] {line}")
+    for line in report.fixed:
+        out.print(f"[green]fixed[/] {line}")
+    for p in report.problems:
+        out.print(f"[yellow]{p.kind}[/] {p.path}: {p.detail}")
+    state = "healthy" if not report.problems else f"{len(report.problems)} problem(s)"
+    hint = (
+        f"; `omnisearch doctor --db {db} --fix` repairs them" if report.problems and not report.fixed else ""
+    )
+    out.print(f"{report.files} files, {report.clips} clips: {state}{hint}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(doctor)
