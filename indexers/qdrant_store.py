@@ -21,7 +21,6 @@ Example:
 
 from __future__ import annotations
 
-import fcntl
 import fnmatch
 import os
 import uuid
@@ -47,7 +46,8 @@ from omnisearch.indexers.base import (
     tie_order,
     words_matched,
 )
-from omnisearch.indexers.lock import LOCK_NAME, IndexBusyError, lock_state
+from omnisearch.indexers.lock import LOCK_NAME
+from omnisearch.indexers.qdrant_local import open_local_client
 from omnisearch.types import ClipRecord, Modality
 
 ENCODER_KEY = "omnisearch.encoder"
@@ -97,14 +97,7 @@ class QdrantStore(VectorStore):
         elif path is not None and str(path) == ":memory:":
             self.client = QdrantClient(":memory:")
         elif path:
-            if Path(path).exists() and not Path(path).is_dir():
-                raise NotADirectoryError(f"--db {path} is a file, not an index folder")
-            Path(path).mkdir(parents=True, exist_ok=True)
-            check_local_free(str(path))
-            try:
-                self.client = QdrantClient(path=str(path))
-            except RuntimeError as e:  # lost a race with another client after the check
-                raise _busy(str(path)) from e
+            self.client = open_local_client(str(path))  # IndexBusyError when another process has it
         else:
             raise ValueError("QdrantStore needs a url (server) or a path (folder or ':memory:')")
 
@@ -182,23 +175,15 @@ class QdrantStore(VectorStore):
             self.client.upsert(self.collection, points=points[i : i + _BATCH], wait=True)
 
     def replace_file(self, path: str, records: list[ClipRecord]) -> None:
-        """Qdrant has no multi-point transactions: the new points go first, then the file's other
-        points. A kill in between leaves both sets, which `files()` reports as changed ("")."""
+        """New points first, then the file's others (no multi-point transactions): a kill in between
+        leaves both, which `files()` reports as changed (""). Local mode scans (its filters are slow)."""
         self.upsert(records)
         keep = {point_id(r.clip_id) for r in records}
-        if self.local:
-            ids = [
-                p.id for p in self._scroll(None, ["path"]) if p.payload["path"] == path and p.id not in keep
-            ]
-            sel: models.PointIdsList | models.FilterSelector = models.PointIdsList(points=ids)
-            if not ids:
-                return
-        else:
-            cond = models.FieldCondition(key="path", match=models.MatchValue(value=path))
-            sel = models.FilterSelector(
-                filter=models.Filter(must=[cond], must_not=[models.HasIdCondition(has_id=sorted(keep))])
-            )
-        self.client.delete(self.collection, sel, wait=True)
+        same = models.FieldCondition(key="path", match=models.MatchValue(value=path))
+        flt = None if self.local else models.Filter(must=[same])
+        stale = [p.id for p in self._scroll(flt, ["path"]) if p.payload["path"] == path and p.id not in keep]
+        for i in range(0, len(stale), _BATCH):
+            self.client.delete(self.collection, models.PointIdsList(points=stale[i : i + _BATCH]), wait=True)
 
     def delete_paths(self, paths: list[str]) -> int:
         if not paths or not self._exists():
@@ -285,9 +270,8 @@ class QdrantStore(VectorStore):
             return
         for p in self._scroll(None, list(META_FIELDS), vectors=with_vectors):
             row = _meta(p.payload)
-            if with_vectors:
-                vecs = p.vector if isinstance(p.vector, dict) else {}
-                row["vectors"] = {Modality(k): np.asarray(v, dtype=np.float32) for k, v in vecs.items()}
+            if with_vectors:  # named vectors: a dict holding the modalities the clip has
+                row["vectors"] = {Modality(k): np.asarray(v, np.float32) for k, v in (p.vector or {}).items()}
             yield row
 
     def count(self, flt: Filter | None = None) -> int:
@@ -405,31 +389,6 @@ def _store_hit(p, score: float, column: Modality) -> StoreHit:
     return StoreHit(
         row=_meta(p.payload), score=score, vector=None if vec is None else np.asarray(vec, np.float32)
     )
-
-
-def check_local_free(folder: str) -> None:
-    """Raise IndexBusyError when another process has the Qdrant local folder open (local mode allows
-    one client per folder), naming the omnisearch writer that holds it when there is one."""
-    lock = os.path.join(folder, ".lock")  # the file qdrant-client's local mode flocks
-    if not os.path.exists(lock):
-        return
-    fd = os.open(lock, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise _busy(folder) from None
-    finally:
-        os.close(fd)
-
-
-def _busy(folder: str) -> IndexBusyError:
-    state, holder = lock_state(os.path.join(folder, LOCK_NAME))
-    err = IndexBusyError(holder if state == "held" else None, folder)
-    err.args = (
-        f"{err.args[0]}: Qdrant local mode allows one client per folder; wait for it to finish, "
-        "or use a Qdrant server (--qdrant-url) for concurrent access",
-    )
-    return err
 
 
 def _meta(payload: dict | None) -> dict:
