@@ -73,12 +73,12 @@ def test_long_lived_reader_sees_commits_of_another_process(tmp_path: Path) -> No
     assert reader.count() == 0
     assert run_writer(db, tmp_path / "lib")[0] == 0
     n = reader.count()
-    assert n > 0
+    assert n > 0 and len(reader.search(Modality.AUDIO, np.ones(16, np.float32), k=50)) == n  # cached
     write_wav(tmp_path / "lib" / "late.wav", 3000, 3.0)
     assert run_writer(db, tmp_path / "lib")[0] == 0
     assert reader.count() > n and "late.wav" in {os.path.basename(p) for p in reader.files()}
     hits = reader.search(Modality.AUDIO, np.ones(16, np.float32), k=50)
-    assert len(hits) == reader.count()
+    assert len(hits) == reader.count() and "late.wav" in {os.path.basename(h.row["path"]) for h in hits}
 
 
 def test_reindex_replaces_rows_in_one_commit(tmp_path: Path) -> None:
