@@ -19,8 +19,6 @@ import shutil
 import time
 from typing import TYPE_CHECKING
 
-import lancedb
-
 if TYPE_CHECKING:
     from omnisearch.indexers.lancedb_store import LanceStore
 
@@ -52,6 +50,8 @@ def _readable(table) -> str | None:
 
 def _open(store: LanceStore):
     """(table or None, error line or None); (None, None) when no table exists yet."""
+    import lancedb  # here, not at the top: the CLI imports this module's error helpers on every search
+
     if not os.path.isdir(os.path.join(store.db_dir, TABLE_DIR)):
         return None, None
     try:
