@@ -3,11 +3,11 @@
 Finds, one `Problem` each: damaged storage (unreadable table versions, stale ANN / scalar indexes),
 a stale writer lock, a missing encoder record or vectors of another dimension (spec), files that no
 longer exist (missing), files that cannot be read (unreadable: reported, never "fixed" by deletion),
-files whose content hash changed (changed), media files in the folders of indexed files that are not
-indexed (never indexed; the index does not record the folders it was given, so the folders holding
-indexed files stand in for them; a file that fails to probe, which index skips too, is only a note),
-NaN / infinite / zero / denormal / non-unit vectors, duplicate clip ids and duplicate (file, start,
-end) rows.
+files whose content hash changed (changed), media files under the indexed folders that are not
+indexed (never indexed; the index does not record the folders it was given, so the top-most folders
+holding indexed files, walked recursively, stand in for them; a file that fails to probe, which index
+skips too, is only a note), NaN / infinite / zero / denormal / non-unit vectors, duplicate clip ids
+and duplicate (file, start, end) rows.
 
 `repair` restores the last readable version, clears a stale lock, deduplicates, deletes the rows of
 missing files, and re-indexes changed, never-indexed and bad-vector files (with default segment and
@@ -31,10 +31,10 @@ import numpy as np
 from omnisearch.config import SegmentConfig
 from omnisearch.indexers.base import VectorStore
 from omnisearch.indexers.lock import WriterLock, lock_state
-from omnisearch.ingest.pipeline import fingerprint, missing_reason
+from omnisearch.ingest.pipeline import drop_bad_sidecars, fingerprint, missing_reason
 from omnisearch.media.errors import MediaError
 from omnisearch.media.probe import probe
-from omnisearch.media.walk import find_media, media_type_of
+from omnisearch.media.walk import find_media
 from omnisearch.models.base import Encoder
 from omnisearch.types import ClipRecord, Modality
 
@@ -161,6 +161,8 @@ def _file_problems(rows: list[dict], report: DoctorReport) -> None:
             report.problems.append(Problem("unreadable", path, f"{reason} (its clips are kept)"))
             continue
         found, bad = find_media([path])
+        for f in found:
+            drop_bad_sidecars(f)  # as index does, so the fingerprints compare
         try:
             fp = fingerprint(found[0]) if found else None
         except OSError as e:
@@ -171,24 +173,31 @@ def _file_problems(rows: list[dict], report: DoctorReport) -> None:
         elif hs != {fp}:
             what = "rows of two versions" if len(hs) > 1 else "content hash differs from the indexed one"
             report.problems.append(Problem("changed", path, what))
-    for folder in sorted({os.path.dirname(p) for p in hashes}):
-        try:
-            names = sorted(os.listdir(folder))
-        except OSError:
+    found, unreadable = find_media(indexed_roots(list(hashes)))
+    report.notes += [f"{p}: {why}" for p, why in unreadable]
+    for f in found:
+        if f.path in hashes:
             continue
-        for name in names:
-            path = os.path.join(folder, name)
-            if name.startswith(".") or path in hashes or media_type_of(name) is None:
-                continue
-            if not os.path.isfile(path):
-                continue
-            try:  # a file that index would skip too (corrupt, empty, too large) is a note, not a problem
-                probe(path, media_type_of(name))
-            except MediaError as e:
-                report.notes.append(f"{path}: not indexable ({e.reason})")
-                continue
-            why = "in an indexed folder, not in the index"
-            report.problems.append(Problem("never_indexed", path, why))
+        try:  # a file that index would skip too (corrupt, empty, too large) is a note, not a problem
+            probe(f.path, f.media_type)
+        except MediaError as e:
+            report.notes.append(f"{f.path}: not indexable ({e.reason})")
+            continue
+        report.problems.append(Problem("never_indexed", f.path, "under an indexed folder, not in the index"))
+
+
+def indexed_roots(paths: list[str]) -> list[str]:
+    """The top-most folders holding indexed files (the index does not record the folders it was given).
+
+    Example:
+        >>> indexed_roots(["/m/a.mp4", "/m/sub/b.mp4", "/n/c.wav"])
+        ['/m', '/n']
+    """
+    roots: list[str] = []
+    for folder in sorted({os.path.dirname(p) for p in paths}):
+        if not any(folder == r or folder.startswith(r.rstrip(os.sep) + os.sep) for r in roots):
+            roots.append(folder)
+    return roots
 
 
 def repair(

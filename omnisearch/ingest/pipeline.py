@@ -88,6 +88,18 @@ def fingerprint(found: FoundFile) -> str:
     return acc.hexdigest()
 
 
+def drop_bad_sidecars(f: FoundFile) -> list[tuple[str, str]]:
+    """Remove binary, oversized or unreadable sidecars from `f` (before its fingerprint is taken);
+    returns (sidecar, reason) of each one left out."""
+    out = []
+    for side in list(f.sidecars):
+        problem = sidecar_problem(side)
+        if problem:
+            f.sidecars.remove(side)
+            out.append((side, f"sidecar left out: {problem}"))
+    return out
+
+
 def missing_reason(path: str) -> str | None:
     """None when `path` exists; "gone" when it no longer exists;
     otherwise why it cannot be checked (permissions, I/O error, a mount gone stale).
@@ -172,11 +184,7 @@ def _index_locked(
     progress.on_start(len(found))
     for f in found:
         t = time.perf_counter()
-        for side in list(f.sidecars):
-            problem = sidecar_problem(side)
-            if problem:
-                f.sidecars.remove(side)
-                report.warnings.append((side, f"sidecar left out: {problem}"))
+        report.warnings += drop_bad_sidecars(f)
         try:
             fp = fingerprint(f)
         except OSError as e:
