@@ -81,7 +81,7 @@ def main(work: Path) -> None:
     notdir.write_text("x")
 
     rc, _, out = case(
-        "binary .txt sidecar, 4.6 MB .srt, corrupt mp4, empty mp3, 12000x12000 PNG, 8000x8000 JPEG (--json)",
+        "binary .txt sidecar, 5.8 MB .srt, corrupt mp4, empty mp3, 12000x12000 PNG, 8000x8000 JPEG (--json)",
         ["index", str(lib), "--db", str(db), "--json"],
     )
     summary = json.loads(out)
