@@ -37,9 +37,10 @@ class MomentConfig:
             raise ValueError("MomentConfig wants margin >= 0 and max_windows >= 1")
 
 
-def rank_key(h: Hit) -> tuple[float, str, str, float]:
-    """Sort key: best order score first, then a deterministic tie-break (clip id, path, start)."""
-    return (-h.order_score, h.clip_id, h.path, h.start)
+def rank_key(h: Hit) -> tuple[float, float, str, str, float]:
+    """Sort key: best order score first; equal ones (two clips with the same RRF ranks) by the higher
+    cosine, then a deterministic tie-break (clip id, path, start)."""
+    return (-h.order_score, -h.score, h.clip_id, h.path, h.start)
 
 
 def _span(h: Hit) -> tuple[float, float]:
