@@ -64,10 +64,16 @@ class HeadsConfig:
     dropout: float = 0.1
     residual: bool = True  # output = unit(sem part of the input) + MLP(input): starts in MiniLM's space
     train_text: bool = True  # False (with residual): text stays MiniLM's vector; other heads move to it
+    # fusion at init (residual heads): "identity" = residual branches zero, random modality embeddings
+    # (fused = unit mean of tokens + embeddings); "mean" = embeddings zero too: exactly the unit mean of
+    # the present single embeddings, the score L_A-only training gives every dual direction
+    fusion_init: str = "identity"
     input_dims: dict[str, int] = field(default_factory=lambda: dict(INPUT_DIMS))
     base_dim: int = SEM_DIM
 
     def __post_init__(self) -> None:
+        if self.fusion_init not in ("identity", "mean"):
+            raise ValueError(f"fusion_init must be 'identity' or 'mean', got {self.fusion_init!r}")
         if self.residual and self.dim != self.base_dim:
             raise ValueError(
                 f"residual heads live in the {self.base_dim}-d base space of the inputs; got dim={self.dim}"
@@ -129,10 +135,12 @@ class TupleFusion(nn.Module):
         heads: int,
         dropout: float,
         identity_init: bool = False,
+        mean_init: bool = False,
     ) -> None:
         super().__init__()
         self.modality_embedding = nn.Parameter(torch.zeros(n_modalities, dim))
-        nn.init.normal_(self.modality_embedding, std=0.02)
+        if not mean_init:  # mean_init (with identity_init): fused starts as the unit mean of the tokens
+            nn.init.normal_(self.modality_embedding, std=0.02)
         layer = nn.TransformerEncoderLayer(
             dim, heads, dim_feedforward=2 * dim, dropout=dropout, batch_first=True, norm_first=True
         )
@@ -170,7 +178,13 @@ class OmniHeads(nn.Module):
             nn.init.zeros_(last.bias)
             self.heads["text"].requires_grad_(False)
         self.fusion = TupleFusion(
-            c.dim, len(MODALITIES), c.fusion_layers, c.fusion_heads, c.dropout, identity_init=c.residual
+            c.dim,
+            len(MODALITIES),
+            c.fusion_layers,
+            c.fusion_heads,
+            c.dropout,
+            identity_init=c.residual,
+            mean_init=c.residual and c.fusion_init == "mean",
         )
 
     def singles(self, inputs: Mapping[str, Tensor], masks: Mapping[str, Tensor]) -> dict[str, Tensor]:

@@ -36,6 +36,7 @@ from omnisearch.train.augment import AugmentConfig
 from omnisearch.train.batches import Batch, Row, make_batch
 from omnisearch.train.loop import LoopConfig, evaluating, run_loop
 from omnisearch.train.losses import DEFAULT_PAIRS, OmniLoss, fusion_teacher_pair, gather_with_grad
+from omnisearch.train.views import ObjectiveConfig, complete, view_outputs
 
 
 @dataclass
@@ -50,6 +51,7 @@ class TrainConfig(LoopConfig):
     val_alpha: float = 0.0  # space scored by the per-epoch validation
     heads: HeadsConfig = field(default_factory=HeadsConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)  # views / anchors (views.py)
 
 
 @dataclass
@@ -111,9 +113,12 @@ def masked_info_nce(
 class MaskedOmniLoss(OmniLoss):
     """`OmniLoss` for batches of partial tuples: forward(outputs, step, masks, hardneg_mask).
 
-    L_A averages the pairs of `DEFAULT_PAIRS` over the rows having both; L_D uses the rows having the
-    step's pair; L_T uses every row, with the hard negatives where `hardneg_mask` holds. A term with
-    fewer than 2 rows is left out this step. With `masks=None` this is `OmniLoss.forward`.
+    L_A averages the pairs of `DEFAULT_PAIRS` (or the step's L_D pair, `objective.align_pairs="rotate"`)
+    over the rows having both; L_D uses the rows having the step's pair; L_T uses every row, with the
+    hard negatives where `hardneg_mask` holds. A term with fewer than 2 rows is left out this step. With
+    `masks=None` this is `OmniLoss.forward`. `views` holds what `views.view_outputs` adds for the
+    objective's pair views ("pairs": L_T is the mean over the full view and each pair view) and
+    complement anchors ("complement": complete tuples' anchor for single m, detached).
 
     Example:
         >>> n = lambda: F.normalize(torch.randn(4, 8), dim=-1)
@@ -124,23 +129,30 @@ class MaskedOmniLoss(OmniLoss):
         True
     """
 
+    def __init__(self, *args: Any, objective: ObjectiveConfig | None = None, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.objective = objective or ObjectiveConfig()
+
     def forward(  # type: ignore[override]
         self,
         outputs: Mapping[str, Any],
         step: int,
         masks: Mapping[str, Tensor] | None = None,
         hardneg_mask: Tensor | None = None,
+        views: Mapping[str, Any] | None = None,
     ) -> tuple[Tensor, dict[str, Tensor]]:
         if masks is None:
             return super().forward(outputs, step)
+        views = views or {}
         kw = self._kw()
         scale = kw["logit_scale"] if kw["logit_scale"] is not None else 1.0 / self.temperature
         nce = dict(scale=scale, symmetric=self.symmetric, distributed=self.distributed)
         parts: dict[str, Tensor] = {}
         terms: list[Tensor] = []
         if self.w_align:
+            pairs = DEFAULT_PAIRS if self.objective.align_pairs == "all" else (fusion_teacher_pair(step),)
             pair_losses = [
-                masked_info_nce(outputs[x], outputs[y], masks[x] & masks[y], **nce) for x, y in DEFAULT_PAIRS
+                masked_info_nce(outputs[x], outputs[y], masks[x] & masks[y], **nce) for x, y in pairs
             ]
             done = [v for v in pair_losses if v is not None]
             if done:
@@ -150,7 +162,10 @@ class MaskedOmniLoss(OmniLoss):
             x, y = fusion_teacher_pair(step)
             anchor = outputs["fused"].detach()
             both = masks[x] & masks[y]
-            lx, ly = (masked_info_nce(anchor, outputs[m], both, **nce) for m in (x, y))
+            comp = views.get("complement")
+            full = complete(masks).unsqueeze(-1)
+            anchors = {m: torch.where(full, comp[m], anchor) if comp else anchor for m in (x, y)}
+            lx, ly = (masked_info_nce(anchors[m], outputs[m], both, **nce) for m in (x, y))
             if lx is not None and ly is not None:
                 parts["loss_distill"] = 0.5 * (lx + ly)
                 terms.append(self.w_distill * parts["loss_distill"])
@@ -160,9 +175,18 @@ class MaskedOmniLoss(OmniLoss):
             lt = masked_info_nce(
                 fused, aug, every, hard=outputs["fused_hardneg"], hard_mask=hardneg_mask, **nce
             )
-            if lt is not None:
-                parts["loss_tuple"] = lt
-                terms.append(self.w_tuple * lt)
+            per_view = [lt]
+            for v in views.get("pairs", {}).values():
+                hard = v["fused_hardneg"]
+                per_view.append(
+                    masked_info_nce(
+                        v["fused"], v["fused_aug"], v["rows"], hard=hard, hard_mask=v["hard_rows"], **nce
+                    )
+                )
+            done_t = [v for v in per_view if v is not None]
+            if done_t:
+                parts["loss_tuple"] = torch.stack(done_t).mean()
+                terms.append(self.w_tuple * parts["loss_tuple"])
         total = torch.stack(terms).sum() if terms else outputs["fused"].sum() * 0.0
         out = {k: v.detach() for k, v in parts.items()}
         out["temperature"] = torch.as_tensor(1.0 / float(scale))
@@ -187,9 +211,28 @@ class TrainModule(nn.Module):
         aug_masks = masks
         if batch.aug_masks is not None:
             aug_masks = {m: torch.as_tensor(batch.aug_masks[m], device=p.device) for m in MODALITIES}
-        out["fused_aug"] = self.heads(t(batch.aug_inputs), aug_masks)["fused"]
-        out["fused_hardneg"] = self.heads.fuse(self.heads.singles(t(batch.hardneg_inputs), masks), masks)
-        return self.loss(out, step, masks, torch.as_tensor(batch.hardneg_mask, device=p.device))
+        aug = self.heads(t(batch.aug_inputs), aug_masks)
+        out["fused_aug"] = aug["fused"]
+        objective: ObjectiveConfig = self.loss.objective
+        with torch.enable_grad() if objective.hardneg_grad else torch.no_grad():
+            hardneg = self.heads.singles(t(batch.hardneg_inputs), masks)
+            out["fused_hardneg"] = self.heads.fuse(hardneg, masks)
+        hn_mask = torch.as_tensor(batch.hardneg_mask, device=p.device)
+        singles = {m: out[m] for m in MODALITIES}
+        aug_singles = {m: aug[m] for m in MODALITIES}
+        views = view_outputs(
+            self.heads,
+            singles,
+            aug_singles,
+            hardneg,
+            masks,
+            aug_masks,
+            batch.hardneg_kinds,
+            hn_mask,
+            step,
+            objective,
+        )
+        return self.loss(out, step, masks, hn_mask, views)
 
 
 def omni_lite_base() -> Any:
@@ -226,7 +269,7 @@ class HeadsTask:
     ) -> None:
         w_a, w_d, w_t = cfg.weights
         temp, learnable = cfg.temperature, cfg.learnable_temperature
-        loss = MaskedOmniLoss(w_a, w_d, w_t, temp, learnable, distributed=world > 1)
+        loss = MaskedOmniLoss(w_a, w_d, w_t, temp, learnable, distributed=world > 1, objective=cfg.objective)
         self.module = TrainModule(OmniHeads(cfg.heads), loss)
         self.cfg, self.layout, self.val, self.base, self.folder_meta = cfg, layout, val, base, folder_meta
 

@@ -1,0 +1,135 @@
+"""Which inputs each term of the objective sees: the method-fidelity options of the heads trainer.
+
+`ObjectiveConfig` picks, per term, the views and anchors (docs/method-fidelity.md gives the audit that
+motivates each option; the defaults are the public training code's choices where it makes one):
+
+- `align_pairs` (L_A): "all" = mean over the three single pairs every step; "rotate" = only the pair
+  L_D distils into at that step, (T,A), (T,V), (A,V) (the public code's `loss_obj3`).
+- `hardneg_grad` (L_T): False = the hard negatives are constants, as the public code encodes them under
+  `torch.no_grad()`; True = gradient also pushes the hard negatives' embeddings.
+- `tuple_views` (L_T): "full" = the clip's tuple only; "full+pairs" = also the pair views TV, TA, AV of
+  complete tuples (anchor, augmented view and hard negative all fused from the same two modalities, the
+  hard negative present when the step's corrupted modality is one of the two), so the fusion learns
+  every subset the dual directions query. L_T is the mean over the views computed.
+- `distill_anchor` (L_D): "tuple" = the detached fused tuple teaches both singles of the step's pair;
+  "complement" = single m is taught by the detached fusion of the OTHER modalities of a complete tuple
+  (the target of dual direction m -> rest), partial tuples keeping the tuple anchor.
+
+`view_outputs` computes the extra fused embeddings the options need from the heads' single embeddings;
+`MaskedOmniLoss` (trainer) turns them into terms.
+
+Example:
+    >>> restrict({"text": np.array([True]), "video": np.array([True]), "audio": np.array([False])},
+    ...          ("text", "audio"))["video"].tolist()
+    [False]
+    >>> ObjectiveConfig().tuple_views, PAIR_VIEWS[2]
+    ('full', ('video', 'audio'))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from omnisearch.models.heads import MODALITIES
+
+PAIR_VIEWS: tuple[tuple[str, str], ...] = (("text", "video"), ("text", "audio"), ("video", "audio"))
+ALIGN_PAIRS = ("all", "rotate")
+TUPLE_VIEWS = ("full", "full+pairs")
+DISTILL_ANCHORS = ("tuple", "complement")
+
+
+@dataclass
+class ObjectiveConfig:
+    """Views and anchors of each term (module docstring). Defaults: the trainer before the audit."""
+
+    align_pairs: str = "all"
+    hardneg_grad: bool = True
+    tuple_views: str = "full"
+    distill_anchor: str = "tuple"
+
+    def __post_init__(self) -> None:
+        for name, allowed in (
+            ("align_pairs", ALIGN_PAIRS),
+            ("tuple_views", TUPLE_VIEWS),
+            ("distill_anchor", DISTILL_ANCHORS),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+
+    @classmethod
+    def faithful(cls) -> ObjectiveConfig:
+        """The public training code's choices: rotating L_A pair, constant hard negatives, tuple views."""
+        return cls(align_pairs="rotate", hardneg_grad=False)
+
+
+def restrict(masks: Mapping[str, Any], keep: Sequence[str]) -> dict[str, Any]:
+    """Masks with every modality outside `keep` switched off (numpy or torch booleans)."""
+    return {m: v if m in keep else v & False for m, v in masks.items()}
+
+
+def complete(masks: Mapping[str, Tensor]) -> Tensor:
+    """Rows that have every modality."""
+    out = masks[MODALITIES[0]]
+    for m in MODALITIES[1:]:
+        out = out & masks[m]
+    return out
+
+
+def _fuse_rows(heads: Any, singles: Mapping[str, Tensor], view: dict[str, Tensor], fallback: dict) -> Tensor:
+    """heads.fuse over `view` masks; rows with nothing in the view use `fallback` (their values are
+    never scored: the loss leaves those rows out)."""
+    empty = ~torch.stack([view[m] for m in MODALITIES]).any(0)
+    safe = {m: torch.where(empty, fallback[m], view[m]) for m in MODALITIES}
+    return heads.fuse(singles, safe)
+
+
+def view_outputs(
+    heads: Any,
+    clean: Mapping[str, Tensor],
+    aug: Mapping[str, Tensor],
+    hardneg: Mapping[str, Tensor],
+    masks: Mapping[str, Tensor],
+    aug_masks: Mapping[str, Tensor],
+    kinds: Sequence[str],
+    hardneg_mask: Tensor,
+    step: int,
+    cfg: ObjectiveConfig,
+) -> dict[str, Any]:
+    """The extra embeddings `cfg` needs, from the single embeddings of the clean, augmented and
+    hard-negative views: {"pairs": {pair: {"fused", "fused_aug", "fused_hardneg", "rows",
+    "hard_rows"}}} for pair views, {"complement": {m: (B, d)}} for complement anchors."""
+    from omnisearch.train.losses import fusion_teacher_pair
+
+    out: dict[str, Any] = {}
+    full = complete(masks)
+    if cfg.tuple_views == "full+pairs":
+        kind = np.array(kinds)
+        pairs = {}
+        for pair in PAIR_VIEWS:
+            view, aug_view = restrict(masks, pair), restrict(aug_masks, pair)
+            in_pair = torch.as_tensor(np.isin(kind, pair), device=full.device)
+            hn_ctx = torch.enable_grad() if cfg.hardneg_grad else torch.no_grad()
+            with hn_ctx:
+                fused_hn = _fuse_rows(heads, hardneg, view, masks)
+            pairs[pair] = {
+                "fused": _fuse_rows(heads, clean, view, masks),
+                "fused_aug": _fuse_rows(heads, aug, aug_view, aug_masks),
+                "fused_hardneg": fused_hn,
+                "rows": full,
+                "hard_rows": full & hardneg_mask & in_pair,
+            }
+        out["pairs"] = pairs
+    if cfg.distill_anchor == "complement":
+        comp = {}
+        for m in fusion_teacher_pair(step):
+            rest = tuple(x for x in MODALITIES if x != m)
+            with torch.no_grad():
+                comp[m] = _fuse_rows(heads, clean, restrict(masks, rest), masks)
+        out["complement"] = comp
+    return out

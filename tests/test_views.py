@@ -1,0 +1,202 @@
+"""The objective's fidelity options (omnisearch.train.views) against naive per-row Python loops."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+import torch.nn.functional as F  # noqa: E402
+
+from omnisearch.models.heads import MODALITIES, HeadsConfig, OmniHeads  # noqa: E402
+from omnisearch.train.batches import make_batch, toy_row  # noqa: E402
+from omnisearch.train.losses import fusion_teacher_pair  # noqa: E402
+from omnisearch.train.trainer import MaskedOmniLoss, TrainModule  # noqa: E402
+from omnisearch.train.views import PAIR_VIEWS, ObjectiveConfig, view_outputs  # noqa: E402
+
+T = 0.05
+TRI = ("text", "video", "audio")
+
+
+def rows() -> list:
+    """Six complete tuples and three text + audio ones (partial rows must be handled too)."""
+    return [toy_row(i) for i in range(6)] + [toy_row(10 + i, ("text", "audio")) for i in range(3)]
+
+
+def module(obj: ObjectiveConfig, weights=(1.0, 1.0, 1.0), seed: int = 0) -> TrainModule:
+    torch.manual_seed(seed)
+    heads = OmniHeads(HeadsConfig(dropout=0.0))
+    # move the fusion off its identity start, so the fused views differ from plain means
+    with torch.no_grad():
+        for p in heads.fusion.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return TrainModule(heads, MaskedOmniLoss(*weights, T, objective=obj)).eval()
+
+
+def naive_nce(a, b, rows_ok, hard=None, hard_ok=None) -> float:
+    """Symmetric InfoNCE over the rows where rows_ok holds, hard negatives as extra columns, by loops."""
+    a, b = a.detach().double().tolist(), b.detach().double().tolist()
+    h = hard.detach().double().tolist() if hard is not None else []
+    idx = [i for i, ok in enumerate(rows_ok) if ok]
+    hidx = [i for i, ok in enumerate(hard_ok) if ok] if hard is not None else []
+
+    def dot(x, y):
+        return sum(p * q for p, q in zip(x, y, strict=True))
+
+    def side(q, c):
+        total = 0.0
+        for i in idx:
+            logits = [dot(q[i], c[j]) / T for j in idx] + [dot(q[i], h[j]) / T for j in hidx]
+            top = max(logits)
+            lse = top + math.log(sum(math.exp(x - top) for x in logits))
+            total += lse - dot(q[i], c[i]) / T
+        return total / len(idx)
+
+    return 0.5 * (side(a, b) + side(b, a))
+
+
+def fuse_row(heads, singles, i: int, keep) -> torch.Tensor:
+    """The fusion of row i over the modalities in `keep` that it has, one row at a time."""
+    one = {m: singles[m][i : i + 1] for m in MODALITIES}
+    mask = {m: torch.tensor([m in keep]) for m in MODALITIES}
+    return heads.fuse(one, mask)[0]
+
+
+def embed(mod: TrainModule, inputs, masks):
+    p = next(mod.heads.parameters())
+    t = {m: torch.as_tensor(inputs[m], dtype=p.dtype) for m in MODALITIES}
+    k = {m: torch.as_tensor(masks[m]) for m in MODALITIES}
+    return mod.heads.singles(t, k), k
+
+
+@pytest.mark.parametrize("step", [0, 1, 2])
+def test_rotating_align_pair_matches_naive(step):
+    b = make_batch(rows(), np.random.default_rng(step), step)
+    mod = module(ObjectiveConfig(align_pairs="rotate"), weights=(1.0, 0.0, 0.0))
+    _, parts = mod(b, step)
+    s, k = embed(mod, b.inputs, b.masks)
+    x, y = fusion_teacher_pair(step)
+    ref = naive_nce(s[x], s[y], (k[x] & k[y]).tolist())
+    assert float(parts["loss_align"]) == pytest.approx(ref, rel=1e-5)
+
+
+@pytest.mark.parametrize("step", [0, 1, 2])
+def test_pair_views_of_tuple_infonce_match_naive(step):
+    b = make_batch(rows(), np.random.default_rng(step), step)
+    mod = module(ObjectiveConfig(tuple_views="full+pairs"), weights=(0.0, 0.0, 1.0))
+    _, parts = mod(b, step)
+    heads = mod.heads
+    s, k = embed(mod, b.inputs, b.masks)
+    sa, ka = embed(mod, b.aug_inputs, b.masks)
+    sh, _ = embed(mod, b.hardneg_inputs, b.masks)
+    n = len(b)
+    have = [[m for m in MODALITIES if b.masks[m][i]] for i in range(n)]
+    full = [len(h) == 3 for h in have]
+    views = [
+        naive_nce(
+            torch.stack([fuse_row(heads, s, i, have[i]) for i in range(n)]),
+            torch.stack([fuse_row(heads, sa, i, have[i]) for i in range(n)]),
+            [True] * n,
+            torch.stack([fuse_row(heads, sh, i, have[i]) for i in range(n)]),
+            b.hardneg_mask.tolist(),
+        )
+    ]
+    for pair in PAIR_VIEWS:
+        keep = [p if full[i] else have[i] for i, p in enumerate([pair] * n)]
+        hard_ok = [full[i] and b.hardneg_mask[i] and b.hardneg_kinds[i] in pair for i in range(n)]
+        views.append(
+            naive_nce(
+                torch.stack([fuse_row(heads, s, i, keep[i]) for i in range(n)]),
+                torch.stack([fuse_row(heads, sa, i, keep[i]) for i in range(n)]),
+                full,
+                torch.stack([fuse_row(heads, sh, i, keep[i]) for i in range(n)]),
+                hard_ok,
+            )
+        )
+    assert float(parts["loss_tuple"]) == pytest.approx(float(np.mean(views)), rel=1e-5)
+    # the pair views differ from the full view: the test would catch a pair view that fused all three
+    assert len({round(v, 6) for v in views}) == 4
+
+
+@pytest.mark.parametrize("step", [0, 1, 2])
+def test_complement_anchor_of_distillation_matches_naive(step):
+    b = make_batch(rows(), np.random.default_rng(step), step)
+    mod = module(ObjectiveConfig(distill_anchor="complement"), weights=(0.0, 1.0, 0.0))
+    _, parts = mod(b, step)
+    s, k = embed(mod, b.inputs, b.masks)
+    n = len(b)
+    have = [[m for m in MODALITIES if b.masks[m][i]] for i in range(n)]
+    x, y = fusion_teacher_pair(step)
+    both = (k[x] & k[y]).tolist()
+    terms = []
+    for m in (x, y):
+        rest = [o for o in MODALITIES if o != m]
+        anchor = [fuse_row(mod.heads, s, i, rest if len(have[i]) == 3 else have[i]) for i in range(n)]
+        terms.append(naive_nce(torch.stack(anchor), s[m], both))
+    assert float(parts["loss_distill"]) == pytest.approx(0.5 * sum(terms), rel=1e-5)
+    tuple_anchor = module(ObjectiveConfig(), weights=(0.0, 1.0, 0.0))(b, step)[1]["loss_distill"]
+    assert float(tuple_anchor) != pytest.approx(float(parts["loss_distill"]), rel=1e-3)
+
+
+def test_complement_anchor_gets_no_gradient():
+    b = make_batch(rows(), np.random.default_rng(0), 0)
+    mod = module(ObjectiveConfig(distill_anchor="complement"), weights=(0.0, 1.0, 0.0))
+    loss, _ = mod(b, 0)
+    loss.backward()
+    # the anchors are detached fusions, so nothing reaches the fusion through L_D
+    assert all(p.grad is None or not p.grad.any() for p in mod.heads.fusion.parameters())
+    assert any(p.grad is not None and p.grad.any() for p in mod.heads.heads["text"].parameters())
+
+
+@pytest.mark.parametrize("views", ["full", "full+pairs"])
+def test_constant_hard_negatives_equal_a_detached_reference(views):
+    """hardneg_grad=False gives the gradient of the same loss with every hard negative detached."""
+    step = 1
+    b = make_batch(rows(), np.random.default_rng(3), step)
+    grads = {}
+    for grad in (False, True):
+        mod = module(ObjectiveConfig(hardneg_grad=grad, tuple_views=views), weights=(0.0, 0.0, 1.0))
+        mod(b, step)[0].backward()
+        grads[grad] = [p.grad.clone() for p in mod.heads.parameters()]
+    # reference: build the outputs by hand with gradient everywhere, then detach the hard negatives
+    mod = module(ObjectiveConfig(tuple_views=views), weights=(0.0, 0.0, 1.0))
+    s, k = embed(mod, b.inputs, b.masks)
+    sa, _ = embed(mod, b.aug_inputs, b.masks)
+    sh, _ = embed(mod, b.hardneg_inputs, b.masks)
+    out = {**s, "fused": mod.heads.fuse(s, k), "fused_aug": mod.heads.fuse(sa, k)}
+    out["fused_hardneg"] = mod.heads.fuse(sh, k).detach()
+    hn_mask = torch.as_tensor(b.hardneg_mask)
+    extra = view_outputs(mod.heads, s, sa, sh, k, k, b.hardneg_kinds, hn_mask, step, mod.loss.objective)
+    for v in extra.get("pairs", {}).values():
+        v["fused_hardneg"] = v["fused_hardneg"].detach()
+    mod.loss(out, step, k, hn_mask, extra)[0].backward()
+    for got, ref in zip(grads[False], mod.heads.parameters(), strict=True):
+        assert torch.allclose(got, ref.grad, atol=1e-6)
+    assert not all(torch.allclose(a, c, atol=1e-6) for a, c in zip(grads[True], grads[False], strict=True))
+
+
+@pytest.mark.parametrize("train_mode", [False, True])
+def test_mean_init_fusion_is_the_unit_mean(train_mode):
+    torch.manual_seed(0)
+    heads = OmniHeads(HeadsConfig(fusion_init="mean")).train(train_mode)
+    tokens = {m: F.normalize(torch.randn(5, 384), dim=-1) for m in MODALITIES}
+    for keep in [TRI, *PAIR_VIEWS, ("audio",)]:
+        masks = {m: torch.full((5,), m in keep) for m in MODALITIES}
+        got = heads.fuse(tokens, masks)
+        naive = torch.stack([sum(tokens[m][i] for m in keep) / len(keep) for i in range(5)])
+        assert torch.allclose(got, F.normalize(naive, dim=-1), atol=1e-6)
+    identity = OmniHeads(HeadsConfig()).eval()  # the old start: random modality embeddings move it
+    masks = {m: torch.ones(5, dtype=torch.bool) for m in MODALITIES}
+    naive = F.normalize(sum(tokens[m] for m in MODALITIES), dim=-1)
+    assert not torch.allclose(identity.fuse(tokens, masks), naive, atol=1e-3)
+
+
+def test_objective_config_rejects_unknown_options():
+    with pytest.raises(ValueError, match="tuple_views"):
+        ObjectiveConfig(tuple_views="pairs")
+    with pytest.raises(ValueError, match="fusion_init"):
+        HeadsConfig(fusion_init="zero")
