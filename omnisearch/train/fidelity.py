@@ -1,0 +1,154 @@
+"""The loss ablation before and after each method-fidelity fix (docs/method-fidelity.md).
+
+Each preset is the heads trainer's config with one set of `ObjectiveConfig` options (and the fusion's
+start); `run_presets` runs the 4-variant ablation (`ablation.run_ablation`) for each, on the same
+TRAIN / TEST features and seeds. A variant whose weights switch off every term a preset changes (L_A
+alone under "pair views", say) trains exactly as under the preset it derives from, so its runs are
+taken from there instead of being trained again.
+
+    python -m omnisearch.train.fidelity --dev /tmp/omni-dev --cache DIR --out runs/fidelity \
+        --presets before,faithful,faithful+pairs --seeds 0,1,2,3,4 --steps 240
+
+Example:
+    >>> sorted(PRESETS)[:2]
+    ['before', 'faithful']
+    >>> PRESETS["faithful+pairs"].objective.tuple_views
+    'full+pairs'
+    >>> derives("faithful+pairs", "L_A+L_D")
+    'faithful'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from omnisearch.train.ablation import VARIANTS, markdown, run_ablation, summarize
+from omnisearch.train.trainer import TrainConfig
+from omnisearch.train.views import ObjectiveConfig
+
+BASE = TrainConfig(batch_size=16, lr=1e-4, temperature=0.05)
+FAITHFUL = ObjectiveConfig.faithful()
+
+
+@dataclass(frozen=True)
+class Preset:
+    objective: ObjectiveConfig
+    fusion_init: str = "identity"
+    parent: str | None = None  # preset whose runs serve the variants this one does not change
+    changes: tuple[str, ...] = ()  # terms this preset changes w.r.t. its parent ("align", "distill", "tuple")
+
+
+PRESETS: dict[str, Preset] = {
+    "before": Preset(ObjectiveConfig()),
+    "faithful": Preset(FAITHFUL),
+    "faithful+pairs": Preset(
+        replace(FAITHFUL, tuple_views="full+pairs"), parent="faithful", changes=("tuple",)
+    ),
+    "faithful+complement": Preset(
+        replace(FAITHFUL, distill_anchor="complement"), parent="faithful", changes=("distill",)
+    ),
+    "faithful+mean-init": Preset(FAITHFUL, fusion_init="mean"),
+    "all-fixes": Preset(
+        replace(FAITHFUL, tuple_views="full+pairs", distill_anchor="complement"), fusion_init="mean"
+    ),
+}
+
+
+def derives(preset: str, variant: str) -> str | None:
+    """The preset whose runs of `variant` are identical to this preset's (None: train them)."""
+    p = PRESETS[preset]
+    w_a, w_d, w_t = VARIANTS[variant]
+    used = {"align": w_a > 0, "distill": w_d > 0, "tuple": w_t > 0}
+    if p.parent is None or any(used[c] for c in p.changes):
+        return None
+    return p.parent
+
+
+def config(preset: str, base: TrainConfig = BASE) -> TrainConfig:
+    p = PRESETS[preset]
+    return replace(base, objective=p.objective, heads=replace(base.heads, fusion_init=p.fusion_init))
+
+
+def run_presets(
+    train_feats: Sequence[Any],
+    test_feats: Sequence[Any],
+    out: Path,
+    presets: Sequence[str],
+    seeds: Sequence[int],
+    steps: int,
+    base: TrainConfig = BASE,
+) -> dict[str, Any]:
+    """{preset: ablation report}; each report also in OUT/<preset>/ablation.{md,json}."""
+    reports: dict[str, Any] = {}
+    for name in presets:
+        todo = {v: w for v, w in VARIANTS.items() if derives(name, v) is None}
+        cfg = config(name, base)
+        report = run_ablation(
+            train_feats,
+            test_feats,
+            out / name,
+            seeds,
+            steps,
+            cfg,
+            todo,
+            on_run=lambda v, s, m, n=name: print(
+                f"{n} {v} seed {s}: AVG-dual {m['avg_dual']:.1f}", flush=True
+            ),
+        )
+        runs = dict(report["runs"])
+        for v in VARIANTS:
+            if v not in runs:
+                parent = derives(name, v)
+                runs[v] = reports[parent]["runs"][v] if parent in reports else _load(out, parent, v)
+        runs = {v: runs[v] for v in VARIANTS}
+        report = summarize(runs, len(train_feats), len(test_feats), steps, cfg)
+        report["setup"]["preset"] = {
+            "name": name,
+            "objective": vars(PRESETS[name].objective),
+            "fusion_init": PRESETS[name].fusion_init,
+        }
+        (out / name / "ablation.json").write_text(json.dumps(report, indent=2) + "\n")
+        (out / name / "ablation.md").write_text(f"## preset `{name}`\n\n" + markdown(report))
+        reports[name] = report
+    return reports
+
+
+def _load(out: Path, preset: str | None, variant: str) -> list[dict[str, Any]]:
+    path = out / str(preset) / "ablation.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"preset {preset!r} must run first (its {variant} runs are reused): {path}")
+    return json.loads(path.read_text())["runs"][variant]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from omnisearch.eval.manifest import read_manifest
+    from omnisearch.models.omni_lite import OmniLite
+    from omnisearch.train.features import extract_features
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dev", type=Path, default=Path("/tmp/omni-dev"))
+    ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "omnisearch" / "features")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--presets", default=",".join(PRESETS))
+    ap.add_argument("--seeds", default="0,1,2,3,4")
+    ap.add_argument("--steps", type=int, default=240)
+    ap.add_argument("--temperature", type=float, default=BASE.temperature)
+    args = ap.parse_args(argv)
+    enc = OmniLite()
+    train_feats = extract_features(read_manifest(args.dev / "train.jsonl"), enc, args.cache)
+    test_feats = extract_features(read_manifest(args.dev / "test.jsonl"), enc, args.cache)
+    base = replace(BASE, temperature=args.temperature)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    reports = run_presets(train_feats, test_feats, args.out, args.presets.split(","), seeds, args.steps, base)
+    for name, r in reports.items():
+        print(f"{name}: {r['verdict']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
