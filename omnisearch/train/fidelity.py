@@ -10,7 +10,7 @@ taken from there instead of being trained again.
         --presets before,faithful,faithful+pairs --seeds 0,1,2,3,4 --steps 240
 
 Example:
-    >>> sorted(PRESETS)[:2]
+    >>> list(PRESETS)[:2]
     ['before', 'faithful']
     >>> PRESETS["faithful+pairs"].objective.tuple_views
     'full+pairs'
