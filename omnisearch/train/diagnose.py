@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import tempfile
@@ -35,7 +36,7 @@ from omnisearch.models.feature_layout import MODALITIES, head_inputs
 from omnisearch.train.ablation import VARIANTS
 from omnisearch.train.loop import evaluating, run_loop
 from omnisearch.train.trainer import HeadsTask, TrainConfig, omni_lite_base
-from omnisearch.train.views import PAIR_VIEWS, ObjectiveConfig, restrict
+from omnisearch.train.views import PAIR_VIEWS, restrict
 
 PAIR_NAMES = {("text", "video"): "tv", ("text", "audio"): "ta", ("video", "audio"): "av"}
 CURVES = ("cos_tv", "cos_ta", "cos_av", "dual_text", "dual_video", "dual_audio", "avg_single", "avg_dual")
@@ -188,6 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from omnisearch.eval.manifest import read_manifest
     from omnisearch.models.omni_lite import OmniLite
     from omnisearch.train.features import extract_features
+    from omnisearch.train.fidelity import config
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dev", type=Path, default=Path("/tmp/omni-dev"))
@@ -196,9 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=240)
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--every", type=int, default=4, help="validate every N-th epoch")
+    ap.add_argument("--presets", default="before,all-fixes", help="objective presets (train.fidelity)")
     args = ap.parse_args(argv)
-    import hashlib
-
     feats = extract_features(read_manifest(args.dev / "train.jsonl"), OmniLite(), args.cache)
 
     def fold(f: Any) -> int:
@@ -206,20 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     fit, val = [f for f in feats if fold(f) != 0], [f for f in feats if fold(f) == 0]
     seeds = [int(s) for s in args.seeds.split(",")]
-    base = TrainConfig(max_steps=args.steps, batch_size=16, lr=1e-4, temperature=0.05)
-    objectives = {
-        "before (trainer as it was)": base,
-        "after (faithful + pair views + complement anchor + mean init)": replace(
-            base,
-            objective=ObjectiveConfig(
-                align_pairs="rotate",
-                hardneg_grad=False,
-                tuple_views="full+pairs",
-                distill_anchor="complement",
-            ),
-            heads=replace(base.heads, fusion_init="mean"),
-        ),
-    }
+    objectives = {name: replace(config(name), max_steps=args.steps) for name in args.presets.split(",")}
     args.out.mkdir(parents=True, exist_ok=True)
     all_runs, text = {}, [f"{len(fit)} fit / {len(val)} val items (dev TRAIN, whole groups), seeds {seeds}\n"]
     at = sorted({0, args.steps // 8, args.steps // 4, args.steps // 2, args.steps})
