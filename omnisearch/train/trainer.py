@@ -21,7 +21,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -214,6 +214,12 @@ class TrainModule(nn.Module):
         aug = self.heads(t(batch.aug_inputs), aug_masks)
         out["fused_aug"] = aug["fused"]
         objective: ObjectiveConfig = self.loss.objective
+        # views of a term switched off are not computed (their fusion's dropout would shift the RNG)
+        objective = replace(
+            objective,
+            tuple_views=objective.tuple_views if self.loss.w_tuple else "full",
+            distill_anchor=objective.distill_anchor if self.loss.w_distill else "tuple",
+        )
         with torch.enable_grad() if objective.hardneg_grad else torch.no_grad():
             hardneg = self.heads.singles(t(batch.hardneg_inputs), masks)
             out["fused_hardneg"] = self.heads.fuse(hardneg, masks)

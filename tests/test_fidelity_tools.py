@@ -1,0 +1,64 @@
+"""The diagnosis' subset cosines against a naive loop, and the ablation presets' run reuse."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+from omnisearch.eval.manifest import ManifestItem  # noqa: E402
+from omnisearch.models.feature_layout import OmniLiteLayout, head_inputs  # noqa: E402
+from omnisearch.models.heads import MODALITIES, HeadsConfig, OmniHeads  # noqa: E402
+from omnisearch.train.ablation import VARIANTS  # noqa: E402
+from omnisearch.train.batches import toy_row  # noqa: E402
+from omnisearch.train.diagnose import subset_cosines  # noqa: E402
+from omnisearch.train.features import ItemFeatures  # noqa: E402
+from omnisearch.train.fidelity import PRESETS, config, derives  # noqa: E402
+from omnisearch.types import Modality  # noqa: E402
+
+
+def feats(n: int = 5) -> list[ItemFeatures]:
+    out = []
+    for i in range(n):
+        mods = ("text", "video", "audio") if i < n - 1 else ("text", "audio")  # the last one is partial
+        r = toy_row(i, mods)
+        item = ManifestItem(r.id, texts=[f"caption {i}", f"other {i}"])
+        out.append(ItemFeatures(item, frozenset(Modality(m) for m in mods), dict(r.feat), r.captions))
+    return out
+
+
+def test_subset_cosines_match_a_naive_loop_for_the_mean_fusion():
+    torch.manual_seed(0)
+    heads = OmniHeads(HeadsConfig(fusion_init="mean"))
+    fs = feats()
+    got = subset_cosines(heads, fs, OmniLiteLayout())
+    complete = [f.unit("tva") for f in fs if all(f.has(m) for m in MODALITIES)]
+    inputs, masks = head_inputs(complete, OmniLiteLayout())
+    e = heads.eval().embed(inputs, masks)
+
+    def unit(x):
+        return x / np.linalg.norm(x)
+
+    for pair, name in ((("text", "video"), "tv"), (("text", "audio"), "ta"), (("video", "audio"), "av")):
+        (rest,) = [m for m in MODALITIES if m not in pair]
+        cos, dual = [], []
+        for i in range(len(complete)):
+            fused_pair = unit(e[pair[0]][i] + e[pair[1]][i])
+            full = unit(sum(e[m][i] for m in MODALITIES))
+            cos.append(float(fused_pair @ full))
+            dual.append(float(e[rest][i] @ fused_pair))
+        assert got[f"cos_{name}"] == pytest.approx(np.mean(cos), abs=1e-4)
+        assert got[f"dual_{rest}"] == pytest.approx(np.mean(dual), abs=1e-4)
+
+
+def test_presets_reuse_only_runs_they_cannot_change():
+    assert derives("faithful+pairs", "L_A") == "faithful"  # pair views only touch L_T
+    assert derives("faithful+pairs", "L_A+L_D") == "faithful"
+    assert derives("faithful+pairs", "L_A+L_T") is None
+    assert derives("faithful+complement", "L_A+L_T") == "faithful"
+    assert derives("faithful+complement", "L_A+L_D+L_T") is None
+    assert all(derives("all-fixes", v) is None for v in VARIANTS)  # mean init changes every variant
+    assert config("all-fixes").heads.fusion_init == "mean"
+    assert config("before").objective == PRESETS["before"].objective
