@@ -62,3 +62,20 @@ def test_presets_reuse_only_runs_they_cannot_change():
     assert all(derives("all-fixes", v) is None for v in VARIANTS)  # mean init changes every variant
     assert config("all-fixes").heads.fusion_init == "mean"
     assert config("before").objective == PRESETS["before"].objective
+
+
+def test_claim_rows_are_difference_over_standard_error():
+    from omnisearch.eval.directions import ALL
+    from omnisearch.train.ablation import summarize
+    from omnisearch.train.fidelity import BASE, claim_markdown, claim_rows
+
+    def run(v: float) -> dict:
+        return {"r1": {d: v for d in ALL}, "avg_single": v, "avg_dual": v + 1, "avg_all": v + 0.5}
+
+    runs = {"L_A": [run(40.0), run(42.0)], "L_A+L_D+L_T": [run(44.0), run(47.0), run(44.0)]}
+    report = summarize(runs, 10, 5, 3, BASE)
+    d, z = claim_rows(report)["t2av"]
+    a, b = np.array([40.0, 42.0]), np.array([44.0, 47.0, 44.0])
+    se = np.sqrt(b.var(ddof=1) / 3 + a.var(ddof=1) / 2)
+    assert d == pytest.approx(b.mean() - a.mean()) and z == pytest.approx((b.mean() - a.mean()) / se)
+    assert "| x | " in claim_markdown({"x": report})

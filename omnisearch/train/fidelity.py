@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from omnisearch.train.ablation import VARIANTS, markdown, run_ablation, summarize
+from omnisearch.eval.directions import ALL
+from omnisearch.train.ablation import AVERAGES, VARIANTS, markdown, run_ablation, summarize
 from omnisearch.train.trainer import TrainConfig
 from omnisearch.train.views import ObjectiveConfig
 
@@ -116,6 +118,35 @@ def run_presets(
         (out / name / "ablation.md").write_text(f"## preset `{name}`\n\n" + markdown(report))
         reports[name] = report
     return reports
+
+
+def claim_rows(
+    report: dict[str, Any], a: str = "L_A", b: str = "L_A+L_D+L_T"
+) -> dict[str, tuple[float, float]]:
+    """{column: (mean of b - mean of a, that over its standard error)} for every direction and average."""
+    ta, tb = report["table"][a], report["table"][b]
+    na, nb = len(report["runs"][a]), len(report["runs"][b])
+    out = {}
+    for col in (*ALL, *AVERAGES):
+        d = tb[col]["mean"] - ta[col]["mean"]
+        se = math.sqrt(tb[col]["std"] ** 2 / nb + ta[col]["std"] ** 2 / na)
+        out[col] = (d, d / se if se > 0 else math.copysign(math.inf, d) if d else 0.0)
+    return out
+
+
+def claim_markdown(reports: dict[str, Any], b: str = "L_A+L_D+L_T") -> str:
+    """One row per preset: `b` minus L_A per direction and average, R@1 points (difference / SE)."""
+    cols = [*ALL, *AVERAGES]
+    lines = [
+        "| preset | " + " | ".join(c.replace("avg_", "AVG-") for c in cols) + " |",
+        "|" + "---|" * (len(cols) + 1),
+    ]
+    for name, r in reports.items():
+        rows = claim_rows(r, b=b)
+        lines.append(
+            f"| {name} | " + " | ".join(f"{rows[c][0]:+.1f} ({rows[c][1]:+.1f})" for c in cols) + " |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def _load(out: Path, preset: str | None, variant: str) -> list[dict[str, Any]]:
