@@ -127,7 +127,7 @@ def run_lance_column(data, mat, kind, queries, truth, tmp, policy) -> dict:
     tbl = db.create_table("t", column_table(data, mat))
     t0 = time.perf_counter()
     if kind != "exact":
-        tbl.create_index("vec", config=index_config(kind, data.n, dim=data.dim))
+        tbl.create_index("vec", config=index_config(kind, data.n, dim=data.dim, rq_bits=policy.rq_bits))
     build = time.perf_counter() - t0
 
     def search(q: np.ndarray) -> list[int]:

@@ -3,10 +3,11 @@ search settings, and how indexes, fragments and versions are kept tidy after wri
 
 Measured on this machine (2 shared cores, 384-d clustered vectors, benchmarks/bench_search.py, see
 docs/figures.md "Search at archive scale"): at 100k rows IVF_RQ answered in a quarter of numpy's
-exact time and IVF_HNSW_SQ in about numpy's (recall@10 0.93 / 0.95 at limit 10), IVF_PQ built 20x
-slower than IVF_RQ for less recall; at 1M IVF_RQ with nprobes 16-64 and refine 5-10 reached recall@10
-0.998-1.0 at limit 100 (the planner's depth) in 5-20% of numpy's time. At 20k the exact scan and the
-index were even, so the default threshold is 100k: below it search is exact (no recall lost).
+exact time and IVF_HNSW_SQ in about numpy's; IVF_PQ built 20x slower than IVF_RQ for less recall. At
+20k the exact scan and the index were even, so the default threshold is 100k (below it search is
+exact: no recall lost). LanceDB's refine re-reads k * r full rows of the wide 4-column table, which
+dominated the 1M planner latency; 4-bit RQ codes keep recall@10 at 1.0 without it (200k-300k), the
+store rescoring its k candidates exactly from the vectors it returns.
 
 `maintain(tbl, policy)` runs after every `index` run: it builds the vector index of a column that
 crossed the threshold, the full-text indexes over the clip's words, and folds new rows and small
@@ -45,6 +46,7 @@ class AnnPolicy:
     nprobes: int = 24
     ef: int = 160
     refine_factor: int | None = None
+    rq_bits: int = 4  # bits per dimension of IVF_RQ codes: 4 needs no refine where 1 needs 5
     num_partitions: int | None = None
     snapshot_rows: int = 50_000  # up to this many rows (and no ANN index) an exact-search snapshot is kept
     fts_threshold: int = 50_000  # rows from which the word columns get native full-text indexes
@@ -53,10 +55,13 @@ class AnnPolicy:
     keep_versions: timedelta = timedelta(minutes=10)  # what automatic cleanup leaves for readers
 
     def refine(self) -> int | None:
-        """refine_factor in force: as set, else none for IVF_HNSW_SQ (8-bit codes) and 5 for the
-        coarser PQ / RQ codes (their candidates are rescored with the full vectors)."""
+        """refine_factor in force: as set, else none for IVF_HNSW_SQ (8-bit codes) and 4-bit RQ codes
+        (the store rescores its k candidates exactly anyway), 5 for coarser codes (LanceDB then
+        rescores k * 5 candidates with the full vectors)."""
         if self.refine_factor is not None:
             return self.refine_factor or None
+        if self.kind == "IVF_RQ" and self.rq_bits >= 4:
+            return None  # the store rescores every candidate exactly from the vectors it returns
         return None if self.kind == "IVF_HNSW_SQ" else 5
 
     def __post_init__(self) -> None:
@@ -71,7 +76,7 @@ def partitions(n: int, kind: str) -> int:
     return max(1, int(root / 4 if kind == "IVF_HNSW_SQ" else root))
 
 
-def index_config(kind: str, n: int, *, dim: int, num_partitions: int | None = None) -> Any:
+def index_config(kind: str, n: int, *, dim: int, num_partitions: int | None = None, rq_bits: int = 4) -> Any:
     """The LanceDB index config of `kind` for a cosine column of `n` rows of `dim` dimensions."""
     from lancedb.index import IvfHnswSq, IvfPq, IvfRq
 
@@ -81,7 +86,7 @@ def index_config(kind: str, n: int, *, dim: int, num_partitions: int | None = No
     if kind == "IVF_PQ":
         return IvfPq(distance_type="cosine", num_partitions=parts, num_sub_vectors=max(1, dim // 8))
     if kind == "IVF_RQ":
-        return IvfRq(distance_type="cosine", num_partitions=parts)
+        return IvfRq(distance_type="cosine", num_partitions=parts, num_bits=rq_bits)
     raise ValueError(f"unknown index kind {kind!r}")
 
 
@@ -126,7 +131,9 @@ def build_vector_indexes(tbl, policy: AnnPolicy, dim: int, *, rebuild: bool = Fa
             continue
         tbl.create_index(
             col,
-            config=index_config(policy.kind, n, dim=dim, num_partitions=policy.num_partitions),
+            config=index_config(
+                policy.kind, n, dim=dim, num_partitions=policy.num_partitions, rq_bits=policy.rq_bits
+            ),
             replace=True,
         )
         done.append(f"built {policy.kind} index on {col} ({n} rows)")

@@ -135,12 +135,17 @@ def record_meta(rec: ClipRecord) -> dict:
 
 
 WORD_FIELDS = ("text", "transcript", "ocr_text", "tags")  # the clip's own words, full-text indexed
-_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
+WORD = re.compile(r"[^\W_]+", re.UNICODE)
+STOPWORDS = frozenset(
+    "a an and are as at be by for from has he in is it its of on or that the this to was were will with "
+    "i you we they she his her their our my your what when where who how which".split()
+)
 
 
 def word_tokens(text: str) -> set[str]:
-    """Lower-cased word tokens, e.g. word_tokens("Budget, LISBON!") == {"budget", "lisbon"}."""
-    return set(_TOKEN.findall(text.lower()))
+    """Lower-cased word tokens without stopwords, e.g. word_tokens("The budget, LISBON!") ==
+    {"budget", "lisbon"} (LanceDB's full-text index drops stopwords too)."""
+    return {w for w in WORD.findall(text.lower()) if w not in STOPWORDS}
 
 
 def words_matched(query: str, row: dict) -> int:

@@ -134,11 +134,12 @@ class LanceSearch:
                 query = query.refine_factor(refine)
         t = query.to_arrow()
         vecs = _to_matrix(t[f"vec_{m}"], self._dim())
-        dists = t["_distance"].to_numpy()
         rows = t.drop_columns([f"vec_{m}", "_distance"]).to_pylist()
-        return [
-            StoreHit(row=r, score=1.0 - float(d), vector=v) for r, d, v in zip(rows, dists, vecs, strict=True)
-        ]
+        # exact cosines from the vectors read anyway (an index's distances are estimates): this
+        # rescoring of all k candidates is the refine step, without LanceDB's extra random reads
+        sims = vecs @ q if len(rows) else np.zeros(0, np.float32)
+        order = np.argsort(-sims, kind="stable")
+        return [StoreHit(row=rows[i], score=float(sims[i]), vector=vecs[i]) for i in order]
 
     def _vector_search(
         self, modality: Modality, vector: np.ndarray, k: int, flt: Filter | None

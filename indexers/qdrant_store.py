@@ -334,8 +334,9 @@ class QdrantStore(VectorStore):
         glob, name = self._post_glob(flt), Modality(column).value
         scored = []
         for p in self._scroll(both, list(META_FIELDS), vectors=[name]):
-            if glob is None or fnmatch.fnmatch(p.payload["path"], glob):
-                scored.append((words_matched(text, p.payload), p))
+            n = words_matched(text, p.payload)  # 0 where only stopwords matched
+            if n > 0 and (glob is None or fnmatch.fnmatch(p.payload["path"], glob)):
+                scored.append((n, p))
         scored.sort(key=lambda sp: (-sp[0], sp[1].payload["clip_id"]))
         return [_store_hit(p, float(n), Modality(column)) for n, p in scored[:k]]
 

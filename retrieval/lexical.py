@@ -14,18 +14,12 @@ Example:
 
 from __future__ import annotations
 
-import re
-
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
-STOPWORDS = frozenset(
-    "a an and are as at be by for from has he in is it its of on or that the this to was were will with "
-    "i you we they she his her their our my your what when where who how which".split()
-)
+from omnisearch.indexers.base import STOPWORDS, WORD
 
 
 def words(text: str) -> list[str]:
-    """Lower-cased word tokens without stopwords."""
-    return [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
+    """Lower-cased word tokens without stopwords (the tokens the stores' full-text match uses)."""
+    return [w for w in WORD.findall(text.lower()) if w not in STOPWORDS]
 
 
 def lexical_overlap(query: str, text: str) -> float:
