@@ -141,16 +141,8 @@ class LanceStore(LanceSearch, VectorStore):
 
     # -- writes -----------------------------------------------------------------------------------
     def upsert(self, records: list[ClipRecord]) -> None:
-        if not records:
-            return
-        data = self._arrow(records)
-        self._stale()
-        (
-            self._tbl.merge_insert("clip_id")
-            .when_matched_update_all()
-            .when_not_matched_insert_all()
-            .execute(data)
-        )
+        if records:
+            self._merge(records)
 
     def replace_file(self, path: str, records: list[ClipRecord]) -> None:
         """One commit: upsert `records` and delete the other rows of `path` (merge_insert with
@@ -158,15 +150,17 @@ class LanceStore(LanceSearch, VectorStore):
         if not records:
             self.delete_paths([path])
             return
+        self._merge(records, delete_where=f"`path` = {sql_str(path)}")
+
+    def _merge(self, records: list[ClipRecord], delete_where: str | None = None) -> None:
+        """merge_insert by clip_id; with `delete_where`, unmatched target rows matching it go in the same
+        commit."""
         data = self._arrow(records)
         self._stale()
-        (
-            self._tbl.merge_insert("clip_id")
-            .when_matched_update_all()
-            .when_not_matched_insert_all()
-            .when_not_matched_by_source_delete(f"`path` = {sql_str(path)}")
-            .execute(data)
-        )
+        merge = self._tbl.merge_insert("clip_id").when_matched_update_all().when_not_matched_insert_all()
+        if delete_where is not None:
+            merge = merge.when_not_matched_by_source_delete(delete_where)
+        merge.execute(data)
 
     def _arrow(self, records: list[ClipRecord]) -> pa.Table:
         if self._tbl is None:
