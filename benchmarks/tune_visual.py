@@ -23,29 +23,18 @@ set_thread_env()
 
 import numpy as np  # noqa: E402
 
+from omnisearch.models.seen import conse  # noqa: E402
+
 TEMPLATES = ["a photo of a {}", "a {}", "{}", "a picture of a {}, a kind of thing"]
 
 
 def recall(scores: np.ndarray, relevant: np.ndarray, ks=(1, 5, 10)) -> list[float]:
-    """scores (Q, T), relevant (Q, T) bool -> R@k in percent; ties count against the query."""
-    out = []
-    for k in ks:
-        hit = 0
-        for s, r in zip(scores, relevant, strict=True):
-            best = s[r].max()
-            rank = int((s > best).sum() + (s[~r] == best).sum())  # ties against the query
-            hit += rank < k
-        out.append(100.0 * hit / len(scores))
-    return out
+    """scores (Q, T), relevant (Q, T) bool -> R@k in percent, by the evaluator's own rank rule (ties
+    count against the query)."""
+    from omnisearch.eval.metrics import ranks_from_scores, recall_at_k
 
-
-def conse(probs: np.ndarray, class_vecs: np.ndarray, top_k: int, temp: float) -> np.ndarray:
-    """Per-row ConSE: sum over the top-k classes of p^(1/temp) (renormalised) x class vector, unit norm."""
-    idx = np.argsort(-probs, axis=1)[:, :top_k]
-    p = np.take_along_axis(probs, idx, 1) ** (1.0 / temp)
-    p = p / p.sum(1, keepdims=True)
-    v = np.einsum("nk,nkd->nd", p, class_vecs[idx])
-    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    r = recall_at_k(ranks_from_scores(scores, relevant), ks)
+    return [r[k] for k in ks]
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from importlib import metadata
+from pathlib import Path
 
 _INFO = "timm/data/_info/"
 
@@ -31,7 +32,7 @@ def _read(name: str) -> str:
         ) from e
     path = dist.locate_file(_INFO + name)
     try:
-        return open(path, encoding="utf-8").read()  # noqa: SIM115 - small file, read whole
+        return Path(str(path)).read_text(encoding="utf-8")
     except OSError as e:
         raise RuntimeError(f"timm's ImageNet metadata is missing ({path}); reinstall timm") from e
 
