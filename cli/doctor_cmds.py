@@ -11,11 +11,11 @@ from pathlib import Path
 
 import typer
 
-from omnisearch.cli.guard import fail, open_checked, print_json
+from omnisearch.cli.guard import DEFAULT_DB, fail, open_checked, print_json
 
 
 def doctor(
-    db: str = typer.Option("omnisearch-db", "--db", help="Index folder (LanceDB) or Qdrant local path."),
+    db: str = typer.Option(DEFAULT_DB, "--db", help="Index folder (LanceDB) or Qdrant local path."),
     store: str = typer.Option("lancedb", "--store", help="lancedb | qdrant"),
     qdrant_url: str = typer.Option(None, "--qdrant-url"),
     qdrant_api_key: str = typer.Option(None, "--qdrant-api-key", envvar="QDRANT_API_KEY"),

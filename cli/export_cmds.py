@@ -13,11 +13,11 @@ from pathlib import Path
 
 import typer
 
-from omnisearch.cli.guard import fail, note, open_checked, store_errors, writer_section
+from omnisearch.cli.guard import DEFAULT_DB, fail, note, open_checked, store_errors, writer_section
 
 
 def export(
-    db: str = typer.Option("omnisearch-db", "--db", help="Index folder (LanceDB) or Qdrant local path."),
+    db: str = typer.Option(DEFAULT_DB, "--db", help="Index folder (LanceDB) or Qdrant local path."),
     store: str = typer.Option("lancedb", "--store", help="lancedb | qdrant"),
     qdrant_url: str = typer.Option(None, "--qdrant-url"),
     qdrant_api_key: str = typer.Option(None, "--qdrant-api-key", envvar="QDRANT_API_KEY"),
@@ -40,7 +40,7 @@ def export(
 
 def import_(
     source: Path = typer.Argument(..., help="A JSON lines file written by `omnisearch export --vectors`."),
-    db: str = typer.Option("omnisearch-db", "--db", help="Index folder (LanceDB) or Qdrant local path."),
+    db: str = typer.Option(DEFAULT_DB, "--db", help="Index folder (LanceDB) or Qdrant local path."),
     store: str = typer.Option("lancedb", "--store", help="lancedb | qdrant"),
     qdrant_url: str = typer.Option(None, "--qdrant-url"),
     qdrant_api_key: str = typer.Option(None, "--qdrant-api-key", envvar="QDRANT_API_KEY"),

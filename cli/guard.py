@@ -18,6 +18,7 @@ from contextlib import contextmanager
 
 import typer
 
+DEFAULT_DB = "omnisearch-db"  # the index folder every command uses without --db
 DEBUG_ENV = "OMNISEARCH_DEBUG"  # set to 1 to see tracebacks instead of one-line errors
 
 

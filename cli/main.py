@@ -16,6 +16,7 @@ from pathlib import Path
 
 import typer
 
+from omnisearch.cli.guard import DEFAULT_DB
 from omnisearch.config import set_thread_env
 
 set_thread_env()
@@ -26,8 +27,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-DEFAULT_DB = "omnisearch-db"
 
 
 class Target(StrEnum):

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import typer
 
+from omnisearch.cli.guard import DEFAULT_DB
+
 
 def disk_mb(path: str) -> float:
     """Bytes under a folder, in MB (0 for a missing one)."""
@@ -36,7 +38,7 @@ def _brief(stats: dict, db: str) -> dict:
 
 
 def optimize(
-    db: str = typer.Option("omnisearch-db", "--db", help="Index folder (LanceDB) or Qdrant local path."),
+    db: str = typer.Option(DEFAULT_DB, "--db", help="Index folder (LanceDB) or Qdrant local path."),
     store: str = typer.Option("lancedb", "--store", help="lancedb | qdrant"),
     qdrant_url: str = typer.Option(None, "--qdrant-url"),
     keep: float = typer.Option(
