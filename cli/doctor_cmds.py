@@ -22,13 +22,15 @@ def doctor(
     fix: bool = typer.Option(False, "--fix", help="Repair what was found, and say what was done."),
     model: str = typer.Option(None, "--model", help="Encoder for re-indexing (default: the index's own)."),
     device: str = typer.Option("cpu", "--device"),
-    window: float = typer.Option(10.0, "--window", help="Clip length for re-indexed files (as in index)."),
-    overlap: float = typer.Option(5.0, "--overlap", help="Overlap for re-indexed files (as in index)."),
+    window: float = typer.Option(
+        None, "--window", help="Clip length for re-indexed files of an index that recorded none (default 10)."
+    ),
+    overlap: float = typer.Option(None, "--overlap", help="Their overlap (default 5), likewise."),
     as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON (alone on stdout)."),
 ) -> None:
     """Check an index: missing, changed, unreadable and never-indexed files, bad vectors, duplicates, damaged versions, stale indexes and locks. Exit 0 when healthy, 1 when problems remain."""  # noqa: E501
-    from omnisearch.config import SegmentConfig
     from omnisearch.ingest.doctor import diagnose, repair
+    from omnisearch.spec import settle
 
     if not qdrant_url and not Path(db).exists():
         fail(f"no index at {db}")
@@ -36,7 +38,7 @@ def doctor(
     try:
         report = diagnose(st)
         if fix and report.problems:
-            seg = SegmentConfig(window=window, overlap=overlap)
+            seg = settle(None, window=window, overlap=overlap).segment
             fixed = repair(st, report, lambda: _encoder(st, model, device), seg)
             report = diagnose(st)
             report.fixed = fixed
@@ -50,14 +52,15 @@ def doctor(
 
 
 def _encoder(st, model: str | None, device: str):
-    from omnisearch.models import EncoderOptions, load_encoder
+    from omnisearch.indexers import EncoderMismatchError
+    from omnisearch.models import EncoderOptions, encoder_for_index
 
-    rec = st.encoder()
-    name = model or (rec.name if rec else "omni-lite")
     try:
-        return load_encoder(name, EncoderOptions(device=device))
+        return encoder_for_index(st.spec(), st.encoder(), model, EncoderOptions(device=device))
+    except EncoderMismatchError as e:
+        fail(str(e))
     except (ValueError, RuntimeError) as e:
-        fail(f"cannot load encoder {name!r} to re-index: {e}. Pass --model NAME or a model folder")
+        fail(f"cannot load the encoder to re-index: {e}. Pass --model NAME or a model folder")
 
 
 def _print(report, db: str) -> None:

@@ -176,7 +176,7 @@ def eval_command(
     """Score a model on a manifest: R@1/5/10 of the 12 directions and their averages."""
     from rich.console import Console
 
-    from omnisearch.cli.main import _encoder, _fail
+    from omnisearch.cli.main import _fail, _load_model
     from omnisearch.eval.manifest import ManifestError
     from omnisearch.eval.report import plot, rich_table, to_json, to_markdown
 
@@ -186,7 +186,7 @@ def eval_command(
         names = parse_directions(directions)
     except ValueError as e:
         _fail(str(e))
-    enc = _encoder(model, device, batch_size)
+    enc = _load_model(model, device, batch_size)
     t0 = time.perf_counter()
     try:
         run, via = _run_eval(manifest, enc, names, model, not no_cache, db, store.value)

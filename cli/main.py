@@ -63,7 +63,8 @@ def _open(
     return open_checked(store.value, db, qdrant_url, qdrant_api_key, wait=wait, read_only=read_only)
 
 
-def _encoder(model: str, device: str, batch_size: int):
+def _load_model(model: str, device: str, batch_size: int):
+    """An encoder by registry name or model folder (no index involved: eval)."""
     from omnisearch.models import EncoderOptions, load_encoder
 
     try:
@@ -72,17 +73,35 @@ def _encoder(model: str, device: str, batch_size: int):
         _fail(str(e))
 
 
+def _encoder(st, model: str | None, device: str, batch_size: int):
+    """The index's own encoder (its spec), or `model` for a new index; a conflicting `--model` fails."""
+    from omnisearch.indexers import EncoderMismatchError
+    from omnisearch.models import EncoderOptions, encoder_for_index
+
+    try:
+        opts = EncoderOptions(device=device, batch_size=batch_size)
+        return encoder_for_index(st.spec(), st.encoder(), model, opts)
+    except (ValueError, RuntimeError, EncoderMismatchError) as e:
+        _fail(str(e))
+
+
 @app.command()
 def index(
     paths: list[Path] = typer.Argument(..., help="Files and folders to index (folders are walked)."),
     db: str = typer.Option(DEFAULT_DB, "--db", help="Index folder (LanceDB) or Qdrant local path."),
-    model: str = typer.Option("omni-lite", "--model", help="Encoder name or model folder."),
+    model: str = typer.Option(
+        None,
+        "--model",
+        help="Encoder name or model folder (default: the index's own; omni-lite for a new one).",
+    ),
     store: StoreKind = typer.Option(StoreKind.lancedb, "--store", help="Vector store."),
     qdrant_url: str = typer.Option(None, "--qdrant-url", help="Qdrant server URL (with --store qdrant)."),
     qdrant_api_key: str = typer.Option(None, "--qdrant-api-key", envvar="QDRANT_API_KEY"),
-    window: float = typer.Option(10.0, "--window", help="Clip length in seconds."),
-    overlap: float = typer.Option(5.0, "--overlap", help="Overlap of consecutive clips in seconds."),
-    frames: int = typer.Option(8, "--frames", help="Frames decoded per clip."),
+    window: float = typer.Option(
+        None, "--window", help="Clip length in seconds (default: the index's, or 10)."
+    ),
+    overlap: float = typer.Option(None, "--overlap", help="Overlap of clips in seconds (the index's, or 5)."),
+    frames: int = typer.Option(None, "--frames", help="Frames decoded per clip (the index's, or 8)."),
     device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda | cuda:N"),
     batch_size: int = typer.Option(16, "--batch-size"),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (alone on stdout)."),
@@ -93,25 +112,32 @@ def index(
     from omnisearch.cli.guard import print_json, store_errors, writer_section
     from omnisearch.cli.progress import IngestProgress
     from omnisearch.cli.render import print_ingest_report
-    from omnisearch.config import DecodeConfig, SegmentConfig
     from omnisearch.indexers import EncoderMismatchError
     from omnisearch.ingest.pipeline import index_paths
+    from omnisearch.models.registry import model_source
+    from omnisearch.spec import check_spec, settle
 
-    try:
-        seg = SegmentConfig(window=window, overlap=overlap)
-    except ValueError as e:
-        _fail(str(e))
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         _fail(f"not found: {', '.join(missing)}")
     with writer_section(db, qdrant_url, wait):
         st = _open(store, db, qdrant_url, qdrant_api_key, wait=wait)  # before the model: busy fails fast
-        enc = _encoder(model, device, batch_size)
+        try:  # the index's own settings unless given; a conflicting one fails before any model loads
+            stored = st.spec()
+            spec = settle(
+                stored, model_source(model) if model else None, window=window, overlap=overlap, frames=frames
+            )
+            check_spec(stored, spec)
+        except (ValueError, EncoderMismatchError) as e:
+            st.close()
+            _fail(str(e))
+        enc = _encoder(st, model, device, batch_size)
         try:
             with IngestProgress(disable=as_json) as prog, store_errors(db):
                 files = [str(p) for p in paths]
-                dec = DecodeConfig(frames=frames)
-                report = index_paths(files, st, enc, seg, dec, progress=prog.callbacks(), wait=wait)
+                report = index_paths(
+                    files, st, enc, spec.segment, spec.decode, progress=prog.callbacks(), wait=wait
+                )
         except EncoderMismatchError as e:
             _fail(str(e))
         finally:
@@ -143,7 +169,7 @@ def search(
     after: str = typer.Option(None, "--after", help="Only clips indexed after DATE (ISO, e.g. 2024-05-01)."),
     start: float = typer.Option(None, "--start", help="Only clips starting at or after START seconds."),
     end: float = typer.Option(None, "--end", help="Only clips ending at or before END seconds."),
-    model: str = typer.Option("omni-lite", "--model"),
+    model: str = typer.Option(None, "--model", help="Encoder (default: the one the index was built with)."),
     store: StoreKind = typer.Option(StoreKind.lancedb, "--store"),
     qdrant_url: str = typer.Option(None, "--qdrant-url"),
     qdrant_api_key: str = typer.Option(None, "--qdrant-api-key", envvar="QDRANT_API_KEY"),
@@ -205,7 +231,7 @@ def search(
         group_by_file=group_by == "file",
     )
     st = _open(store, db, qdrant_url, qdrant_api_key, read_only=True)  # before the model: busy fails fast
-    enc = _encoder(model, device, 16)
+    enc = _encoder(st, model, device, 16)
     try:
         with store_errors(db):
             result = run_search(st, enc, q, opts)
@@ -260,10 +286,11 @@ def info(
         _fail(f"no index at {db}")
     st = _open(store, db, None, None)
     with store_errors(db):
-        rec = st.encoder()
+        rec, spec = st.encoder(), st.spec()
         files = st.files()
         summary = {
             "encoder": rec.to_dict() if rec else None,
+            "spec": spec.to_dict() if spec else None,
             "files": len(files),
             "clips": st.count(),
             "store": st.stats(),

@@ -22,27 +22,8 @@ from datetime import timedelta
 
 import numpy as np
 
+from omnisearch.spec import EncoderMismatchError, EncoderRecord, IndexSpec, check_encoder  # noqa: F401 (re-exported)
 from omnisearch.types import ClipRecord, Modality
-
-
-class EncoderMismatchError(RuntimeError):
-    """The index was built by another encoder than the one asked to query or extend it."""
-
-
-@dataclass(frozen=True)
-class EncoderRecord:
-    """Which encoder built an index: name, version and vector dimension."""
-
-    name: str
-    version: str
-    dim: int
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> EncoderRecord:
-        return cls(name=str(d["name"]), version=str(d["version"]), dim=int(d["dim"]))
 
 
 @dataclass
@@ -76,25 +57,6 @@ class Filter:
         if self.added_after is not None and row["added_at"] < self.added_after:
             return False
         return True
-
-
-def check_encoder(stored: EncoderRecord | None, wanted: EncoderRecord) -> None:
-    """Raise EncoderMismatchError when an index built by `stored` is used with `wanted`."""
-    if stored is None:
-        return
-    if stored.name == wanted.name and (stored.version, stored.dim) != (wanted.version, wanted.dim):
-        raise EncoderMismatchError(
-            f"this index was built by encoder {stored.name!r} v{stored.version} ({stored.dim}-d); this "
-            f"release's {wanted.name!r} is v{wanted.version} ({wanted.dim}-d), whose vectors differ. "
-            "Re-index: "
-            "`omnisearch index PATHS --db NEW_DIR` (or delete the old index folder and index again)."
-        )
-    if (stored.name, stored.version, stored.dim) != (wanted.name, wanted.version, wanted.dim):
-        raise EncoderMismatchError(
-            f"this index was built by encoder {stored.name!r} v{stored.version} ({stored.dim}-d) but "
-            f"{wanted.name!r} v{wanted.version} ({wanted.dim}-d) was asked for. Use --model {stored.name} "
-            "or index into a new --db folder."
-        )
 
 
 @dataclass
@@ -200,6 +162,15 @@ class VectorStore(ABC):
     @abstractmethod
     def ensure_encoder(self, record: EncoderRecord) -> None:
         """Record `record` on a new index; raise EncoderMismatchError on an index built by another."""
+
+    @abstractmethod
+    def spec(self) -> IndexSpec | None:
+        """How this index was built (`omnisearch.spec.IndexSpec`), or None (new, or built by a release
+        that did not record it)."""
+
+    @abstractmethod
+    def save_spec(self, spec: IndexSpec) -> None:
+        """Record how this index is built (ingest calls it, under the writer lock, on every run)."""
 
     @abstractmethod
     def upsert(self, records: list[ClipRecord]) -> None:

@@ -36,6 +36,7 @@ from omnisearch.indexers.base import (
     META_FIELDS,
     EncoderRecord,
     Filter,
+    IndexSpec,
     StoreHit,
     VectorStore,
     check_encoder,
@@ -45,6 +46,7 @@ from omnisearch.indexers.base import (
 )
 from omnisearch.indexers.lance_search import LanceSearch
 from omnisearch.indexers.lock import LOCK_NAME
+from omnisearch.indexers.spec_file import read_spec, write_spec
 from omnisearch.types import ClipRecord, Modality
 
 TABLE = "clips"
@@ -120,6 +122,12 @@ class LanceStore(LanceSearch, VectorStore):
             return None
         raw = (self._tbl.schema.metadata or {}).get(ENCODER_KEY)
         return EncoderRecord.from_dict(json.loads(raw)) if raw else None
+
+    def spec(self) -> IndexSpec | None:
+        return read_spec(self.db_dir)
+
+    def save_spec(self, spec: IndexSpec) -> None:
+        write_spec(self.db_dir, spec)
 
     def ensure_encoder(self, record: EncoderRecord) -> None:
         if self._tbl is not None:

@@ -38,6 +38,7 @@ from omnisearch.indexers.base import (
     WORD_FIELDS,
     EncoderRecord,
     Filter,
+    IndexSpec,
     StoreHit,
     VectorStore,
     check_encoder,
@@ -51,6 +52,7 @@ from omnisearch.indexers.qdrant_local import open_local_client
 from omnisearch.types import ClipRecord, Modality
 
 ENCODER_KEY = "omnisearch.encoder"
+SPEC_KEY = "omnisearch.spec"
 _FLOAT_FIELDS = ("start", "end", "keyframe", "added_at")
 _BATCH = 256
 _NOTHING = models.Filter(must=[models.FieldCondition(key="path", match=models.MatchAny(any=[]))])
@@ -113,6 +115,17 @@ class QdrantStore(VectorStore):
             return None
         raw = (self.client.get_collection(self.collection).config.metadata or {}).get(ENCODER_KEY)
         return EncoderRecord.from_dict(raw) if raw else None
+
+    def spec(self) -> IndexSpec | None:
+        if not self._exists():
+            return None
+        raw = (self.client.get_collection(self.collection).config.metadata or {}).get(SPEC_KEY)
+        return IndexSpec.from_dict(raw) if raw else None
+
+    def save_spec(self, spec: IndexSpec) -> None:
+        meta = dict(self.client.get_collection(self.collection).config.metadata or {})
+        meta[SPEC_KEY] = spec.to_dict()
+        self.client.update_collection(self.collection, metadata=meta)
 
     def ensure_encoder(self, record: EncoderRecord) -> None:
         if self._exists():

@@ -20,12 +20,14 @@ import numpy as np
 from omnisearch.indexers.base import (
     EncoderRecord,
     Filter,
+    IndexSpec,
     StoreHit,
     VectorStore,
     check_encoder,
     match_counts,
 )
 from omnisearch.indexers.snapshot import Snapshot
+from omnisearch.indexers.spec_file import read_spec
 from omnisearch.types import ClipRecord, Modality
 
 
@@ -45,6 +47,12 @@ class SnapshotStore(VectorStore):
 
     def ensure_encoder(self, record: EncoderRecord) -> None:
         check_encoder(self.snap.encoder, record)
+
+    def spec(self) -> IndexSpec | None:
+        return read_spec(self.snap.folder.parent)
+
+    def save_spec(self, spec: IndexSpec) -> None:
+        raise ReadOnlyStoreError("the exact-search snapshot is read-only: open the LanceDB store to write")
 
     def upsert(self, records: list[ClipRecord]) -> None:
         raise ReadOnlyStoreError("the exact-search snapshot is read-only: open the LanceDB store to write")

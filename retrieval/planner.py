@@ -19,7 +19,8 @@ Plan:
 2. first stage: each query vector searches the target column for `depth = max(prefetch, 3k)`
    candidates (the filter is applied inside the store; the store returns each hit's target vector).
    The lists are one per query modality, plus the fused query's when the query holds more than one
-   modality, plus, for a query with words, the full-text list "words" over the clips' own words
+   modality (but a query holding the target's own modality, e.g. a clip's frames for the video column,
+   searches with that part alone, so a clip used as a query finds itself), plus, for a query with words, the full-text list "words" over the clips' own words
    (subtitles, transcript, on-screen text, tags: BM25 in LanceDB, the text payload index in Qdrant),
    so a word spoken anywhere is found even where the vectors rank its clip low;
 3. merge (`rerankers`): every candidate gets its exact cosine to each query vector from the returned
@@ -214,7 +215,8 @@ def search(
         if not 0 <= query.span[0] < query.span[1]:
             raise QueryError(f"--span {query.span[0]:g}-{query.span[1]:g}: need 0 <= START < END")
     t = time.perf_counter()
-    inp = decode_query(query)
+    spec = store.spec()  # a query file is decoded as the index's clips were
+    inp = decode_query(query, spec.decode if spec is not None else None)
     timings = {"decode": time.perf_counter() - t}
     t = time.perf_counter()
     emb = encoder.encode([inp])[0]
@@ -265,6 +267,13 @@ def _run(
     lists = list(qmods)
     if Modality.FUSED in vecs and len(qmods) != 1:
         lists.append(Modality.FUSED)
+    if target in qmods and len(lists) > 1:  # same-modality search: a clip or picture finds its match
+        result.plan.append(
+            f"{target.value} query -> {target.value} column alone (the query's "
+            + ", ".join(m.value for m in lists if m != target)
+            + " vectors are left out; --target fused combines them)"
+        )
+        lists = [target]
     if opts.rerank and Modality.FUSED not in vecs:
         raise QueryError("--rerank needs the fused query vector")
     result.plan.append(

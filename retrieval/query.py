@@ -63,44 +63,33 @@ def decode_query(q: Query, cfg: DecodeConfig | None = None) -> EncoderInput:
         raise QueryError("empty query: give a text and/or --audio / --video / --image")
     if not (q.audio or q.video or q.image):
         return EncoderInput(text=q.text.strip())
-    from omnisearch.media.audio import decode_audio, import_torch
-    from omnisearch.media.decode import decode_frames
+    from omnisearch.media.decode import decode_span
     from omnisearch.media.errors import MediaError
-    from omnisearch.media.probe import probe
-    from omnisearch.media.segment import evenly_spaced_times
     from omnisearch.types import MediaType, Span
 
-    if q.is_empty():
-        raise QueryError("empty query: give a text and/or --audio / --video / --image")
     cfg = cfg or DecodeConfig()
-    import_torch()  # before decord opens a file (see omnisearch.media.audio.import_torch)
+    span = Span(*q.span) if q.span else None
     inp = EncoderInput(text=q.text.strip() if q.text and q.text.strip() else None)
     try:
         if q.video:
             path = _check_file(q.video, "video", VIDEO_EXTS)
-            info = probe(path, MediaType.VIDEO)
-            start, end = q.span or (0.0, min(info.duration, MAX_QUERY_SECONDS))
-            if info.has_video:
-                inp.frames = decode_frames(
-                    path, evenly_spaced_times(Span(start, end), cfg.frames), cfg.frame_size
-                )
-            if info.has_audio and not q.audio:
-                inp.audio = decode_audio(path, start, end, cfg.sample_rate)
+            clip = decode_span(
+                path, MediaType.VIDEO, span, cfg, audio=not q.audio, max_seconds=MAX_QUERY_SECONDS
+            )
+            inp.frames, inp.audio = clip.frames, clip.audio
         if q.image:
             path = _check_file(q.image, "image", IMAGE_EXTS)
             if inp.frames is not None:
                 raise QueryError("give either --video or --image, not both")
-            inp.frames = decode_frames(path, [0.0], cfg.frame_size)
+            inp.frames = decode_span(path, MediaType.IMAGE, None, cfg, audio=False).frames
         if q.audio:
             path = _check_file(q.audio, "audio", AUDIO_EXTS + VIDEO_EXTS)
-            start, end = q.span or (0.0, MAX_QUERY_SECONDS)
-            inp.audio = decode_audio(path, start, end, cfg.sample_rate)
-            if len(inp.audio) == 0:
+            clip = decode_span(path, MediaType.AUDIO, span, cfg, frames=False, max_seconds=MAX_QUERY_SECONDS)
+            if clip.audio is None:
                 raise QueryError(f"--audio {q.audio}: the file has no audio")
+            inp.audio = clip.audio
     except MediaError as e:
         raise QueryError(f"cannot decode query file {e.path}: {e.reason}") from e
-    if inp.audio is not None and len(inp.audio) == 0:
-        inp.audio = None
     if not inp.modalities():
         raise QueryError("the query decoded to nothing usable (no text, frames or audio)")
     return inp

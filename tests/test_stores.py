@@ -344,5 +344,5 @@ def test_an_older_version_of_the_same_encoder_says_to_reindex() -> None:
 
     with pytest.raises(EncoderMismatchError, match=r"v1 \(16-d\); this release's 'test-enc' is v2.*Re-index"):
         check_encoder(EncoderRecord("test-enc", "1", 16), EncoderRecord("test-enc", "2", 24))
-    with pytest.raises(EncoderMismatchError, match=r"Use --model other"):
+    with pytest.raises(EncoderMismatchError, match=r"built by encoder .other.*Leave --model out"):
         check_encoder(EncoderRecord("other", "1", 16), EncoderRecord("test-enc", "1", 16))

@@ -170,28 +170,34 @@ def unit_key(
 
 
 def _decode_frames(item: ManifestItem, cfg: DecodeConfig) -> np.ndarray:
-    from omnisearch.media.decode import decode_frames
-    from omnisearch.media.probe import probe
-    from omnisearch.media.segment import evenly_spaced_times
+    from omnisearch.media.decode import decode_span
     from omnisearch.types import MediaType
 
     if item.image:
-        return decode_frames(item.image, [0.0], cfg.frame_size)
-    assert item.video is not None
-    start, end = item.start or 0.0, item.end
-    if end is None:
-        end = probe(item.video, MediaType.VIDEO).duration
-    return decode_frames(
-        item.video, evenly_spaced_times(Span(start, max(start, end)), cfg.frames), cfg.frame_size
-    )
+        clip = decode_span(item.image, MediaType.IMAGE, None, cfg, audio=False)
+    else:
+        assert item.video is not None
+        clip = decode_span(item.video, MediaType.VIDEO, _span(item), cfg, audio=False)
+    if clip.frames is None:
+        raise ValueError("no video stream")
+    return clip.frames
 
 
 def _decode_audio(item: ManifestItem, cfg: DecodeConfig) -> np.ndarray:
-    from omnisearch.media.audio import decode_audio
+    from omnisearch.media.decode import decode_span
+    from omnisearch.types import MediaType
 
     path = item.audio or item.video
     assert path is not None
-    return decode_audio(path, item.start or 0.0, item.end, cfg.sample_rate)
+    clip = decode_span(path, MediaType.AUDIO, _span(item), cfg, frames=False)
+    return clip.audio if clip.audio is not None else np.zeros(0, np.float32)
+
+
+def _span(item: ManifestItem) -> Span | None:
+    """The item's span; None (the whole file) when it gives no end."""
+    if item.end is None:
+        return None if not item.start else Span(item.start, float("inf"))
+    return Span(item.start or 0.0, max(item.start or 0.0, item.end))
 
 
 def _reason(exc: BaseException) -> str:

@@ -26,7 +26,6 @@ from omnisearch.config import DecodeConfig, SegmentConfig
 from omnisearch.media.decode import CHUNK_SECONDS, DecodedChunk, DecodedClip, decode_file_clips
 from omnisearch.media.probe import probe
 from omnisearch.media.segment import segment
-from omnisearch.media.sidecar import sidecar_text
 from omnisearch.media.walk import FoundFile
 from omnisearch.models.asr import Segment, text_in_span
 from omnisearch.models.base import Encoder
@@ -74,7 +73,7 @@ def _iter_jobs(
     timings: dict,
 ) -> Iterator[ClipJob]:
     transcribe = getattr(encoder, "transcribe", None)
-    chunks = decode_file_clips(f.path, info, spans, decode_cfg, backend="pyav", chunk_seconds=CHUNK_SECONDS)
+    chunks = decode_file_clips(f.path, info, spans, decode_cfg, CHUNK_SECONDS, f.sidecars)
     with closing(chunks):
         for chunk in _timed(chunks, timings, "decode"):
             t = time.perf_counter()
@@ -105,7 +104,7 @@ def _job(f: FoundFile, clip: DecodedClip, speech: list[Segment] | None) -> ClipJ
     """The encoder input of one decoded clip, with its sidecar text and the words spoken in it."""
     span = clip.span
     assert span is not None
-    text = sidecar_text(f.sidecars, span) if f.sidecars else ""
+    text = clip.text
     transcript = text_in_span(speech, span.start, span.end) if speech is not None else None
     inp = EncoderInput(text=text or None, frames=clip.frames, audio=clip.audio, transcript=transcript)
     times = clip.frame_times  # keyframe: a video's middle frame, else the span start (stills are at 0 s)

@@ -207,8 +207,9 @@ def repair(
     segment_cfg: SegmentConfig | None = None,
     wait: bool = True,
 ) -> list[str]:
-    """Fix what `report` found (see the module docstring); files are re-indexed with `segment_cfg`
-    (the index does not record its segment settings). Returns what was done, one line each."""
+    """Fix what `report` found (see the module docstring); files are re-indexed with the index's own
+    segment and decode settings (its spec; `segment_cfg` for an index that recorded none). Returns what
+    was done, one line each."""
     from omnisearch.ingest.pipeline import index_paths
 
     done: list[str] = []
@@ -236,7 +237,9 @@ def repair(
         redo = sorted(set(kinds["changed"] + kinds["never_indexed"] + kinds["bad_vector"]) - set(missing))
         if redo:
             force = frozenset(kinds["bad_vector"])
-            r = index_paths(redo, store, load_encoder(), segment_cfg, force=force)
+            spec = store.spec()
+            seg, dec = (spec.segment, spec.decode) if spec is not None else (segment_cfg, None)
+            r = index_paths(redo, store, load_encoder(), seg, dec, force=force)
             done.append(f"re-indexed {r.files_indexed} file(s) ({r.clips_written} clips)")
             done += [f"could not index {p}: {why}" for p, why in r.failed]
     finally:

@@ -28,11 +28,11 @@ from omnisearch.config import DecodeConfig, SegmentConfig
 from omnisearch.indexers.base import VectorStore
 from omnisearch.indexers.lock import LockHolder, WriterLock
 from omnisearch.ingest.clips import ClipJob, plan_jobs, records_from
-from omnisearch.media.audio import import_torch
 from omnisearch.media.errors import MediaError
 from omnisearch.media.sidecar import sidecar_problem
 from omnisearch.media.walk import FoundFile, file_hash, find_media
 from omnisearch.models.base import Encoder
+from omnisearch.spec import IndexSpec, check_spec
 from omnisearch.types import ClipRecord
 
 
@@ -161,13 +161,13 @@ def _index_locked(
     t0 = time.perf_counter()
 
     store.ensure_encoder(encoder.record)
-    import_torch()  # before decord opens a file: importing torch later costs ~10 s and ~1 GB
+    roots = [os.path.abspath(os.path.expanduser(p)) for p in paths]
+    _record_spec(store, encoder, segment_cfg, decode_cfg, roots)
     found, bad = find_media([os.path.expanduser(p) for p in paths])
     report.failed.extend(bad)
     report.files_found = len(found)
     indexed = store.files()
 
-    roots = [os.path.abspath(os.path.expanduser(p)) for p in paths]
     present = {f.path for f in found}
     gone = []
     for p in indexed:
@@ -210,6 +210,23 @@ def _index_locked(
         report.maintenance = store.maintain()  # indexes past the threshold, full-text, compaction
     report.wall_seconds = time.perf_counter() - t0
     return report
+
+
+def _record_spec(
+    store: VectorStore,
+    encoder: Encoder,
+    segment_cfg: SegmentConfig,
+    decode_cfg: DecodeConfig,
+    roots: list[str],
+) -> None:
+    """Check this run's encoder and settings against the index's spec (EncoderMismatchError when they
+    differ), then record the spec with this run's roots added."""
+    spec = IndexSpec(
+        encoder.record, encoder.source or encoder.name, encoder.source_digest, segment_cfg, decode_cfg
+    )
+    stored = store.spec()
+    check_spec(stored, spec)
+    store.save_spec((stored or spec).with_roots(roots))
 
 
 def _index_file(

@@ -1,10 +1,15 @@
-"""Decode frames and audio of clips.
+"""The clip source: (file, span, decode settings) -> a decoded clip (frames, 16 kHz mono audio, sidecar
+text), the one way ingest, queries, evaluation and the training caches decode media.
 
-Frames: decord first (`VideoReader.get_batch`), PyAV (seek, then decode forward) when decord cannot
-open or read the file. The frame returned for time t is the one on screen at t (the last frame starting
-at or before t), clamped to the first/last frame. Frames are RGB uint8 (N, H, W, 3), scaled down with
-PIL (bilinear, antialiased) so the longer side is `size`, aspect kept; frames already no larger than
-`size` are kept as they are (never upscaled); `size <= 0` keeps the original size. An image gives one
+One frame rule: `DecodeConfig.frames` evenly spaced times over the span (`evenly_spaced_times`); one
+backend: PyAV (seek, then decode forward). `decode_span` decodes one span (a query, a benchmark item);
+`decode_file_clips` decodes all of a file's spans chunk by chunk for ingest, sharing frames between
+overlapping windows. Both give the same frames and audio for the same span.
+
+The frame returned for time t is the one on screen at t (the last frame starting at or before t),
+clamped to the first/last frame. Frames are RGB uint8 (N, H, W, 3), scaled down with PIL (bilinear,
+antialiased) so the longer side is `size`, aspect kept; frames already no larger than `size` are kept as
+they are (never upscaled); `size <= 0` keeps the original size. An image gives one
 frame whatever `times` holds.
 
 Audio: see `omnisearch.media.audio` (PyAV decode, mean downmix, torchaudio resample, 16 kHz mono).
@@ -22,13 +27,14 @@ from typing import Any
 import numpy as np
 
 from omnisearch.config import IMAGE_EXTS, DecodeConfig
-from omnisearch.media.audio import decode_audio, import_torch
+from omnisearch.media.audio import decode_audio
 from omnisearch.media.errors import MediaError, describe_av_error
 from omnisearch.media.probe import load_image
 from omnisearch.media.segment import evenly_spaced_times
+from omnisearch.media.sidecar import sidecar_text
 from omnisearch.types import MediaInfo, MediaType, Span
 
-__all__ = ["DecodedChunk", "DecodedClip", "decode_audio", "decode_clip", "decode_file_clips", "decode_frames"]
+__all__ = ["DecodedChunk", "DecodedClip", "decode_audio", "decode_file_clips", "decode_frames", "decode_span"]
 
 SEEK_GAP_S = 2.0  # PyAV path: decode forward instead of seeking when the next time is this close
 
@@ -41,6 +47,7 @@ class DecodedClip:
     frame_times: list[float]
     audio: np.ndarray | None
     span: Span | None = None
+    text: str = ""  # the sidecars' words (subtitles, transcripts) inside the span
 
 
 def fit_size(width: int, height: int, size: int) -> tuple[int, int]:
@@ -70,24 +77,6 @@ def _resize(rgb: np.ndarray, size: int) -> np.ndarray:
 def _load_image(path: str, size: int) -> np.ndarray:
     img, _ = load_image(path, size)  # large JPEGs decode reduced; huge images are refused
     return _resize(np.asarray(img), size)[None]
-
-
-class _DecordReader:
-    def __init__(self, path: str) -> None:
-        import decord
-
-        self.vr = decord.VideoReader(path, ctx=decord.cpu(0))
-        self.count = len(self.vr)
-        self.fps = float(self.vr.get_avg_fps())
-        if self.count <= 0 or not self.fps > 0:
-            raise RuntimeError(f"decord sees {self.count} frames at {self.fps} fps")
-
-    def read(self, times: list[float]) -> list[np.ndarray]:
-        idx = [min(self.count - 1, max(0, int(t * self.fps + 1e-6))) for t in times]
-        return list(self.vr.get_batch(idx).asnumpy())
-
-    def close(self) -> None:
-        del self.vr
 
 
 class _PyAVReader:
@@ -182,7 +171,7 @@ class _PyAVReader:
 class FrameReader:
     """Frames of one video file at given times; keeps the decoder open between calls.
 
-    `backend`: "decord" (PyAV when decord fails) or "pyav". With `cache=True` resized frames are kept by
+    PyAV (seek, then decode forward). With `cache=True` resized frames are kept by
     time so overlapping spans reuse them; `evict_before(t)` frees those no later request needs.
 
     Example:
@@ -191,25 +180,10 @@ class FrameReader:
         (2, 126, 224, 3)
     """
 
-    def __init__(self, path: str, size: int, backend: str = "decord", cache: bool = False) -> None:
-        if backend not in ("decord", "pyav"):
-            raise ValueError(f"backend must be 'decord' or 'pyav', got {backend!r}")
+    def __init__(self, path: str, size: int, cache: bool = False) -> None:
         self.path, self.size, self.cache = str(path), size, cache
-        self.backend = backend
         self._reader: Any = None
         self._frames: dict[float, np.ndarray] = {}
-        if backend == "decord":
-            try:
-                self._reader = _DecordReader(self.path)
-                return
-            except Exception:
-                pass
-        self._use_pyav()
-
-    def _use_pyav(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-        self.backend = "pyav"
         try:
             self._reader = _PyAVReader(self.path)
         except MediaError:
@@ -222,12 +196,8 @@ class FrameReader:
     def _read_raw(self, times: list[float]) -> list[np.ndarray]:
         try:
             return self._reader.read(times)
-        except Exception as exc:
-            if self.backend != "decord":
-                raise MediaError(self.path, describe_av_error(exc)) from exc
-        self._use_pyav()
-        try:
-            return self._reader.read(times)
+        except MediaError:
+            raise
         except Exception as exc:
             raise MediaError(self.path, describe_av_error(exc)) from exc
 
@@ -281,26 +251,49 @@ def decode_frames(path: str, times: list[float], size: int) -> np.ndarray:
         return reader.read(list(times))
 
 
-def _frame_times(info: MediaInfo, span: Span, cfg: DecodeConfig) -> list[float]:
-    if info.media_type == MediaType.IMAGE:
-        return [0.0]
-    return evenly_spaced_times(span, cfg.frames)
-
-
-def decode_clip(path: str, info: MediaInfo, span: Span, cfg: DecodeConfig) -> DecodedClip:
-    """Frames and audio of one span (frames None without video, audio None without audio).
+def decode_span(
+    path: str,
+    media_type: MediaType,
+    span: Span | None = None,
+    cfg: DecodeConfig | None = None,
+    *,
+    frames: bool = True,
+    audio: bool = True,
+    max_seconds: float | None = None,
+    sidecars: tuple[str, ...] | list[str] = (),
+) -> DecodedClip:
+    """Decode one span of a file the way ingest decodes its clips (same frame times, same frames, same
+    audio). `span` None: the whole file, or its first `max_seconds`; an infinite end: to the file's end.
+        `frames` / `audio` False leave that modality out; a file without it gives None. `sidecars`: subtitle
+    / text files whose words in the span
+    become `text`. MediaError for a file that cannot be read.
 
     Example:
-        >>> clip = decode_clip(p, probe(p, MediaType.VIDEO), Span(0, 10), DecodeConfig())  # doctest: +SKIP
+        >>> cfg = DecodeConfig(frames=4)
+        >>> clip = decode_span("talk.mp4", MediaType.VIDEO, Span(8, 16), cfg)  # doctest: +SKIP
         >>> clip.frames.shape, clip.audio.shape  # doctest: +SKIP
-        ((8, 126, 224, 3), (160000,))
+        ((4, 180, 320, 3), (128000,))
     """
-    times = _frame_times(info, span, cfg)
-    frames = decode_frames(path, times, cfg.frame_size) if info.has_video else None
-    audio = None
-    if info.has_audio and info.media_type != MediaType.IMAGE:
-        audio = decode_audio(path, span.start, span.end, cfg.sample_rate)
-    return DecodedClip(frames, times if frames is not None else [], audio, span)
+    from omnisearch.media.probe import probe
+
+    path, cfg = str(path), cfg or DecodeConfig()
+    info = probe(path, media_type)
+    if span is None:
+        end = info.duration if max_seconds is None else min(info.duration, max_seconds)
+        span = Span(0.0, max(0.0, end))
+    elif span.end == float("inf"):  # from `start` to the file's end
+        span = Span(span.start, max(span.start, info.duration))
+    times: list[float] = []
+    pixels = None
+    if frames and info.has_video:
+        times = [0.0] if media_type == MediaType.IMAGE else evenly_spaced_times(span, cfg.frames)
+        pixels = decode_frames(path, times, cfg.frame_size)
+    sound = None
+    if audio and info.has_audio and media_type != MediaType.IMAGE:
+        sound = decode_audio(path, span.start, span.end, cfg.sample_rate)
+        sound = sound if len(sound) else None
+    text = sidecar_text(list(sidecars), span) if sidecars else ""
+    return DecodedClip(pixels, times if pixels is not None else [], sound, span, text)
 
 
 CHUNK_SECONDS = 600.0  # decode_file_clips: audio decoded per chunk of a long file
@@ -353,6 +346,7 @@ def _iter_clips(
     reader: FrameReader | None,
     c0: float,
     audio: np.ndarray | None,
+    sidecars: list[str],
 ) -> Iterator[DecodedClip]:
     """The clips of one chunk: frames from `reader` (a still frame when there is none but the file has
     video), audio sliced from the chunk's audio, which starts at `c0` seconds."""
@@ -365,7 +359,8 @@ def _iter_clips(
             frames = reader.read(times)
         elif info.has_video:  # an image (or a non-video file's video stream): one frame
             times, frames = [0.0], decode_frames(path, [0.0], cfg.frame_size)
-        yield DecodedClip(frames, times, _slice(audio, span, c0, cfg.sample_rate), span)
+        text = sidecar_text(sidecars, span) if sidecars else ""
+        yield DecodedClip(frames, times, _slice(audio, span, c0, cfg.sample_rate), span, text)
 
 
 def decode_file_clips(
@@ -373,16 +368,15 @@ def decode_file_clips(
     info: MediaInfo,
     spans: list[Span],
     cfg: DecodeConfig,
-    backend: str = "pyav",
     chunk_seconds: float = CHUNK_SECONDS,
+    sidecars: list[str] | None = None,
 ) -> Iterator[DecodedChunk]:
     """Decode every span of one file (spans sorted by start), chunk by chunk, with bounded memory.
 
     Spans are grouped in chunks of `chunk_seconds` by their start; each chunk's audio is decoded once
     (to its last clip's end, so every clip has all its samples) and its clips are sliced from it. A video
-    file's frames come from one `FrameReader` (`backend`; PyAV by default: a decord reader left open keeps
-    decoding ahead in its own threads, +4 GB measured on a 20-minute file), with overlapping clips sharing
-    decoded frames. Take each chunk's clips before the next chunk. MediaError for an unreadable file.
+        file's frames come from one `FrameReader`, with overlapping clips sharing decoded frames. Take each
+    chunk's clips before the next chunk. MediaError for an unreadable file.
 
     Example:
         >>> for chunk in decode_file_clips(path, info, spans, DecodeConfig()):  # doctest: +SKIP
@@ -392,13 +386,12 @@ def decode_file_clips(
     if any(b.start < a.start for a, b in zip(spans, spans[1:], strict=False)):
         raise ValueError("spans must be sorted by start")
     is_video = info.media_type == MediaType.VIDEO and info.has_video
-    if is_video and backend == "decord" and info.has_audio:
-        import_torch()  # before decord opens the file (see import_torch)
-    reader = FrameReader(path, cfg.frame_size, backend, cache=True) if is_video else None
+    reader = FrameReader(path, cfg.frame_size, cache=True) if is_video else None
     try:
         for c0, group in _chunks(spans, chunk_seconds):
             audio = _chunk_audio(path, info, c0, group, cfg.sample_rate)
-            yield DecodedChunk(c0, audio, _iter_clips(path, info, group, cfg, reader, c0, audio))
+            clips = _iter_clips(path, info, group, cfg, reader, c0, audio, list(sidecars or ()))
+            yield DecodedChunk(c0, audio, clips)
     finally:
         if reader is not None:
             reader.close()

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from omnisearch.indexers.base import EncoderRecord
+from omnisearch.spec import EncoderRecord
 from omnisearch.types import Embedding, EncoderInput, Modality
 
 
@@ -51,6 +51,10 @@ class Encoder(ABC):
     version: str = "0"
     dim: int = 0
     weights_from: str = ""
+    # what it was loaded from, as `--model` accepts it (set by `load_encoder`): a registry name or an
+    # absolute model folder, and that folder's content digest ("" for a registry name)
+    source: str = ""
+    source_digest: str = ""
 
     def __init__(self, options: EncoderOptions | None = None) -> None:
         self.options = options or EncoderOptions()

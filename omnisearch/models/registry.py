@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from omnisearch.models.base import Encoder, EncoderOptions
+from omnisearch.spec import EncoderMismatchError, EncoderRecord, IndexSpec, check_encoder
 
 
 @dataclass(frozen=True)
@@ -70,17 +71,105 @@ def list_encoders() -> list[EncoderSpec]:
 
 def load_encoder(name_or_path: str = "omni-lite", options: EncoderOptions | None = None) -> Encoder:
     """Build an encoder by registry name, or from a model folder holding `omnisearch.json`
-    (written by `omnisearch train`, naming its base encoder)."""
+    (written by `omnisearch train`, naming its base encoder). The encoder's `source` and
+    `source_digest` say where it came from (what an index records in its spec)."""
     options = options or EncoderOptions()
     if name_or_path in REGISTRY:
-        return REGISTRY[name_or_path].build(options)
-    path = Path(name_or_path)
+        enc = REGISTRY[name_or_path].build(options)
+        enc.source, enc.source_digest = name_or_path, ""
+        return enc
+    path = Path(name_or_path).expanduser()
     if path.is_dir() and (path / "omnisearch.json").is_file():
         import json
 
         base = json.loads((path / "omnisearch.json").read_text())["encoder"]
         if base not in REGISTRY:
             raise ValueError(f"{path}/omnisearch.json names unknown encoder {base!r}")
-        return REGISTRY[base].build(options, path=str(path))
+        enc = REGISTRY[base].build(options, path=str(path))
+        enc.source, enc.source_digest = model_source(str(path)), folder_digest(path)
+        return enc
     known = ", ".join(REGISTRY)
     raise ValueError(f"unknown model {name_or_path!r}: use one of {known}, or a model folder")
+
+
+def encoder_for_spec(spec: IndexSpec, options: EncoderOptions | None = None) -> Encoder:
+    """The encoder an index was built with (`spec.model`), checked against the index's record.
+    Raises EncoderMismatchError when the model folder is gone, changed, or now builds other vectors.
+
+    Example:
+        >>> enc = encoder_for_spec(store.spec())   # doctest: +SKIP
+    """
+    if spec.model not in REGISTRY and not Path(spec.model).is_dir():
+        raise EncoderMismatchError(
+            f"this index was built with --model {spec.model}, which is not there any more: restore that "
+            "folder, or index into a new --db folder"
+        )
+    if spec.model_digest and folder_digest(Path(spec.model)) != spec.model_digest:
+        raise EncoderMismatchError(
+            f"the model folder {spec.model} changed since this index was built with it: its vectors would "
+            "not match; re-index into a new --db folder (or restore the folder)"
+        )
+    enc = load_encoder(spec.model, options)
+    check_encoder(spec.encoder, enc.record)
+    return enc
+
+
+def model_source(name_or_path: str) -> str:
+    """`--model` as an index records it: a registry name as given, a folder as its absolute path."""
+    return name_or_path if name_or_path in REGISTRY else str(Path(name_or_path).expanduser().resolve())
+
+
+def encoder_for_index(
+    spec: IndexSpec | None,
+    record: EncoderRecord | None,
+    model: str | None = None,
+    options: EncoderOptions | None = None,
+) -> Encoder:
+    """The encoder to query or extend an index with, from what the index recorded (`spec`, or for an
+    index built before specs were recorded, its encoder `record`). `model` (the user's `--model`) may
+    repeat the index's own; another one raises EncoderMismatchError naming the index's.
+
+    Example:
+        >>> enc = encoder_for_index(store.spec(), store.encoder())   # doctest: +SKIP
+    """
+    if spec is not None:
+        if model is not None and model_source(model) != spec.model:
+            raise EncoderMismatchError(
+                f"this index was built with {spec.model_flags()}, not --model {model}. Leave --model out "
+                "to use the index's own encoder, or index into a new --db folder."
+            )
+        return encoder_for_spec(spec, options)
+    if model is None:
+        if record is not None and record.name not in REGISTRY:
+            raise EncoderMismatchError(
+                f"this index was built by encoder {record.name!r} before indexes recorded their model: "
+                "give the model folder it was built with (--model DIR)"
+            )
+        model = record.name if record is not None else "omni-lite"
+    enc = load_encoder(model, options)
+    if record is not None:
+        check_encoder(record, enc.record)
+    return enc
+
+
+DIGEST_FULL_BYTES = 64 << 20  # larger files are digested by size + their first and last MiB
+
+
+def folder_digest(folder: Path) -> str:
+    """SHA-256 over a model folder's file names and contents (files over 64 MiB: size, first and last
+    MiB, so a multi-GB checkpoint is digested in milliseconds)."""
+    import hashlib
+
+    acc = hashlib.sha256()
+    for f in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        size = f.stat().st_size
+        acc.update(f"{f.relative_to(folder)}\0{size}\0".encode())
+        with open(f, "rb") as fh:
+            if size <= DIGEST_FULL_BYTES:
+                while chunk := fh.read(1 << 20):
+                    acc.update(chunk)
+            else:
+                acc.update(fh.read(1 << 20))
+                fh.seek(size - (1 << 20))
+                acc.update(fh.read(1 << 20))
+    return acc.hexdigest()
