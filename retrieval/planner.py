@@ -20,7 +20,8 @@ Plan:
    candidates (the filter is applied inside the store; the store returns each hit's target vector).
    The lists are one per query modality, plus the fused query's when the query holds more than one
    modality (but a query holding the target's own modality, e.g. a clip's frames for the video column,
-   searches with that part alone, so a clip used as a query finds itself), plus, for a query with words, the full-text list "words" over the clips' own words
+   searches with that part alone, so a clip used as a query finds itself), plus, for a query with
+   words, the full-text list "words" over the clips' own words
    (subtitles, transcript, on-screen text, tags: BM25 in LanceDB, the text payload index in Qdrant),
    so a word spoken anywhere is found even where the vectors rank its clip low;
 3. merge (`rerankers`): every candidate gets its exact cosine to each query vector from the returned
