@@ -140,6 +140,7 @@ def test_export_import_round_trip_lancedb_exact_and_qdrant_same_topk(indexed, tm
     q = open_store("qdrant", str(tmp_path / "q"))
     assert import_lines(lines, q) == 16
     assert q.encoder() == src.encoder()
+    assert src.spec() is not None and copy.spec() == src.spec() == q.spec()  # opens without --model
     for row in src.rows()[::3]:
         v = src.vectors([row["clip_id"]], Modality.AUDIO)[row["clip_id"]]
         top = [[h.row["clip_id"] for h in s.search(Modality.AUDIO, v, 5)] for s in (src, q)]
