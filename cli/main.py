@@ -169,7 +169,9 @@ def search(
     after: str = typer.Option(None, "--after", help="Only clips indexed after DATE (ISO, e.g. 2024-05-01)."),
     start: float = typer.Option(None, "--start", help="Only clips starting at or after START seconds."),
     end: float = typer.Option(None, "--end", help="Only clips ending at or before END seconds."),
-    model: str = typer.Option(None, "--model", help="Encoder (default: the one the index was built with)."),
+    model: str = typer.Option(
+        None, "--model", help="Encoder name or model folder (default: the one that built the index)."
+    ),
     store: StoreKind = typer.Option(StoreKind.lancedb, "--store"),
     qdrant_url: str = typer.Option(None, "--qdrant-url"),
     qdrant_api_key: str = typer.Option(None, "--qdrant-api-key", envvar="QDRANT_API_KEY"),
@@ -184,58 +186,42 @@ def search(
     ),
 ) -> None:
     """Search by text, sound, clip or picture, or any combination of them."""
+    from omnisearch.api import Index, OpenOptions, make_query, search_options
     from omnisearch.cli.guard import store_errors
     from omnisearch.cli.render import print_hits
-    from omnisearch.indexers import EncoderMismatchError, Filter
-    from omnisearch.retrieval.planner import SearchOptions
-    from omnisearch.retrieval.planner import search as run_search
-    from omnisearch.retrieval.query import Query, QueryError
-    from omnisearch.types import Modality
+    from omnisearch.indexers import EncoderMismatchError
+    from omnisearch.retrieval.query import QueryError, parse_span
 
-    q = Query(
-        text=text,
-        audio=str(audio) if audio else None,
-        video=str(video) if video else None,
-        image=str(image) if image else None,
-        span=_parse_span(span) if span else None,
-    )
-    if q.is_empty():
-        _fail("empty query: give a text and/or --audio / --video / --image")
-    for flag, given in (("--audio", audio), ("--video", video), ("--image", image)):
-        if given is not None and given.is_dir():
-            _fail(f"{flag} {given} is a folder: give one file")
     if group_by not in (None, "file"):
         _fail("--group-by accepts only 'file'")
+    try:
+        q = make_query(text, audio=audio, video=video, image=image, span=parse_span(span) if span else None)
+        filters = dict(path=path_glob, media_type=media_type, after=after, start=start, end=end)
+        opts = search_options(
+            k=k,
+            target=target.value if target else None,
+            filters={key: v for key, v in filters.items() if v is not None},
+            rerank=rerank,
+            lexical_weight=lexical_weight,
+            words_weight=words_weight,
+            prefetch=prefetch,
+            merge=merge,
+            group_by_file=group_by == "file",
+        )
+    except QueryError as e:
+        _fail(str(e))
     if not Path(db).exists() and store == StoreKind.lancedb:
         _fail(f"no index at {db}: run `omnisearch index PATH --db {db}` first")
     if Path(db).exists() and not Path(db).is_dir():
         _fail(f"--db {db} is a file, not an index folder")
-    if start is not None and end is not None and end <= start:
-        _fail(f"--end {end:g} must be after --start {start:g}")
-    flt = Filter(
-        path_glob=path_glob,
-        media_type=media_type,
-        start_after=start,
-        end_before=end,
-        added_after=_parse_date(after) if after else None,
-    )
-    opts = SearchOptions(
-        target=Modality(target.value) if target else None,
-        k=k,
-        lexical_weight=lexical_weight,
-        words_weight=words_weight,
-        prefetch=prefetch,
-        merge=merge,
-        rerank=rerank,
-        flt=None if flt.is_empty() else flt,
-        group_by_file=group_by == "file",
-    )
     st = _open(store, db, qdrant_url, qdrant_api_key, read_only=True)  # before the model: busy fails fast
-    enc = _encoder(st, model, device, 16)
+    idx = Index(db, OpenOptions(store=store.value, device=device, model=model, read_only=True), store=st)
     try:
         with store_errors(db):
-            result = run_search(st, enc, q, opts)
+            result = idx.run(q, opts)
     except (QueryError, EncoderMismatchError) as e:
+        _fail(str(e))
+    except ValueError as e:  # an unknown --model
         _fail(str(e))
     finally:
         st.close()
@@ -245,26 +231,6 @@ def search(
         print_hits(result.hits, title=q.describe())
     if explain:
         print(result.explain(), file=sys.stderr if as_json else sys.stdout)
-
-
-def _parse_span(span: str) -> tuple[float, float]:
-    try:
-        a, b = (float(x) for x in span.split("-", 1))
-    except ValueError:
-        _fail(f"--span {span!r}: expected START-END in seconds, e.g. 12-20")
-    if b <= a:
-        _fail(f"--span {span!r}: END must be after START")
-    return a, b
-
-
-def _parse_date(value: str) -> float:
-    """--after DATE: an ISO date or date-time (local time unless it names a zone) -> unix seconds."""
-    from datetime import datetime
-
-    try:
-        return datetime.fromisoformat(value.strip()).timestamp()
-    except ValueError:
-        _fail(f"--after {value!r}: expected an ISO date such as 2024-05-01 or 2024-05-01T14:30")
 
 
 @app.command()
@@ -300,13 +266,14 @@ def info(
 
 
 def _register_more() -> None:
-    from omnisearch.cli import doctor_cmds, eval_cmds, export_cmds, store_cmds, train_cmds
+    from omnisearch.cli import doctor_cmds, eval_cmds, export_cmds, mcp_cmds, store_cmds, train_cmds
 
     eval_cmds.register(app)
     train_cmds.register(app)
     store_cmds.register(app)
     doctor_cmds.register(app)
     export_cmds.register(app)
+    mcp_cmds.register(app)
 
 
 _register_more()

@@ -228,6 +228,17 @@ class VectorStore(ABC):
         """Every row, unsorted, as metadata (META_FIELDS) plus, with `with_vectors`, "vectors":
         {Modality: float32 array} of the modalities the clip has. Duplicated rows are all yielded."""
 
+    def clip_rows(self, clip_ids: list[str]) -> dict[str, dict]:
+        """clip_id -> metadata (META_FIELDS) of these clips; unknown ids are left out. (This default
+        reads every row; stores with a lookup by id override it.)"""
+        wanted = set(clip_ids)
+        return {r["clip_id"]: r for r in self.rows() if r["clip_id"] in wanted} if wanted else {}
+
+    def stale(self) -> bool:
+        """True when this handle no longer sees the index's latest writes (a read-only snapshot after a
+        write): a long-lived reader then opens the store again."""
+        return False
+
     def lock_path(self) -> str | None:
         """The writer-lock file of this index, or None when the store serialises writers itself."""
         return None

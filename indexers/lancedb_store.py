@@ -259,6 +259,17 @@ class LanceStore(LanceSearch, VectorStore):
         out.sort(key=lambda r: (r["path"], r["start"], r["clip_id"]))
         return out
 
+    def clip_rows(self, clip_ids: list[str]) -> dict[str, dict]:
+        if self._tbl is None or not clip_ids:
+            return {}
+        uniq = sorted(set(clip_ids))
+        out: dict[str, dict] = {}
+        for i in range(0, len(uniq), _CHUNK):
+            ids = ", ".join(sql_str(c) for c in uniq[i : i + _CHUNK])
+            q = self._tbl.search().where(f"`clip_id` IN ({ids})").select(list(META_FIELDS)).limit(None)
+            out.update((r["clip_id"], r) for r in q.to_arrow().to_pylist())
+        return out
+
     def search(
         self, modality: Modality, vector: np.ndarray, k: int, flt: Filter | None = None
     ) -> list[StoreHit]:

@@ -43,6 +43,7 @@ class Snapshot:
     encoder: EncoderRecord
     rows: list[dict]
     folder: Path
+    manifests: tuple[str, ...] = ()  # the table versions it was taken at
     _columns: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     _words: dict[str, list[int]] | None = None
 
@@ -51,6 +52,10 @@ class Snapshot:
         if self._words is None:
             self._words = json.loads((self.folder / "words.json").read_text())
         return self._words
+
+    def current(self) -> bool:
+        """Whether the table is still at the versions this snapshot was taken at."""
+        return tuple(manifests(self.folder.parent)) == self.manifests
 
     def column(self, m: Modality) -> tuple[np.ndarray, np.ndarray]:
         name = Modality(m).value
@@ -71,7 +76,7 @@ def open_snapshot(db_dir: str | Path) -> Snapshot | None:
     if head.get("manifests") != manifests(db_dir):
         return None
     rows = json.loads((folder / "rows.json").read_text())
-    return Snapshot(EncoderRecord.from_dict(head["encoder"]), rows, folder)
+    return Snapshot(EncoderRecord.from_dict(head["encoder"]), rows, folder, tuple(head["manifests"]))
 
 
 def remove_snapshot(db_dir: str | Path) -> bool:

@@ -63,6 +63,13 @@ class SnapshotStore(VectorStore):
     def replace_file(self, path: str, records: list[ClipRecord]) -> None:
         raise ReadOnlyStoreError("the exact-search snapshot is read-only: open the LanceDB store to write")
 
+    def clip_rows(self, clip_ids: list[str]) -> dict[str, dict]:
+        found = (self._ids.get(c) for c in clip_ids)
+        return {self.snap.rows[i]["clip_id"]: dict(self.snap.rows[i]) for i in found if i is not None}
+
+    def stale(self) -> bool:
+        return not self.snap.current()
+
     def scan(self, with_vectors: bool = False) -> Iterator[dict]:
         cols = {m: self.snap.column(m) for m in Modality} if with_vectors else {}
         pos = {m: {int(r): j for j, r in enumerate(idx)} for m, (idx, _) in cols.items()}

@@ -139,6 +139,8 @@ class Hit:
     span_start: float | None = None
     span_end: float | None = None
     rank_score: float | None = None
+    ocr_text: str = ""
+    tags: str = ""
 
     @property
     def order_score(self) -> float:

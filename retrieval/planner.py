@@ -200,6 +200,8 @@ def _hit(sh: StoreHit, score: float, rank_score: float | None, scores: dict[str,
         span_start=start,
         span_end=end,
         rank_score=rank_score,
+        ocr_text=r.get("ocr_text") or "",
+        tags=r.get("tags") or "",
     )
 
 

@@ -1,5 +1,6 @@
 """A search query: any non-empty combination of text, an audio file, a video file (optionally a time
-span of it) and an image, decoded into one `EncoderInput`.
+span of it) and an image, decoded into one `EncoderInput`; and the parsing of what comes with it from
+the CLI, the API and the servers (`parse_span`, `parse_date`, `make_filter`).
 
 The modality of each part is explicit (the option it came from), never guessed from an extension.
 
@@ -11,11 +12,14 @@ Example:
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
+from datetime import datetime
 
 from omnisearch.config import AUDIO_EXTS, IMAGE_EXTS, VIDEO_EXTS, DecodeConfig
-from omnisearch.types import EncoderInput
+from omnisearch.indexers.base import Filter
+from omnisearch.types import EncoderInput, MediaType
 
 MAX_QUERY_SECONDS = 60.0  # a longer query file is cut to its first minute (or its --span)
 
@@ -93,3 +97,84 @@ def decode_query(q: Query, cfg: DecodeConfig | None = None) -> EncoderInput:
     if not inp.modalities():
         raise QueryError("the query decoded to nothing usable (no text, frames or audio)")
     return inp
+
+
+def parse_span(span: str) -> tuple[float, float]:
+    """ "START-END" seconds -> (start, end), e.g. parse_span("12-20") == (12.0, 20.0)."""
+    try:
+        a, b = (float(x) for x in str(span).split("-", 1))
+    except ValueError:
+        raise QueryError(f"--span {span!r}: expected START-END in seconds, e.g. 12-20") from None
+    return check_span((a, b))
+
+
+def check_span(span: tuple[float, float] | list[float]) -> tuple[float, float]:
+    """A query file's span as (start, end) seconds with 0 <= start < end, else QueryError."""
+    try:
+        a, b = (float(x) for x in span)
+    except (TypeError, ValueError):
+        raise QueryError(f"--span {span!r}: expected (START, END) in seconds") from None
+    if not (math.isfinite(a) and math.isfinite(b)) or b <= a:
+        raise QueryError(f"--span {a:g}-{b:g}: END must be after START")
+    if a < 0:
+        raise QueryError(f"--span {a:g}-{b:g}: START must be >= 0")
+    return a, b
+
+
+def parse_date(value: str | float | int | datetime) -> float:
+    """An ISO date or date-time (local time unless it names a zone), a datetime, or unix seconds ->
+    unix seconds."""
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    try:
+        return datetime.fromisoformat(str(value).strip()).timestamp()
+    except ValueError:
+        raise QueryError(
+            f"--after {value!r}: expected an ISO date such as 2024-05-01 or 2024-05-01T14:30"
+        ) from None
+
+
+FILTER_KEYS = ("path", "media_type", "after", "start", "end")
+
+
+def make_filter(
+    path: str | None = None,
+    media_type: str | None = None,
+    after: str | float | datetime | None = None,
+    start: float | None = None,
+    end: float | None = None,
+) -> Filter | None:
+    """A metadata filter from plain values (None: no clause), checked; None when it has no clause.
+
+    path: glob on the file path; media_type: video | audio | image; after: indexed after this date;
+    start / end: the clip lies within [start, end] seconds of its file.
+
+    Example:
+        >>> make_filter(media_type="audio", start=5).media_type
+        'audio'
+    """
+    if media_type is not None and media_type not in tuple(MediaType):
+        raise QueryError(f"--media-type {media_type!r}: use video, audio or image")
+    bounds = []
+    for name, v in (("start", start), ("end", end)):
+        if v is not None:
+            try:
+                v = float(v)
+            except (TypeError, ValueError):
+                raise QueryError(f"--{name} {v!r}: expected seconds") from None
+            if not math.isfinite(v):
+                raise QueryError(f"--{name} {v!r}: expected a finite number of seconds")
+        bounds.append(v)
+    start, end = bounds
+    if start is not None and end is not None and end <= start:
+        raise QueryError(f"--end {end:g} must be after --start {start:g}")
+    flt = Filter(
+        path_glob=path or None,
+        media_type=media_type,
+        start_after=start,
+        end_before=end,
+        added_after=None if after is None else parse_date(after),
+    )
+    return None if flt.is_empty() else flt

@@ -330,6 +330,7 @@ def test_cli_search_filters_and_explain(tmp_path: Path, monkeypatch: pytest.Monk
 
     from typer.testing import CliRunner
 
+    from omnisearch import api
     from omnisearch.cli import main as cli
 
     enc = ConceptEncoder()
@@ -341,7 +342,7 @@ def test_cli_search_filters_and_explain(tmp_path: Path, monkeypatch: pytest.Monk
     st = LanceStore(db)
     st.ensure_encoder(enc.record)
     st.upsert(recs)
-    monkeypatch.setattr(cli, "_encoder", lambda *a: enc)
+    monkeypatch.setattr(api, "_load_encoder", lambda *a: enc)  # the index's encoder: the fake
     run = CliRunner().invoke
     res = run(cli.app, ["search", "7", "--db", str(db), "--json", "--explain", "--after", "2023-01-01",
                         "--start", "5", "-k", "3"])  # fmt: skip

@@ -1,0 +1,1 @@
+"""Integrations of omnisearch with RAG frameworks (optional extras): LangChain, LlamaIndex."""
