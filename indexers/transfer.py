@@ -3,11 +3,10 @@
 One line per clip, sorted by (file, start, id):
 `{"id", "file", "media_type", "start", "end", "hash", "text", "transcript", "ocr_text", "tags",
 "keyframe", "added_at", "spec": {"name", "version", "dim"}, "index_spec": {...}}` plus, with vectors,
-`"vectors": {modality: base64 of little-endian float32}` holding only the modalities the clip has. Every line carries the spec
-(the encoder record) and, where the index recorded one, its `IndexSpec` (model, segment and decode
-settings, roots), so any slice of the file can be imported on its own and the imported index opens
-without `--model`. Vectors are stored bit-exact
-(base64 of the raw floats), so LanceDB -> file -> LanceDB gives back the same bytes.
+`"vectors": {modality: base64 of little-endian float32}` holding only the modalities the clip has.
+Every line carries the spec (the encoder record) and, where the index recorded one, its `IndexSpec`
+(model, segment and decode settings, roots), so any slice of the file can be imported on its own and
+the imported index opens without `--model`. Vectors are stored bit-exact (base64 of the raw floats), so LanceDB -> file -> LanceDB gives back the same bytes.
 
 Example:
     >>> for line in export_lines(store, vectors=True):            # doctest: +SKIP
