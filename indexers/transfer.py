@@ -6,7 +6,8 @@ One line per clip, sorted by (file, start, id):
 `"vectors": {modality: base64 of little-endian float32}` holding only the modalities the clip has.
 Every line carries the spec (the encoder record) and, where the index recorded one, its `IndexSpec`
 (model, segment and decode settings, roots), so any slice of the file can be imported on its own and
-the imported index opens without `--model`. Vectors are stored bit-exact (base64 of the raw floats), so LanceDB -> file -> LanceDB gives back the same bytes.
+the imported index opens without `--model`. Vectors are stored bit-exact (base64 of the raw floats),
+so LanceDB -> file -> LanceDB gives back the same bytes.
 
 Example:
     >>> for line in export_lines(store, vectors=True):            # doctest: +SKIP
