@@ -10,6 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from omnisearch.train import losses as L  # noqa: E402
+from omnisearch.train import negatives as N  # noqa: E402
 from omnisearch.types import Modality  # noqa: E402
 
 B, D = 5, 7
@@ -88,8 +89,6 @@ def test_gather_identity_when_not_distributed() -> None:
     x = rand(grad=True)
     assert not torch.distributed.is_initialized()
     assert L.gather_with_grad(x) is x
-    logits, labels = L.contrastive_logits(x, x, 1.0, distributed=True)
-    assert logits.shape == (B, B) and labels.tolist() == list(range(B))
     a, b = rand(seed=9), rand(seed=10)
     assert float(L.info_nce(a, b, distributed=True)) == float(L.info_nce(a, b))
 
@@ -132,9 +131,6 @@ def test_fusion_teacher_reference_and_stop_gradient(step: int) -> None:
 
 def test_tuple_infonce_reference_layout_and_gradient() -> None:
     fused, aug, hn = rand(seed=30, grad=True), rand(seed=31, grad=True), rand(seed=32)
-    logits, labels = L.contrastive_logits(fused, aug, 100.0, extra_cols=hn)
-    assert logits.shape == (B, 2 * B) and labels.tolist() == list(range(B))
-    assert logits[2, B + 2].item() == pytest.approx(100.0 * (fused[2] @ hn[2]).item())
     loss = L.tuple_infonce_loss(fused, aug, hn, step=0)
     assert loss.item() == pytest.approx(naive_info_nce(fused, aug, 0.01, hard=hn), rel=1e-9)
     one_way = L.tuple_infonce_loss(fused, aug, hn, symmetric=False, temperature=0.1)
@@ -160,13 +156,13 @@ def test_tuple_infonce_picks_kind_from_dict() -> None:
 def test_derangement_property(n: int) -> None:
     g = torch.Generator().manual_seed(n)
     for _ in range(50):
-        p = L.derangement(n, g)
+        p = N.derangement(n, g)
         assert sorted(p.tolist()) == list(range(n))
         assert all(p[i] != i for i in range(n))
-    q = L.derangement(n, np.random.default_rng(0))
+    q = N.derangement(n, np.random.default_rng(0))
     assert all(q[i] != i for i in range(n)) and sorted(q.tolist()) == list(range(n))
     with pytest.raises(ValueError):
-        L.derangement(1)
+        N.derangement(1)
 
 
 def test_make_hard_negative_pure_and_deranged() -> None:
@@ -174,23 +170,23 @@ def test_make_hard_negative_pure_and_deranged() -> None:
     tok = {"input_ids": np.arange(6)[:, None] * 10, "attention_mask": np.arange(6)[:, None]}
     batch = {"video": feats, "audio": feats.clone(), "text": tok, "captions": [f"c{i}" for i in range(6)]}
     for kind in ("video", "text", "captions"):
-        a = L.make_hard_negative(batch, kind, torch.Generator().manual_seed(1))
+        a = N.make_hard_negative(batch, kind, torch.Generator().manual_seed(1))
         assert set(a) == set(batch) and a is not batch
         for k in batch:
             if k != kind:
                 assert a[k] is batch[k]
-    hv = L.make_hard_negative(batch, Modality.VIDEO, torch.Generator().manual_seed(2))
+    hv = N.make_hard_negative(batch, Modality.VIDEO, torch.Generator().manual_seed(2))
     assert hv["video"].shape == feats.shape and not torch.equal(hv["video"], feats)
     assert all(not torch.equal(hv["video"][i], feats[i]) for i in range(6))
     assert torch.equal(batch["video"], torch.arange(18, dtype=torch.float32).reshape(6, 3))  # input untouched
-    ht = L.make_hard_negative(batch, "text", torch.Generator().manual_seed(3))["text"]
+    ht = N.make_hard_negative(batch, "text", torch.Generator().manual_seed(3))["text"]
     assert np.array_equal(ht["input_ids"][:, 0], ht["attention_mask"][:, 0] * 10)  # fields move together
     assert all(ht["attention_mask"][i, 0] != i for i in range(6))
-    a = L.make_hard_negative(batch, "captions", torch.Generator().manual_seed(4))["captions"]
-    b = L.make_hard_negative(batch, "captions", torch.Generator().manual_seed(4))["captions"]
+    a = N.make_hard_negative(batch, "captions", torch.Generator().manual_seed(4))["captions"]
+    b = N.make_hard_negative(batch, "captions", torch.Generator().manual_seed(4))["captions"]
     assert a == b and all(a[i] != f"c{i}" for i in range(6))
     with pytest.raises(KeyError):
-        L.make_hard_negative(batch, "fused", None)
+        N.make_hard_negative(batch, "fused", None)
 
 
 @pytest.mark.parametrize("learnable", [False, True])
@@ -271,3 +267,30 @@ def test_distributed_negatives_two_ranks(tmp_path) -> None:
         bwd = np.mean([naive_row_ce(bl[i], al, i, 0.1) for i in rows])
         assert loss == pytest.approx(0.5 * (fwd + bwd), rel=1e-9)
         assert np.shape(grad) == (3, D) and np.abs(grad).sum() > 0
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_masked_info_nce_matches_a_naive_subset_reference(symmetric: bool) -> None:
+    a, b, hard = rand(seed=80), rand(seed=81), rand(seed=82)
+    mask = torch.tensor([i % 3 != 1 for i in range(B)])
+    hard_mask = torch.tensor([i % 2 == 0 for i in range(B)])
+    got = L.masked_info_nce(a, b, mask, 10.0, symmetric, hard=hard, hard_mask=hard_mask)
+    keep = [i for i in range(B) if mask[i]]
+    hk = [i for i in range(B) if hard_mask[i]]
+
+    def ce(rows, cols, extra):  # row keep[j] matches cols[keep[j]]; candidates: kept cols + hard columns
+        out = []
+        for i in keep:
+            logits = [10.0 * float(rows[i] @ cols[j]) for j in keep] + [
+                10.0 * float(rows[i] @ hard[j]) for j in extra
+            ]
+            m = max(logits)
+            lse = m + math.log(sum(math.exp(x - m) for x in logits))
+            out.append(lse - logits[keep.index(i)])
+        return sum(out) / len(out)
+
+    want = ce(a, b, hk) if not symmetric else 0.5 * (ce(a, b, hk) + ce(b, a, hk))
+    assert float(got) == pytest.approx(want, rel=1e-9)
+    assert L.masked_info_nce(a, b, torch.tensor([True] + [False] * (B - 1)), 10.0) is None  # < 2 rows
+    full = L.masked_info_nce(a, b, None, 100.0)
+    assert float(full) == pytest.approx(naive_info_nce(a, b, 0.01), rel=1e-9)

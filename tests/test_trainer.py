@@ -24,7 +24,7 @@ from omnisearch.models.registry import load_encoder  # noqa: E402
 from omnisearch.train.batches import hard_negatives, make_batch, toy_row  # noqa: E402
 from omnisearch.train.features import FeatureCache, extract_features, score_features  # noqa: E402
 from omnisearch.train.losses import OmniLoss  # noqa: E402
-from omnisearch.train.trainer import MaskedOmniLoss, TrainConfig, TrainModule, train  # noqa: E402
+from omnisearch.train.trainer import TrainConfig, TrainModule, train  # noqa: E402
 
 TINY = HeadsConfig(dim=16, hidden=32, dropout=0.1, residual=False)
 TRI = ("text", "video", "audio")
@@ -40,14 +40,14 @@ def outputs(b: int = 6) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize("step", [0, 1, 2])
-def test_masked_loss_equals_omniloss_on_complete_tuples(step):
+def test_all_true_masks_equal_no_masks(step):
     out = outputs()
     ones = {m: torch.ones(6, dtype=torch.bool) for m in MODALITIES}
-    a, pa = MaskedOmniLoss(1.0, 0.5, 2.0, 0.05)(out, step, ones, torch.ones(6, dtype=torch.bool))
+    a, pa = OmniLoss(1.0, 0.5, 2.0, 0.05)(out, step, ones, torch.ones(6, dtype=torch.bool))
     b, pb = OmniLoss(1.0, 0.5, 2.0, 0.05)(out, step)
-    assert torch.allclose(a, b, atol=1e-5)
+    assert torch.allclose(a, b, atol=1e-6)
     for k in ("loss_align", "loss_distill", "loss_tuple"):
-        assert torch.allclose(pa[k], pb[k], atol=1e-5)
+        assert torch.allclose(pa[k], pb[k], atol=1e-6)
 
 
 def test_masked_rows_are_left_out():
@@ -57,7 +57,7 @@ def test_masked_rows_are_left_out():
     out["video"] = out["video"].clone()
     out["video"][4:] = 0.0
     hn = torch.tensor([True] * 4 + [False] * 2)
-    loss = MaskedOmniLoss(1.0, 0.0, 0.0, 0.05)
+    loss = OmniLoss(1.0, 0.0, 0.0, 0.05)
     a, _ = loss(out, 1, masks, hn)
     # L_A by hand: (t,v) and (v,a) over the first 4 rows, (t,a) over all 6
     tv = OmniLoss(1, 0, 0, 0.05)({k: v[:4] for k, v in out.items()}, 1)[1]
@@ -68,7 +68,11 @@ def test_masked_rows_are_left_out():
     ref.append(info_nce(out["text"], out["audio"], 0.05))
     ref.append(info_nce(out["video"][:4], out["audio"][:4], 0.05))
     assert torch.allclose(a, torch.stack(ref).mean(), atol=1e-5)
-    assert tv["loss_align"].shape == ()
+    four = [
+        info_nce(out[x][:4], out[y][:4], 0.05)
+        for x, y in (("text", "video"), ("text", "audio"), ("video", "audio"))
+    ]
+    assert torch.allclose(tv["loss_align"], torch.stack(four).mean(), atol=1e-6)  # no masks: every row
 
 
 def test_hard_negatives_derange_within_rows_that_have_the_kind():
@@ -98,7 +102,7 @@ def test_modality_dropout_in_the_augmented_view():
         assert len(kept) == (len(clean) - 1 if len(clean) >= 2 else 1)  # one dropped, never the last
         for m in set(clean) - set(kept):
             assert not b.aug_inputs[m][i].any() and b.inputs[m][i].any()  # zeroed in this view only
-    module = TrainModule(OmniHeads(TINY), MaskedOmniLoss())
+    module = TrainModule(OmniHeads(TINY), OmniLoss())
     loss, parts = module(b, 0)
     assert torch.isfinite(loss) and "loss_tuple" in parts
 
@@ -108,7 +112,7 @@ def test_a_few_steps_reduce_the_loss():
     rows = [toy_row(i, TRI if i % 3 else ("text", "audio")) for i in range(12)]
     module = TrainModule(
         OmniHeads(HeadsConfig(dim=16, hidden=32, dropout=0.0, residual=False)),
-        MaskedOmniLoss(temperature=0.1),
+        OmniLoss(temperature=0.1),
     )
     opt = torch.optim.AdamW(module.parameters(), lr=1e-2)
     batch = make_batch(rows, np.random.default_rng(0), step=0)

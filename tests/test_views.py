@@ -14,8 +14,8 @@ import torch.nn.functional as F  # noqa: E402
 
 from omnisearch.models.heads import MODALITIES, HeadsConfig, OmniHeads  # noqa: E402
 from omnisearch.train.batches import make_batch, toy_row  # noqa: E402
-from omnisearch.train.losses import fusion_teacher_pair  # noqa: E402
-from omnisearch.train.trainer import MaskedOmniLoss, TrainModule  # noqa: E402
+from omnisearch.train.losses import OmniLoss, fusion_teacher_pair  # noqa: E402
+from omnisearch.train.trainer import TrainModule  # noqa: E402
 from omnisearch.train.views import PAIR_VIEWS, ObjectiveConfig, view_outputs  # noqa: E402
 
 T = 0.05
@@ -34,7 +34,7 @@ def module(obj: ObjectiveConfig, weights=(1.0, 1.0, 1.0), seed: int = 0) -> Trai
     with torch.no_grad():
         for p in heads.fusion.parameters():
             p.add_(0.05 * torch.randn_like(p))
-    return TrainModule(heads, MaskedOmniLoss(*weights, T, objective=obj)).eval()
+    return TrainModule(heads, OmniLoss(*weights, T, objective=obj)).eval()
 
 
 def naive_nce(a, b, rows_ok, hard=None, hard_ok=None) -> float:

@@ -8,7 +8,7 @@ augmented and hard-negative views). Per view the tower outputs become the head i
 `ClipClapLayout.modality_input` builds them from `ClipClap.features` (`text_block`, `layout_input`:
 text [sqrt(.5) unit(CLIP) | sqrt(.5) unit(CLAP)], video [pooled unit CLIP frames | 0], audio
 [0 | pooled unit CLAP windows]), then heads -> text/video/audio/fused, fused_aug, fused_hardneg ->
-`MaskedOmniLoss` (the same objective and masks as the heads-only mode). With `augment.drop_modality`
+`OmniLoss` (the same objective and masks as the heads-only mode). With `augment.drop_modality`
 the augmented view of a 2+ modality tuple loses one modality (as `batches.make_batch`'s aug_masks).
 
 The towers stay in eval mode while training (CLAP's BatchNorm and the towers' dropout as at inference;
@@ -53,7 +53,8 @@ from omnisearch.train.lora import (
     make_media_batch,
     score_media,
 )
-from omnisearch.train.trainer import MaskedOmniLoss, TrainConfig
+from omnisearch.train.losses import OmniLoss
+from omnisearch.train.trainer import TrainConfig
 from omnisearch.types import EncoderInput
 
 log = logging.getLogger(__name__)
@@ -221,9 +222,7 @@ class ClipClapLoraTask:
         clip = get_peft_model(enc.clip[0], LoraConfig(target_modules=list(cfg.clip_targets), **kw))
         clap = get_peft_model(enc.clap[0], LoraConfig(target_modules=list(cfg.clap_targets), **kw))
         w_a, w_d, w_t = cfg.weights
-        loss = MaskedOmniLoss(
-            w_a, w_d, w_t, cfg.temperature, cfg.learnable_temperature, distributed=world > 1
-        )
+        loss = OmniLoss(w_a, w_d, w_t, cfg.temperature, cfg.learnable_temperature, distributed=world > 1)
         self.module = ClipClapLoraModule(enc, clip, clap, OmniHeads(heads_cfg).to(device), loss).train()
         self.cfg, self.val = cfg, val
 

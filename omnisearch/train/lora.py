@@ -7,7 +7,7 @@ caption drawn at random, frames, audio cut to `max_audio_s`), augmented view for
 `augment_audio`, `augment_caption`), hard negatives of `hard_negative_kind(step)` by
 `batches.hard_negatives` run on row indices (so partial tuples follow exactly its fallback rules).
 `LoraModule.forward` embeds the single modalities present, the fused, augmented and hard-negative
-tuples (`OmniRetriever.embed_tensor`, one pass per modality set) into `MaskedOmniLoss`: a missing
+tuples (`OmniRetriever.embed_tensor`, one pass per modality set) into `OmniLoss`: a missing
 modality is a zero row with mask False; a single-modality row's fused vector is that modality's.
 
 LoRA goes on the LANGUAGE MODEL's attention projections only (not the towers); the head trains too
@@ -45,7 +45,7 @@ from omnisearch.train.augment import AugmentConfig, augment_audio, augment_capti
 from omnisearch.train.batches import hard_negatives
 from omnisearch.train.features import FeatureCache
 from omnisearch.train.loop import LoopConfig, LoopResult, TrainableOnlyState, evaluating, jsonable, run_loop
-from omnisearch.train.trainer import MaskedOmniLoss
+from omnisearch.train.losses import OmniLoss
 from omnisearch.types import EncoderInput, Modality
 
 log = logging.getLogger(__name__)
@@ -216,7 +216,7 @@ class LoraModule(TrainableOnlyState):
     """peft-wrapped thinker + head + loss; forward(batch, step) -> (loss, parts). `enc` is the encoder
     whose thinker (LoRA injected, unmerged) and head these are: `enc.encode` gives the current vectors."""
 
-    def __init__(self, enc: OmniRetriever, peft_model: nn.Module, loss: MaskedOmniLoss) -> None:
+    def __init__(self, enc: OmniRetriever, peft_model: nn.Module, loss: OmniLoss) -> None:
         super().__init__()
         self.peft, self.head, self.loss, self.enc = peft_model, enc.head, loss, enc
         self.track_trainable()  # checkpoints hold only LoRA + head, not the frozen base
@@ -319,7 +319,7 @@ class LoraTask:
                 enc.thinker.activation_checkpointing_enable(activation_checkpointing_kwargs=kw)
             else:  # transformers < 5.x
                 enc.thinker.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kw)
-        loss = MaskedOmniLoss(*cfg.weights, cfg.temperature, cfg.learnable_temperature, distributed=world > 1)
+        loss = OmniLoss(*cfg.weights, cfg.temperature, cfg.learnable_temperature, distributed=world > 1)
         self.module = LoraModule(enc, peft_model, loss)
         self.cfg, self.enc, self.val = cfg, enc, val
 

@@ -9,7 +9,9 @@
 
 Every embedding is (B, d) and L2-normalised by the encoder; nothing here renormalises. Embedding dicts are
 keyed by modality name ("text", "video", "audio"; `omnisearch.types.Modality` members work too).
-Built like open_clip's ClipLoss: tiny steps (`contrastive_logits`) composed into `info_nce`, then terms.
+One InfoNCE (`masked_info_nce`: rows that have the modalities, global negatives under DDP, hard-negative
+columns) composes every term; `OmniLoss` is what every trainer optimises, so the reference tests test
+what trains. Hard negatives are made in `omnisearch.train.negatives`.
 This module imports torch at the top; only the trainer imports it, lazily.
 
 Example:
@@ -27,11 +29,11 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from omnisearch.train.gather import gather_with_grad, rank_world
 
 SINGLE_MODALITIES: tuple[str, str, str] = ("text", "video", "audio")
 # L_D pair for step % 3 (paper order: (T,A), (T,V), (A,V)).
@@ -55,50 +57,60 @@ def _norm_keys(emb: Mapping[Any, Tensor]) -> dict[str, Tensor]:
     return {_key(k): v for k, v in emb.items()}
 
 
-def _rank_world() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def gather_with_grad(x: Tensor) -> Tensor:
-    """All-gather `x` (B, ...) along dim 0 across ranks; only the local slice keeps its gradient.
-
-    Identity (the same tensor object) when torch.distributed is not initialised or has one rank.
-    Every rank must pass the same B. Gathered row r*B + i is row i of rank r.
-    """
-    rank, world = _rank_world()
-    if world == 1:
-        return x
-    parts = [torch.empty_like(x) for _ in range(world)]
-    dist.all_gather(parts, x.detach().contiguous())
-    parts[rank] = x
-    return torch.cat(parts, dim=0)
-
-
-def contrastive_logits(
-    rows: Tensor,
-    cols: Tensor,
-    scale: float | Tensor,
-    extra_cols: Tensor | None = None,
+def masked_info_nce(
+    a: Tensor,
+    b: Tensor,
+    mask: Tensor | None = None,
+    scale: Tensor | float = 100.0,
+    symmetric: bool = True,
     distributed: bool = False,
-) -> tuple[Tensor, Tensor]:
-    """Logits `scale * rows @ [cols; extra_cols].T` and the target column of each row.
+    hard: Tensor | None = None,
+    hard_mask: Tensor | None = None,
+) -> Tensor | None:
+    """The one InfoNCE: a[i] matches b[i] among the rows where `mask` holds (queries and candidates
+    alike; None: every row); logits `scale * rows @ cols.T`. `hard` (B, d): extra columns in both
+    directions (the hard negative of row i at column B + i), those where `hard_mask` holds. With
+    `distributed`, columns are gathered over ranks (global negatives; local row i's target is
+    rank * B + i) and the mean runs over every valid row of every rank. Symmetric: the mean of a -> b and
+    b -> a. None when fewer than 2 rows hold (globally): the term is left out.
 
-    With `distributed`, `cols` and `extra_cols` are gathered over ranks (global negatives) and the target
-    of local row i is rank * B + i. Without: logits (B, B) or (B, 2B) with extra columns, targets arange(B).
+    Example:
+        >>> a = torch.nn.functional.normalize(torch.randn(3, 5), dim=-1)
+        >>> m = torch.tensor([True, True, False])
+        >>> masked_info_nce(a, a, m).shape, masked_info_nce(a, a, torch.tensor([True, False, False]))
+        (torch.Size([]), None)
     """
-    if distributed:
-        cols = gather_with_grad(cols)
-        extra_cols = gather_with_grad(extra_cols) if extra_cols is not None else None
-        rank, _ = _rank_world()
-    else:
-        rank = 0
-    if extra_cols is not None:
-        cols = torch.cat([cols, extra_cols], dim=0)
-    logits = scale * (rows @ cols.T)
-    labels = torch.arange(rows.shape[0], device=rows.device) + rank * rows.shape[0]
-    return logits, labels
+
+    def gather(x: Tensor) -> Tensor:
+        return gather_with_grad(x) if distributed else x
+
+    if mask is None:
+        mask = torch.ones(a.shape[0], dtype=torch.bool, device=a.device)
+    rank = rank_world()[0] if distributed else 0
+    m_all = gather(mask.float()) > 0.5
+    n_valid = int(m_all.sum())
+    if n_valid < 2:
+        return None
+    world = len(m_all) // len(mask)
+    extra_mask = gather(hard_mask.float()) > 0.5 if hard is not None and hard_mask is not None else None
+    extra = gather(hard) if hard is not None else None
+    labels = torch.arange(len(mask), device=a.device) + rank * len(mask)
+
+    def one_side(rows: Tensor, cols: Tensor) -> Tensor:
+        col_ok = m_all
+        if extra is not None:
+            cols = torch.cat([cols, extra])
+            col_ok = torch.cat([m_all, extra_mask if extra_mask is not None else torch.ones_like(m_all)])
+        logits = (scale * rows @ cols.T).masked_fill(~col_ok, float("-inf"))
+        ce = (
+            F.cross_entropy(logits[mask], labels[mask], reduction="sum")
+            if bool(mask.any())
+            else rows.sum() * 0
+        )
+        return ce * world / n_valid  # DDP averages over processes: the mean over all valid rows
+
+    loss = one_side(a, gather(b))
+    return 0.5 * (loss + one_side(b, gather(a))) if symmetric else loss
 
 
 def info_nce(
@@ -111,13 +123,10 @@ def info_nce(
     distributed: bool = False,
     hard_negatives: Tensor | None = None,
 ) -> Tensor:
-    """InfoNCE of paired rows: a[i] matches b[i]; other rows of the batch are negatives.
+    """`masked_info_nce` over every row: a[i] matches b[i]; other rows of the batch are negatives.
 
     Logits are a @ b.T / temperature; `logit_scale` (= 1 / temperature, e.g. from `LearnableTemperature`)
-    overrides `temperature` when given. Symmetric: mean of CE(a -> b) and CE(b -> a).
-    `hard_negatives` (B, d), if given, are extra columns in both directions: rows of `a` see
-    [b; hard_negatives], rows of `b` see [a; hard_negatives] (hard negative of row i at column B + i).
-    `distributed`: local rows against columns gathered from every rank (see `contrastive_logits`).
+    overrides `temperature` when given. `hard_negatives` (B, d): extra columns in both directions.
 
     Example:
         >>> a = torch.nn.functional.normalize(torch.randn(3, 5), dim=-1)
@@ -125,12 +134,10 @@ def info_nce(
         torch.Size([])
     """
     scale = logit_scale if logit_scale is not None else 1.0 / temperature
-    logits, labels = contrastive_logits(a, b, scale, hard_negatives, distributed)
-    loss = F.cross_entropy(logits, labels)
-    if not symmetric:
-        return loss
-    logits_b, labels_b = contrastive_logits(b, a, scale, hard_negatives, distributed)
-    return 0.5 * (loss + F.cross_entropy(logits_b, labels_b))
+    loss = masked_info_nce(a, b, None, scale, symmetric, distributed, hard_negatives)
+    if loss is None:
+        raise ValueError(f"info_nce needs at least 2 rows, got {a.shape[0]}")
+    return loss
 
 
 class LearnableTemperature(nn.Module):
@@ -171,14 +178,37 @@ class LearnableTemperature(nn.Module):
         self.log_scale.clamp_(self.lo, self.hi)
 
 
-def pairwise_loss(
-    emb: Mapping[Any, Tensor], pairs: Sequence[tuple[Any, Any]] | None = None, **kw: Any
-) -> Tensor:
-    """L_A: mean of `info_nce` over the single-modal pairs present in `emb`.
+def _scale_kw(
+    temperature: float | Tensor = 0.01,
+    logit_scale: Tensor | None = None,
+    symmetric: bool = True,
+    distributed: bool = False,
+) -> dict[str, Any]:
+    """`masked_info_nce`'s keywords from the `info_nce`-style ones the terms take."""
+    scale = logit_scale if logit_scale is not None else 1.0 / temperature
+    return dict(scale=scale, symmetric=symmetric, distributed=distributed)
 
-    `pairs` defaults to `DEFAULT_PAIRS` filtered to the modalities present (at least two needed); explicit
-    pairs must all be present. `kw` goes to `info_nce` (temperature, logit_scale, symmetric, distributed).
-    """
+
+def _rows(masks: Mapping[str, Tensor] | None, *mods: str) -> Tensor | None:
+    """The rows having every one of `mods` (None: every row)."""
+    if masks is None:
+        return None
+    out = masks[mods[0]]
+    for m in mods[1:]:
+        out = out & masks[m]
+    return out
+
+
+def pairwise_loss(
+    emb: Mapping[Any, Tensor],
+    pairs: Sequence[tuple[Any, Any]] | None = None,
+    masks: Mapping[str, Tensor] | None = None,
+    **kw: Any,
+) -> Tensor | None:
+    """L_A: mean of InfoNCE over the single-modal pairs, each over the rows having both (`masks`; None:
+    every row). `pairs` defaults to `DEFAULT_PAIRS` filtered to the modalities present (two needed);
+    explicit pairs must all be present. `kw`: temperature, logit_scale, symmetric, distributed. None when
+    no pair has 2 rows."""
     e = _norm_keys(emb)
     if pairs is None:
         todo = [p for p in DEFAULT_PAIRS if p[0] in e and p[1] in e]
@@ -189,7 +219,9 @@ def pairwise_loss(
             raise KeyError(f"pairwise_loss: embeddings missing for {missing}; have {sorted(e)}")
     if not todo:
         raise ValueError(f"pairwise_loss needs two single modalities, got {sorted(e)}")
-    return torch.stack([info_nce(e[x], e[y], **kw) for x, y in todo]).mean()
+    nce = _scale_kw(**kw)
+    done = [v for x, y in todo if (v := masked_info_nce(e[x], e[y], _rows(masks, x, y), **nce)) is not None]
+    return torch.stack(done).mean() if done else None
 
 
 def fusion_teacher_pair(step: int) -> tuple[str, str]:
@@ -197,18 +229,26 @@ def fusion_teacher_pair(step: int) -> tuple[str, str]:
     return FUSION_TEACHER_ROTATION[step % len(FUSION_TEACHER_ROTATION)]
 
 
-def fusion_teacher_loss(fused: Tensor, emb: Mapping[Any, Tensor], step: int, **kw: Any) -> Tensor:
-    """L_D: anchor = fused.detach(); mean of info_nce(anchor, emb[x]) and info_nce(anchor, emb[y]).
-
-    (x, y) = `fusion_teacher_pair(step)`. No gradient reaches `fused`; `kw` goes to `info_nce`.
-    """
+def fusion_teacher_loss(
+    fused: Tensor,
+    emb: Mapping[Any, Tensor],
+    step: int,
+    masks: Mapping[str, Tensor] | None = None,
+    anchors: Mapping[str, Tensor] | None = None,
+    **kw: Any,
+) -> Tensor | None:
+    """L_D: anchor = fused.detach(); mean of InfoNCE(anchor, emb[x]) and InfoNCE(anchor, emb[y]) over the
+    rows having x and y, (x, y) = `fusion_teacher_pair(step)`. `anchors` (per modality, detached) replace
+    the fused anchor where given (the objective's complement anchors). No gradient reaches `fused`."""
     e = _norm_keys(emb)
     x, y = fusion_teacher_pair(step)
     missing = [m for m in (x, y) if m not in e]
     if missing:
         raise KeyError(f"fusion_teacher_loss at step {step} needs {(x, y)}; missing {missing}")
     anchor = fused.detach()
-    return 0.5 * (info_nce(anchor, e[x], **kw) + info_nce(anchor, e[y], **kw))
+    both, nce = _rows(masks, x, y), _scale_kw(**kw)
+    lx, ly = (masked_info_nce((anchors or {}).get(m, anchor), e[m], both, **nce) for m in (x, y))
+    return None if lx is None or ly is None else 0.5 * (lx + ly)
 
 
 def hard_negative_kind(step: int) -> str:
@@ -216,92 +256,50 @@ def hard_negative_kind(step: int) -> str:
     return HARD_NEGATIVE_ROTATION[step % len(HARD_NEGATIVE_ROTATION)]
 
 
-def derangement(n: int, generator: torch.Generator | np.random.Generator | None = None) -> Tensor:
-    """A uniformly random permutation of range(n) with no fixed point (rejection sampling), LongTensor."""
-    if n < 2:
-        raise ValueError(f"a derangement needs n >= 2, got {n}")
-    ar = torch.arange(n)
-    while True:
-        if isinstance(generator, np.random.Generator):
-            perm = torch.from_numpy(generator.permutation(n)).long()
-        else:
-            perm = torch.randperm(n, generator=generator)
-        if not bool((perm == ar).any()):
-            return perm
-
-
-def _take(value: Any, perm: Tensor) -> Any:
-    if isinstance(value, Tensor):
-        return value[perm.to(value.device)]
-    if isinstance(value, np.ndarray):
-        return value[perm.numpy()]
-    if isinstance(value, Mapping):
-        return {k: _take(v, perm) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(value[i] for i in perm.tolist())
-    raise TypeError(f"cannot permute a batch value of type {type(value).__name__}")
-
-
-def make_hard_negative(
-    batch: Mapping[Any, Any], kind: Any, generator: torch.Generator | np.random.Generator | None = None
-) -> dict[Any, Any]:
-    """A copy of `batch` whose `kind` entry is permuted across the batch by a derangement.
-
-    Values may be tensors, arrays, lists/tuples (e.g. captions) or dicts of those (e.g. tokenised text:
-    every field moves together), batched along dim 0. Other entries are the same objects; `batch` is not
-    modified. Encode the result to get the fused hard negative of each row.
-
-    Example:
-        >>> hn = make_hard_negative({"text": ["a", "b", "c"], "audio": [1, 2, 3]}, "text", torch.Generator())
-        >>> [t != o for t, o in zip(hn["text"], ["a", "b", "c"])], hn["audio"]
-        ([True, True, True], [1, 2, 3])
-    """
-    keys = {_key(k): k for k in batch}
-    if _key(kind) not in keys:
-        raise KeyError(f"make_hard_negative: no {_key(kind)!r} in batch keys {sorted(keys)}")
-    k = keys[_key(kind)]
-    value = batch[k]
-    first = value
-    while isinstance(first, Mapping):
-        first = next(iter(first.values()))
-    out = dict(batch)
-    out[k] = _take(value, derangement(len(first), generator))
-    return out
-
-
 def tuple_infonce_loss(
     fused: Tensor,
     fused_aug: Tensor,
     fused_hardneg: Tensor | Mapping[Any, Tensor],
     step: int | None = None,
+    rows: Tensor | None = None,
+    hard_mask: Tensor | None = None,
     **kw: Any,
-) -> Tensor:
-    """L_T: info_nce(fused, fused_aug) with the hard negatives as extra columns (logits (B, 2B)).
+) -> Tensor | None:
+    """L_T: InfoNCE(fused, fused_aug) over `rows` (None: every row) with the hard negatives as extra
+    columns (logits (B, 2B)), those where `hard_mask` holds.
 
     `fused` keeps its gradient. `fused_hardneg` is the fused embedding of `make_hard_negative(batch,
     hard_negative_kind(step), g)`; or a dict of such embeddings keyed by kind, from which
-    `hard_negative_kind(step)` is picked (then `step` is required). `kw` goes to `info_nce`.
+    `hard_negative_kind(step)` is picked (then `step` is required). `kw`: temperature, logit_scale,
+    symmetric, distributed.
     """
     if isinstance(fused_hardneg, Mapping):
         if step is None:
             raise ValueError("tuple_infonce_loss: step is needed to pick from a dict of hard negatives")
         fused_hardneg = _norm_keys(fused_hardneg)[hard_negative_kind(step)]
-    return info_nce(fused, fused_aug, hard_negatives=fused_hardneg, **kw)
+    return masked_info_nce(fused, fused_aug, rows, hard=fused_hardneg, hard_mask=hard_mask, **_scale_kw(**kw))
 
 
 class OmniLoss(nn.Module):
-    """w_A * L_A + w_D * L_D + w_T * L_T, temperature fixed or learnable.
+    """w_A * L_A + w_D * L_D + w_T * L_T over batches of (possibly partial) tuples; temperature fixed or
+    learnable. What every trainer (heads, clip-clap LoRA, OmniRetriever LoRA) optimises.
 
-    forward(outputs, step) takes the encoder outputs as a dict of (B, d) L2-normalised tensors:
-      - "text", "video", "audio": single-modal embeddings of the clip (L_A: at least two; L_D: the pair
-        `fusion_teacher_pair(step)`),
-      - "fused": the (T, V, A) embedding of the clip (L_D, L_T),
-      - "fused_aug": the fused embedding of the augmented view of the same tuple (L_T),
+    forward(outputs, step, masks=None, hardneg_mask=None, views=None); `outputs` holds (B, d)
+    L2-normalised tensors:
+      - "text", "video", "audio": single-modal embeddings of the clip;
+      - "fused": the (T, V, A) embedding of the clip (L_D's teacher, L_T's anchor);
+      - "fused_aug": the fused embedding of the augmented view of the same tuple (L_T);
       - "fused_hardneg": the fused embedding of `make_hard_negative(batch, hard_negative_kind(step), g)`,
         or a dict of them keyed by kind (L_T).
-    A term whose weight is 0 is skipped and its inputs are not needed.
-    Returns (total, parts): parts holds detached "loss_align", "loss_distill", "loss_tuple" (those computed)
-    and "temperature".
+    `masks` (modality -> (B,) bool; None: every row has every modality present in `outputs`): L_A
+    averages the pairs (`DEFAULT_PAIRS`, or the step's L_D pair with `objective.align_pairs="rotate"`)
+    over the rows having both; L_D uses the rows having the step's pair; L_T every row, with the hard
+    negatives where `hardneg_mask` holds. A term with fewer than 2 rows is left out this step; a term
+    whose weight is 0 is skipped and its inputs are not needed. `views` holds what
+    `views.view_outputs` adds for the objective's pair views ("pairs": L_T is the mean over the full view
+    and each pair view) and complement anchors ("complement": the anchor of complete tuples for single
+    m, detached). Returns (total, parts): detached "loss_align", "loss_distill", "loss_tuple" (those
+    computed) and "temperature".
 
     Example:
         >>> n = lambda: torch.nn.functional.normalize(torch.randn(4, 8), dim=-1)
@@ -320,50 +318,78 @@ class OmniLoss(nn.Module):
         learnable_temperature: bool = False,
         symmetric: bool = True,
         distributed: bool = False,
+        objective: Any = None,
     ) -> None:
+        from omnisearch.train.views import ObjectiveConfig
+
         super().__init__()
         self.w_align, self.w_distill, self.w_tuple = w_align, w_distill, w_tuple
         self.temperature = temperature
         self.logit_scale = LearnableTemperature(temperature) if learnable_temperature else None
         self.symmetric = symmetric
         self.distributed = distributed
+        self.objective = objective or ObjectiveConfig()
 
     def clamp_temperature_(self) -> None:
         """Keep a learnable temperature inside its bounds (call after each optimizer step)."""
         if self.logit_scale is not None:
             self.logit_scale.clamp_()
 
-    def _kw(self) -> dict[str, Any]:
-        scale = self.logit_scale() if self.logit_scale is not None else None
-        return dict(
-            temperature=self.temperature,
-            logit_scale=scale,
-            symmetric=self.symmetric,
-            distributed=self.distributed,
-        )
-
-    def forward(self, outputs: Mapping[Any, Any], step: int) -> tuple[Tensor, dict[str, Tensor]]:
-        o = _norm_keys(outputs)
-        kw = self._kw()
+    def forward(
+        self,
+        outputs: Mapping[Any, Any],
+        step: int,
+        masks: Mapping[str, Tensor] | None = None,
+        hardneg_mask: Tensor | None = None,
+        views: Mapping[str, Any] | None = None,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        if not (self.w_align or self.w_distill or self.w_tuple):
+            raise ValueError("OmniLoss: all weights are 0")
+        o, views = _norm_keys(outputs), views or {}
+        scale = self.logit_scale() if self.logit_scale is not None else 1.0 / self.temperature
+        learned = scale if self.logit_scale is not None else None
+        kw = dict(temperature=self.temperature, logit_scale=learned, symmetric=self.symmetric)
+        kw["distributed"] = self.distributed
         singles = {m: o[m] for m in SINGLE_MODALITIES if m in o}
         parts: dict[str, Tensor] = {}
         terms: list[Tensor] = []
         if self.w_align:
-            parts["loss_align"] = pairwise_loss(singles, **kw)
-            terms.append(self.w_align * parts["loss_align"])
+            pairs = None if self.objective.align_pairs == "all" else (fusion_teacher_pair(step),)
+            la = pairwise_loss(singles, pairs, masks, **kw)
+            if la is not None:
+                parts["loss_align"] = la
+                terms.append(self.w_align * la)
         if self.w_distill:
-            parts["loss_distill"] = fusion_teacher_loss(o["fused"], singles, step, **kw)
-            terms.append(self.w_distill * parts["loss_distill"])
+            comp = views.get("complement")
+            anchors = None
+            if comp:
+                full = _rows(masks, *SINGLE_MODALITIES).unsqueeze(-1)
+                anchors = {
+                    m: torch.where(full, comp[m], o["fused"].detach()) for m in fusion_teacher_pair(step)
+                }
+            ld = fusion_teacher_loss(o["fused"], singles, step, masks, anchors, **kw)
+            if ld is not None:
+                parts["loss_distill"] = ld
+                terms.append(self.w_distill * ld)
         if self.w_tuple:
-            parts["loss_tuple"] = tuple_infonce_loss(
-                o["fused"], o["fused_aug"], o["fused_hardneg"], step, **kw
-            )
-            terms.append(self.w_tuple * parts["loss_tuple"])
-        if not terms:
-            raise ValueError("OmniLoss: all weights are 0")
-        total = torch.stack(terms).sum()
-        scale = kw["logit_scale"]
-        t = 1.0 / scale.detach() if scale is not None else torch.tensor(self.temperature)
+            per_view = [
+                tuple_infonce_loss(
+                    o["fused"], o["fused_aug"], o["fused_hardneg"], step, None, hardneg_mask, **kw
+                )
+            ]
+            for v in views.get("pairs", {}).values():
+                per_view.append(
+                    tuple_infonce_loss(
+                        v["fused"], v["fused_aug"], v["fused_hardneg"], step, v["rows"], v["hard_rows"], **kw
+                    )
+                )
+            done = [v for v in per_view if v is not None]
+            if done:
+                parts["loss_tuple"] = torch.stack(done).mean()
+                terms.append(self.w_tuple * parts["loss_tuple"])
+        total = torch.stack(terms).sum() if terms else o["fused"].sum() * 0.0
         out = {k: v.detach() for k, v in parts.items()}
-        out["temperature"] = t
+        out["temperature"] = torch.as_tensor(
+            1.0 / float(scale.detach() if isinstance(scale, Tensor) else scale)
+        )
         return total, out

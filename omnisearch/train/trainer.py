@@ -1,13 +1,12 @@
 """Train heads + fusion on an encoder's cached frozen features (omni-lite, clip-clap) with `loop.run_loop`.
 
 Each step: a batch of tuples -> heads -> single embeddings + fused; the augmented view -> fused_aug; the
-hard negatives of `hard_negative_kind(step)` -> fused_hardneg (`batches.make_batch`, head inputs built
-by the encoder's `FeatureLayout`); loss w_A * L_A + w_D * L_D + w_T * L_T (`MaskedOmniLoss`: `OmniLoss`
-over the rows that have the modalities a term needs, identical to `OmniLoss` on complete tuples). Each
-epoch the validation split is scored from its cached features (R@1 per direction and the averages,
-heads-only space unless `val_alpha` > 0) by the encoder `base()` builds with the heads attached.
-Logging, checkpoints and resume are the loop's (see omnisearch.train.loop); at the end OUT holds a model
-folder (omnisearch.json + heads.safetensors) that `load_encoder(OUT)` loads.
+hard negatives of `hard_negative_kind(step)` -> fused_hardneg (`batches.make_batch`, head inputs built by
+the encoder's `FeatureLayout`); loss w_A * L_A + w_D * L_D + w_T * L_T (`losses.OmniLoss` over the rows that
+have the modalities a term needs). Each epoch the validation split is scored from its cached features (R@1
+per direction and the averages, heads-only space unless `val_alpha` > 0) by the encoder `base()` builds with
+the heads attached. Logging, checkpoints and resume are the loop's (see omnisearch.train.loop); at the end
+OUT holds a model folder (omnisearch.json + heads.safetensors) that `load_encoder(OUT)` loads.
 
 Example:
     >>> from omnisearch.train.batches import toy_row
@@ -27,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from omnisearch.models.feature_layout import FeatureLayout, OmniLiteLayout
@@ -35,8 +33,8 @@ from omnisearch.models.heads import MODALITIES, HeadsBlend, HeadsConfig, OmniHea
 from omnisearch.train.augment import AugmentConfig
 from omnisearch.train.batches import Batch, Row, make_batch
 from omnisearch.train.loop import LoopConfig, evaluating, run_loop
-from omnisearch.train.losses import DEFAULT_PAIRS, OmniLoss, fusion_teacher_pair, gather_with_grad
-from omnisearch.train.views import ObjectiveConfig, complete, view_outputs
+from omnisearch.train.losses import OmniLoss
+from omnisearch.train.views import ObjectiveConfig, view_outputs
 
 
 @dataclass
@@ -64,139 +62,10 @@ class TrainResult:
     heads: OmniHeads
 
 
-# ---- the loss over rows that have the modalities ------------------------------------------------
-
-
-def masked_info_nce(
-    a: Tensor,
-    b: Tensor,
-    mask: Tensor,
-    scale: Tensor | float,
-    symmetric: bool = True,
-    distributed: bool = False,
-    hard: Tensor | None = None,
-    hard_mask: Tensor | None = None,
-) -> Tensor | None:
-    """`losses.info_nce` restricted to the rows where `mask` holds (queries and candidates alike); the hard
-    negatives where `hard_mask` holds are extra columns. None when fewer than 2 rows hold (globally)."""
-
-    def gather(x: Tensor) -> Tensor:
-        return gather_with_grad(x) if distributed else x
-
-    rank = torch.distributed.get_rank() if distributed and torch.distributed.is_initialized() else 0
-    m_all = gather(mask.float()) > 0.5
-    n_valid = int(m_all.sum())
-    if n_valid < 2:
-        return None
-    world = len(m_all) // len(mask)
-    extra_mask = gather(hard_mask.float()) > 0.5 if hard is not None and hard_mask is not None else None
-    extra = gather(hard) if hard is not None else None
-    labels = torch.arange(len(mask), device=a.device) + rank * len(mask)
-
-    def one_side(rows: Tensor, cols: Tensor) -> Tensor:
-        col_ok = m_all
-        if extra is not None:
-            cols = torch.cat([cols, extra])
-            col_ok = torch.cat([m_all, extra_mask if extra_mask is not None else torch.ones_like(m_all)])
-        logits = (scale * rows @ cols.T).masked_fill(~col_ok, float("-inf"))
-        ce = (
-            F.cross_entropy(logits[mask], labels[mask], reduction="sum")
-            if bool(mask.any())
-            else rows.sum() * 0
-        )
-        return ce * world / n_valid  # DDP averages over processes: the mean over all valid rows
-
-    loss = one_side(a, gather(b))
-    return 0.5 * (loss + one_side(b, gather(a))) if symmetric else loss
-
-
-class MaskedOmniLoss(OmniLoss):
-    """`OmniLoss` for batches of partial tuples: forward(outputs, step, masks, hardneg_mask).
-
-    L_A averages the pairs of `DEFAULT_PAIRS` (or the step's L_D pair, `objective.align_pairs="rotate"`)
-    over the rows having both; L_D uses the rows having the step's pair; L_T uses every row, with the
-    hard negatives where `hardneg_mask` holds. A term with fewer than 2 rows is left out this step. With
-    `masks=None` this is `OmniLoss.forward`. `views` holds what `views.view_outputs` adds for the
-    objective's pair views ("pairs": L_T is the mean over the full view and each pair view) and
-    complement anchors ("complement": complete tuples' anchor for single m, detached).
-
-    Example:
-        >>> n = lambda: F.normalize(torch.randn(4, 8), dim=-1)
-        >>> out = {k: n() for k in ("text", "video", "audio", "fused", "fused_aug", "fused_hardneg")}
-        >>> ones = {m: torch.ones(4, dtype=torch.bool) for m in MODALITIES}
-        >>> a, _ = MaskedOmniLoss()(out, 0, ones, torch.ones(4, dtype=torch.bool))
-        >>> bool(torch.isclose(a, OmniLoss()(out, 0)[0]))
-        True
-    """
-
-    def __init__(self, *args: Any, objective: ObjectiveConfig | None = None, **kw: Any) -> None:
-        super().__init__(*args, **kw)
-        self.objective = objective or ObjectiveConfig()
-
-    def forward(  # type: ignore[override]
-        self,
-        outputs: Mapping[str, Any],
-        step: int,
-        masks: Mapping[str, Tensor] | None = None,
-        hardneg_mask: Tensor | None = None,
-        views: Mapping[str, Any] | None = None,
-    ) -> tuple[Tensor, dict[str, Tensor]]:
-        if masks is None:
-            return super().forward(outputs, step)
-        views = views or {}
-        kw = self._kw()
-        scale = kw["logit_scale"] if kw["logit_scale"] is not None else 1.0 / self.temperature
-        nce = dict(scale=scale, symmetric=self.symmetric, distributed=self.distributed)
-        parts: dict[str, Tensor] = {}
-        terms: list[Tensor] = []
-        if self.w_align:
-            pairs = DEFAULT_PAIRS if self.objective.align_pairs == "all" else (fusion_teacher_pair(step),)
-            pair_losses = [
-                masked_info_nce(outputs[x], outputs[y], masks[x] & masks[y], **nce) for x, y in pairs
-            ]
-            done = [v for v in pair_losses if v is not None]
-            if done:
-                parts["loss_align"] = torch.stack(done).mean()
-                terms.append(self.w_align * parts["loss_align"])
-        if self.w_distill:
-            x, y = fusion_teacher_pair(step)
-            anchor = outputs["fused"].detach()
-            both = masks[x] & masks[y]
-            comp = views.get("complement")
-            full = complete(masks).unsqueeze(-1)
-            anchors = {m: torch.where(full, comp[m], anchor) if comp else anchor for m in (x, y)}
-            lx, ly = (masked_info_nce(anchors[m], outputs[m], both, **nce) for m in (x, y))
-            if lx is not None and ly is not None:
-                parts["loss_distill"] = 0.5 * (lx + ly)
-                terms.append(self.w_distill * parts["loss_distill"])
-        if self.w_tuple:
-            every = torch.ones_like(masks[MODALITIES[0]])
-            fused, aug = outputs["fused"], outputs["fused_aug"]
-            lt = masked_info_nce(
-                fused, aug, every, hard=outputs["fused_hardneg"], hard_mask=hardneg_mask, **nce
-            )
-            per_view = [lt]
-            for v in views.get("pairs", {}).values():
-                hard = v["fused_hardneg"]
-                per_view.append(
-                    masked_info_nce(
-                        v["fused"], v["fused_aug"], v["rows"], hard=hard, hard_mask=v["hard_rows"], **nce
-                    )
-                )
-            done_t = [v for v in per_view if v is not None]
-            if done_t:
-                parts["loss_tuple"] = torch.stack(done_t).mean()
-                terms.append(self.w_tuple * parts["loss_tuple"])
-        total = torch.stack(terms).sum() if terms else outputs["fused"].sum() * 0.0
-        out = {k: v.detach() for k, v in parts.items()}
-        out["temperature"] = torch.as_tensor(1.0 / float(scale))
-        return total, out
-
-
 class TrainModule(nn.Module):
     """Heads + loss (its temperature may be learnable): what the optimizer updates and checkpoints hold."""
 
-    def __init__(self, heads: OmniHeads, loss: MaskedOmniLoss) -> None:
+    def __init__(self, heads: OmniHeads, loss: OmniLoss) -> None:
         super().__init__()
         self.heads, self.loss = heads, loss
 
@@ -275,7 +144,7 @@ class HeadsTask:
     ) -> None:
         w_a, w_d, w_t = cfg.weights
         temp, learnable = cfg.temperature, cfg.learnable_temperature
-        loss = MaskedOmniLoss(w_a, w_d, w_t, temp, learnable, distributed=world > 1, objective=cfg.objective)
+        loss = OmniLoss(w_a, w_d, w_t, temp, learnable, distributed=world > 1, objective=cfg.objective)
         self.module = TrainModule(OmniHeads(cfg.heads), loss)
         self.cfg, self.layout, self.val, self.base, self.folder_meta = cfg, layout, val, base, folder_meta
 

@@ -16,7 +16,7 @@ motivates each option; the defaults are the public training code's choices where
   (the target of dual direction m -> rest), partial tuples keeping the tuple anchor.
 
 `view_outputs` computes the extra fused embeddings the options need from the heads' single embeddings;
-`MaskedOmniLoss` (trainer) turns them into terms.
+`losses.OmniLoss` turns them into terms.
 
 Example:
     >>> restrict({"text": np.array([True]), "video": np.array([True]), "audio": np.array([False])},
