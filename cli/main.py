@@ -73,18 +73,6 @@ def _load_model(model: str, device: str, batch_size: int):
         _fail(str(e))
 
 
-def _encoder(st, model: str | None, device: str, batch_size: int):
-    """The index's own encoder (its spec), or `model` for a new index; a conflicting `--model` fails."""
-    from omnisearch.indexers import EncoderMismatchError
-    from omnisearch.models import EncoderOptions, encoder_for_index
-
-    try:
-        opts = EncoderOptions(device=device, batch_size=batch_size)
-        return encoder_for_index(st.spec(), st.encoder(), model, opts)
-    except (ValueError, RuntimeError, EncoderMismatchError) as e:
-        _fail(str(e))
-
-
 @app.command()
 def index(
     paths: list[Path] = typer.Argument(..., help="Files and folders to index (folders are walked)."),
@@ -109,35 +97,29 @@ def index(
     strict: bool = typer.Option(False, "--strict", help="Exit 1 when any file or folder was skipped."),
 ) -> None:
     """Index media files: new or changed files are embedded, deleted ones removed."""
+    from omnisearch.api import Index, OpenOptions
     from omnisearch.cli.guard import print_json, store_errors, writer_section
     from omnisearch.cli.progress import IngestProgress
     from omnisearch.cli.render import print_ingest_report
     from omnisearch.indexers import EncoderMismatchError
-    from omnisearch.ingest.pipeline import index_paths
-    from omnisearch.models.registry import model_source
-    from omnisearch.spec import check_spec, settle
 
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         _fail(f"not found: {', '.join(missing)}")
+    settings = dict(window=window, overlap=overlap, frames=frames)
+    opts = OpenOptions(store=store.value, device=device, model=model, batch_size=batch_size)
     with writer_section(db, qdrant_url, wait):
         st = _open(store, db, qdrant_url, qdrant_api_key, wait=wait)  # before the model: busy fails fast
+        idx = Index(db, opts, store=st)
         try:  # the index's own settings unless given; a conflicting one fails before any model loads
-            stored = st.spec()
-            spec = settle(
-                stored, model_source(model) if model else None, window=window, overlap=overlap, frames=frames
-            )
-            check_spec(stored, spec)
-        except (ValueError, EncoderMismatchError) as e:
+            idx.settings(st, **settings)
+            idx.encoder(st)
+        except (ValueError, RuntimeError) as e:  # RuntimeError: another encoder, a model that cannot load
             st.close()
             _fail(str(e))
-        enc = _encoder(st, model, device, batch_size)
         try:
             with IngestProgress(disable=as_json) as prog, store_errors(db):
-                files = [str(p) for p in paths]
-                report = index_paths(
-                    files, st, enc, spec.segment, spec.decode, progress=prog.callbacks(), wait=wait
-                )
+                report = idx.index(paths, progress=prog.callbacks(), wait=wait, **settings)
         except EncoderMismatchError as e:
             _fail(str(e))
         finally:

@@ -23,18 +23,16 @@ from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
 from omnisearch.hits import SearchHit
-from omnisearch.indexers.base import EncoderRecord, Filter, VectorStore
+from omnisearch.indexers.base import Filter, VectorStore
 from omnisearch.models.shared import LockedEncoder
 from omnisearch.retrieval.query import FILTER_KEYS, Query, QueryError, check_span, make_filter
 from omnisearch.types import Modality
 
 if TYPE_CHECKING:
-    from omnisearch.config import DecodeConfig, SegmentConfig
     from omnisearch.ingest.pipeline import IngestReport, Progress
     from omnisearch.models.base import Encoder
     from omnisearch.retrieval.planner import SearchOptions, SearchResult
-
-DEFAULT_MODEL = "omni-lite"  # what a new index is built with when no model is given
+    from omnisearch.spec import IndexSpec
 
 
 class NoIndexError(FileNotFoundError):
@@ -65,12 +63,13 @@ def open(db: str | os.PathLike[str], **options: Any) -> Index:  # noqa: A001 - o
     return Index(db, OpenOptions(**options))
 
 
-def _load_encoder(record: EncoderRecord | None, opts: OpenOptions) -> Encoder:
-    """The encoder that built an index (its `record`; None: a new index), or `opts.model` when given."""
-    from omnisearch.models import EncoderOptions, load_encoder
+def _load_encoder(store: VectorStore, opts: OpenOptions) -> Encoder:
+    """The encoder the index in `store` was built with (its spec, or for an older index its encoder
+    record); `opts.model` may repeat it, and names the model of a new index (default omni-lite)."""
+    from omnisearch.models import EncoderOptions, encoder_for_index
 
-    name = opts.model or (record.name if record is not None else DEFAULT_MODEL)
-    return load_encoder(name, EncoderOptions(device=opts.device, batch_size=opts.batch_size))
+    enc_opts = EncoderOptions(device=opts.device, batch_size=opts.batch_size)
+    return encoder_for_index(store.spec(), store.encoder(), opts.model, enc_opts)
 
 
 class Index:
@@ -128,12 +127,12 @@ class Index:
         """The store searches read (for what the API does not wrap: rows, stats)."""
         return self._store()
 
-    def encoder(self, record: EncoderRecord | None = None) -> LockedEncoder:
-        """The shared encoder, loaded on first use: the one `record` names (default: the index's)."""
+    def encoder(self, store: VectorStore | None = None) -> LockedEncoder:
+        """The shared encoder, loaded on first use: the one the index (in `store`, default the reading
+        store) was built with. Raises EncoderMismatchError when that model is gone or changed."""
         with self._encoder_lock:
             if self._encoder is None:
-                rec = record if record is not None or self.db == ":memory:" else self._store().encoder()
-                self._encoder = LockedEncoder(_load_encoder(rec, self.options))
+                self._encoder = LockedEncoder(_load_encoder(store or self._store(), self.options))
             return self._encoder
 
     # -- search -----------------------------------------------------------------------------------
@@ -186,12 +185,13 @@ class Index:
         *,
         progress: Progress | None = None,
         force: bool = False,
-        segment: SegmentConfig | None = None,
-        decode: DecodeConfig | None = None,
         wait: bool = True,
+        **settings: Any,
     ) -> IngestReport:
-        """Index files and folders (new or changed files only; `force`: every file again). Holds the
-        index's writer lock meanwhile (`wait=False`: raise IndexBusyError when another writer has it).
+        """Index files and folders (new or changed files only; `force`: every file again) with the
+        index's own encoder and settings (`settings`: window, overlap, frames... for a new index; on an
+        existing one they must repeat its own). Holds the writer lock meanwhile (`wait=False`: raise
+        IndexBusyError when another writer has it); the spec records the roots.
 
         Example:
             >>> omnisearch.open("db").index(["~/Videos"]).files_indexed     # doctest: +SKIP
@@ -207,39 +207,60 @@ class Index:
         if missing:
             raise FileNotFoundError(f"not found: {', '.join(missing)}")
         forced = frozenset(f.path for f in find_media(roots)[0]) if force else frozenset()
-        if self.options.store == "qdrant":  # one client per local folder: the reader writes too
-            writer = self._store(create=True)
-        else:
-            writer = self._open_store(read_only=False)
+        writer = self._writer()
         try:
-            enc = self.encoder(writer.encoder())
+            spec = self.settings(writer, **settings)  # a conflicting setting fails before a model loads
+            enc = self.encoder(writer)
             return index_paths(
-                roots, writer, enc, segment, decode, progress=progress, wait=wait, force=forced
+                roots, writer, enc, spec.segment, spec.decode, progress=progress, wait=wait, force=forced
             )
         finally:
             if writer is not self._reader:
                 writer.close()
 
+    def _writer(self) -> VectorStore:
+        """The store `index` writes through: the caller's store or Qdrant's one client (both also read),
+        else a LanceDB handle of its own (closed after the run)."""
+        if not self._owns_reader or self.options.store == "qdrant":
+            return self._store(create=True)
+        return self._open_store(read_only=False)
+
+    def settings(self, store: VectorStore | None = None, **options: Any) -> IndexSpec:
+        """The spec an index run uses: each option given (window, overlap, frames, ...; None: not
+        given) wins, the others follow the index (defaults for a new one). Raises ValueError for a bad
+        value, EncoderMismatchError for a model or option that differs from the index's own."""
+        from omnisearch.models.registry import model_source
+        from omnisearch.spec import check_spec, settle
+
+        stored = (store or self._store()).spec() if store is not None or self._exists() else None
+        model = self.options.model
+        spec = settle(stored, model_source(model) if model else None, **options)
+        check_spec(stored, spec)
+        return spec
+
     # -- about ------------------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
-        """clips, files, encoder (name, version, dim), store kind, db."""
+        """clips, files, encoder (name, version, dim), model, store kind, db, roots."""
         if not self._exists():
             raise NoIndexError(f"no index at {self.db}: index files into it first")
         store = self._store()
-        rec = store.encoder()
+        rec, spec = store.encoder(), store.spec()
         return {
             "db": self.db,
             "store": self.options.store,
             "clips": store.count(),
             "files": len(store.files()),
             "encoder": rec.to_dict() if rec is not None else None,
+            "model": spec.model if spec is not None else (rec.name if rec is not None else None),
             "roots": self.roots(),
         }
 
     def roots(self) -> list[str]:
-        """The absolute folders the index was built from. (Until the index records them: the folder
-        of each indexed file.)"""
-        return sorted({os.path.dirname(p) for p in self._store().files()})
+        """The absolute paths given to `index` (its spec), in first-use order; for an index built
+        before specs were recorded, the folder of each indexed file."""
+        store = self._store()
+        spec = store.spec()
+        return list(spec.roots) if spec is not None else sorted({os.path.dirname(p) for p in store.files()})
 
     def close(self) -> None:
         with self._lock:
