@@ -8,7 +8,7 @@ Example:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 VIDEO_EXTS = (".mp4", ".mkv", ".webm", ".mov", ".avi")
 AUDIO_EXTS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".opus")
@@ -48,21 +48,6 @@ class DecodeConfig:
     frames: int = 8
     frame_size: int = 320
     sample_rate: int = SAMPLE_RATE
-
-
-@dataclass
-class IndexConfig:
-    """Everything `omnisearch index` needs."""
-
-    db: str
-    store: str = "lancedb"
-    model: str = "omni-lite"
-    device: str = "cpu"
-    batch_size: int = 16
-    segment: SegmentConfig = field(default_factory=SegmentConfig)
-    decode: DecodeConfig = field(default_factory=DecodeConfig)
-    qdrant_url: str | None = None
-    qdrant_api_key: str | None = None
 
 
 def set_thread_env() -> None:

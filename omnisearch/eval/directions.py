@@ -28,7 +28,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -166,8 +166,3 @@ def plan(
         for side in (d.query, d.target):
             wanted.setdefault(side_name(side), set()).update(idx)
     return {name: side_units(items, SIDES[name], sorted(idx)) for name, idx in wanted.items() if idx}
-
-
-def count_units(units: Mapping[str, Sequence[Unit]]) -> int:
-    """Total number of inputs a plan will embed."""
-    return sum(len(u) for u in units.values())

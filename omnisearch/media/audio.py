@@ -14,7 +14,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -231,28 +231,6 @@ def _resampled_blocks(
         block = resampler.flush()
         if len(block):
             yield out_index, block
-
-
-def iter_resampled(path: str, sample_rate: int = SAMPLE_RATE) -> Generator[np.ndarray, None, None]:
-    """The whole audio track at `sample_rate`, mono, in contiguous blocks starting at time 0.
-
-    Nothing is yielded for a file without audio. Leading silence (audio starting after the container
-    start) is filled with zeros; samples before time 0 are dropped. Memory stays bounded (~30 s blocks).
-
-    Example:
-        >>> total = sum(len(b) for b in iter_resampled("song.flac"))  # doctest: +SKIP
-    """
-    opened = open_audio(path)
-    if opened is None:
-        return
-    container, stream = opened
-    try:
-        for _, block in _resampled_blocks(container, stream, sample_rate):
-            yield block
-    except Exception as exc:
-        raise MediaError(str(path), describe_av_error(exc)) from exc
-    finally:
-        container.close()
 
 
 def _decode_range(
