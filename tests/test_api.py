@@ -209,3 +209,24 @@ def test_import_and_help_stay_light() -> None:
     assert "mcp" in help_run.stdout
     heavy = {line.split("|")[-1].strip().split(".")[0] for line in help_run.stderr.splitlines()}
     assert not heavy & {"torch", "lancedb", "transformers"}
+
+
+def test_qdrant_local_index_through_the_api(api_library, tmp_path) -> None:
+    """The same clips moved into a Qdrant local folder (export/import, no re-embedding) answer the same
+    search through the API, and the encoder comes from the imported spec."""
+    from omnisearch.indexers import open_store
+    from omnisearch.indexers.transfer import export_lines, import_lines
+
+    _, db, _ = api_library
+    src = open_store("lancedb", str(db))
+    dst = open_store("qdrant", str(tmp_path / "q"))
+    import_lines(export_lines(src, vectors=True), dst)
+    src.close()
+    dst.close()
+    with omnisearch.open(db, read_only=True) as lance, omnisearch.open(tmp_path / "q", store="qdrant") as q:
+        a = lance.search("budget for the warehouse", k=3, words_weight=0.0)
+        b = q.search("budget for the warehouse", k=3, words_weight=0.0)
+        assert [h.clip_id for h in a] == [h.clip_id for h in b]
+        assert [round(h.score, 4) for h in a] == [round(h.score, 4) for h in b]
+        assert q.clip(a[0].clip_id) == lance.clip(a[0].clip_id) and q.clip("nope") is None
+        assert q.info()["clips"] == lance.info()["clips"] and q.roots() == lance.roots()
