@@ -85,6 +85,9 @@ def index(
     frames: int = typer.Option(8, "--frames", help="Frames decoded per clip."),
     device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda | cuda:N"),
     batch_size: int = typer.Option(16, "--batch-size"),
+    workers: int = typer.Option(
+        None, "--workers", help="Decoder processes (default: cores - 1, 1 to 4; 0: decode in-process)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (alone on stdout)."),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait for another writer, or exit 2 at once."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 when any file or folder was skipped."),
@@ -111,7 +114,9 @@ def index(
             with IngestProgress(disable=as_json) as prog, store_errors(db):
                 files = [str(p) for p in paths]
                 dec = DecodeConfig(frames=frames)
-                report = index_paths(files, st, enc, seg, dec, progress=prog.callbacks(), wait=wait)
+                report = index_paths(
+                    files, st, enc, seg, dec, progress=prog.callbacks(), wait=wait, workers=workers
+                )
         except EncoderMismatchError as e:
             _fail(str(e))
         finally:
