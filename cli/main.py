@@ -92,6 +92,9 @@ def index(
     frames: int = typer.Option(None, "--frames", help="Frames decoded per clip (the index's, or 8)."),
     device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda | cuda:N"),
     batch_size: int = typer.Option(16, "--batch-size"),
+    workers: int = typer.Option(
+        None, "--workers", help="Decoder processes (default: cores - 1, 1 to 4; 0: decode in-process)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (alone on stdout)."),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait for another writer, or exit 2 at once."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 when any file or folder was skipped."),
@@ -119,7 +122,7 @@ def index(
             _fail(str(e))
         try:
             with IngestProgress(disable=as_json) as prog, store_errors(db):
-                report = idx.index(paths, progress=prog.callbacks(), wait=wait, **settings)
+                report = idx.index(paths, progress=prog.callbacks(), wait=wait, workers=workers, **settings)
         except EncoderMismatchError as e:
             _fail(str(e))
         finally:

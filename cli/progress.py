@@ -1,4 +1,5 @@
-"""A rich progress display (files and clips) for `omnisearch index`.
+"""A rich progress display (files and clips, with clips/s and an ETA) for `omnisearch index`, driven by
+the writer: a file's clips count when they are committed.
 
 Example:
     >>> with IngestProgress(disable=True) as p:
@@ -20,6 +21,7 @@ class IngestProgress:
             MofNCompleteColumn,
             TextColumn,
             TimeElapsedColumn,
+            TimeRemainingColumn,
         )
         from rich.progress import (
             Progress as RichProgress,
@@ -30,13 +32,16 @@ class IngestProgress:
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[rate]}"),
             TextColumn("{task.fields[detail]}"),
             disable=disable,
             transient=False,
             console=Console(stderr=True),  # stdout holds only results (and --json)
         )
-        self.files = self.bar.add_task("files", total=None, detail="")
-        self.clips = self.bar.add_task("clips", total=0, detail="")
+        self.files = self.bar.add_task("files", total=None, detail="", rate="")
+        self.clips = self.bar.add_task("clips", total=0, detail="", rate="")
 
     def __enter__(self) -> IngestProgress:
         self.bar.__enter__()
@@ -55,6 +60,10 @@ class IngestProgress:
 
         def on_clips(n: int) -> None:
             self.bar.advance(self.clips, n)
+            task = self.bar.tasks[self.clips]
+            elapsed = task.elapsed or 0.0
+            rate = f"{task.completed / elapsed:.2f} clips/s" if elapsed > 0 else ""
+            self.bar.update(self.clips, rate=rate)
 
         def on_file_done(path: str, status: str) -> None:
             self.bar.advance(self.files, 1)

@@ -68,6 +68,7 @@ def print_ingest_report(report: Any, as_dict: bool = False) -> dict | None:
         "clips_per_second": round(report.clips_per_second, 2),
         "realtime_factor": round(report.realtime_factor, 2),
         "stage_seconds": {k: round(v, 2) for k, v in report.timings.items()},
+        "busiest_stage": report.busiest,
         "failed": [{"file": p, "reason": r} for p, r in report.failed],
         "index_maintenance": list(report.maintenance),
         "files_kept_unreadable": len(report.kept),
@@ -90,7 +91,8 @@ def print_ingest_report(report: Any, as_dict: bool = False) -> dict | None:
     )
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in report.timings.items())
     if stages:
-        console.print(f"stages: {stages}")
+        busiest = f" (busiest: {report.busiest})" if report.busiest else ""
+        console.print(f"stages: {stages}{busiest}")
     for line in report.maintenance:
         console.print(f"index: {line}", highlight=False)
     return None

@@ -186,12 +186,14 @@ class Index:
         progress: Progress | None = None,
         force: bool = False,
         wait: bool = True,
+        workers: int | None = None,
         **settings: Any,
     ) -> IngestReport:
         """Index files and folders (new or changed files only; `force`: every file again) with the
         index's own encoder and settings (`settings`: window, overlap, frames... for a new index; on an
         existing one they must repeat its own). Holds the writer lock meanwhile (`wait=False`: raise
-        IndexBusyError when another writer has it); the spec records the roots.
+        IndexBusyError when another writer has it); the spec records the roots. `workers`: decoding
+        processes (default from the core count).
 
         Example:
             >>> omnisearch.open("db").index(["~/Videos"]).files_indexed     # doctest: +SKIP
@@ -212,7 +214,15 @@ class Index:
             spec = self.settings(writer, **settings)  # a conflicting setting fails before a model loads
             enc = self.encoder(writer)
             return index_paths(
-                roots, writer, enc, spec.segment, spec.decode, progress=progress, wait=wait, force=forced
+                roots,
+                writer,
+                enc,
+                spec.segment,
+                spec.decode,
+                progress=progress,
+                wait=wait,
+                force=forced,
+                workers=workers,
             )
         finally:
             if writer is not self._reader:

@@ -80,6 +80,7 @@ class EncoderInput:
     frames: np.ndarray | None = None
     audio: np.ndarray | None = None
     transcript: str | None = None  # speech already transcribed (ingest transcribes each file once)
+    ocr_text: str | None = None  # on-screen text already read (ingest's enricher reads each frame once)
 
     def modalities(self) -> list[Modality]:
         present = []

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from omnisearch.config import DecodeConfig, SegmentConfig
-from omnisearch.ingest import clips
+from omnisearch.ingest.stages import reader
+from omnisearch.ingest.stages.enricher import Enricher
+from omnisearch.ingest.stages.items import ChunkAudio, Clips, FileStart, FileTask
 from omnisearch.media import synth
 from omnisearch.media.decode import _chunks, decode_file_clips
 from omnisearch.media.walk import find_media
@@ -32,10 +34,6 @@ def test_chunks_match_naive_grouping(seconds):
     assert [s for _, g in _chunks(spans, seconds) for s in g] == spans
 
 
-class NoSpeech:
-    """An encoder stand-in without `transcribe`: jobs need nothing else from it."""
-
-
 @pytest.mark.skipif(not synth.have_tools("ffmpeg"), reason="needs ffmpeg")
 def test_chunked_jobs_equal_unchunked(tmp_path, monkeypatch):
     synth.make_video(tmp_path / "long.mp4", seconds=23.0, tone_hz=440, tone_kind="chirp")
@@ -43,9 +41,10 @@ def test_chunked_jobs_equal_unchunked(tmp_path, monkeypatch):
     seg, dec = SegmentConfig(window=6, overlap=2), DecodeConfig(frames=3)
 
     def jobs(chunk_s):
-        monkeypatch.setattr(clips, "CHUNK_SECONDS", chunk_s)
-        info, spans, it = clips.plan_jobs(found, NoSpeech(), seg, dec, {})
-        return spans, list(it)
+        monkeypatch.setattr(reader, "CHUNK_SECONDS", chunk_s)
+        msgs = list(reader.read_file(FileTask(found, "fp"), seg, dec))
+        spans = [m for m in msgs if isinstance(m, FileStart)][0].spans
+        return spans, [j for m in msgs if isinstance(m, Clips) for j in m.jobs]
 
     spans, whole = jobs(600.0)
     spans2, chunked = jobs(7.0)
@@ -59,7 +58,9 @@ def test_chunked_jobs_equal_unchunked(tmp_path, monkeypatch):
 
 
 class Speech:
-    """An encoder stand-in that hears one word 1 s into every chunk of audio it is given."""
+    """Enrichment tools that hear one word 1 s into every chunk of audio and read no text."""
+
+    ocr_frames = 2
 
     def __init__(self) -> None:
         self.heard: list[int] = []
@@ -68,18 +69,40 @@ class Speech:
         self.heard.append(len(audio))
         return [Segment(1.0, 1.5, f"w{len(self.heard)}")]
 
+    def has_speech(self, audio: np.ndarray) -> bool:
+        return True
+
+    def read_lines(self, frame: np.ndarray) -> list[str]:
+        return []
+
+    def transcriber(self):
+        return self
+
+    def text_reader(self):
+        return self
+
+    def speech_detector(self):
+        return self
+
 
 @pytest.mark.skipif(not synth.have_tools("ffmpeg"), reason="needs ffmpeg")
 def test_jobs_are_decode_file_clips(tmp_path, monkeypatch):
     synth.make_video(tmp_path / "v.mp4", seconds=23.0, tone_hz=440, tone_kind="chirp")
     (found,), _ = find_media([str(tmp_path / "v.mp4")])
     seg, dec = SegmentConfig(window=6, overlap=2), DecodeConfig(frames=3, frame_size=64)
-    monkeypatch.setattr(clips, "CHUNK_SECONDS", 7.0)
+    monkeypatch.setattr(reader, "CHUNK_SECONDS", 7.0)
     speech = Speech()
-    info, spans, it = clips.plan_jobs(found, speech, seg, dec, timings := {})
-    jobs = list(it)
+    enricher = Enricher(speech)
+    jobs = []
+    for msg in reader.read_file(FileTask(found, "fp"), seg, dec):
+        if isinstance(msg, ChunkAudio):
+            enricher.chunk(msg)
+        elif isinstance(msg, Clips):
+            enricher.clips(msg.path, msg.jobs)
+            jobs += msg.jobs
+        elif isinstance(msg, FileStart):
+            info, spans = msg.info, msg.spans
     chunks = [(c, list(c.clips)) for c in decode_file_clips(found.path, info, spans, dec, chunk_seconds=7.0)]
-    assert set(timings) == {"probe", "decode", "transcribe"}
     assert speech.heard == [len(c.audio) for c, _ in chunks] and len(chunks) == 3
     decoded = [(k, c.start, clip) for k, (c, got) in enumerate(chunks, 1) for clip in got]
     assert len(jobs) == len(decoded) == len(spans)

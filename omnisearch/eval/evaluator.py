@@ -40,6 +40,7 @@ from omnisearch.eval.directions import SIDES, Unit, plan, vector_modality
 from omnisearch.eval.manifest import ManifestItem, item_modalities, read_manifest
 from omnisearch.eval.metrics import EvalResult, score_all
 from omnisearch.models.base import Encoder
+from omnisearch.models.capabilities import Enriching
 from omnisearch.types import EncoderInput, Span
 
 CACHE_ENV = "OMNISEARCH_CACHE"
@@ -361,7 +362,7 @@ def _embed_item(
     t1 = time.perf_counter()
     stats.decode_s += t1 - t0
     transcript = None
-    transcribe = getattr(encoder, "transcribe", None)
+    transcribe = encoder.transcriber().transcribe if isinstance(encoder, Enriching) else None
     if "a" in media and transcribe is not None:  # speech once per item, not once per unit
         transcript = " ".join(s.text for s in transcribe(media["a"]))
         stats.encode_s += time.perf_counter() - t1

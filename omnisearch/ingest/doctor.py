@@ -31,7 +31,7 @@ import numpy as np
 from omnisearch.config import SegmentConfig
 from omnisearch.indexers.base import VectorStore
 from omnisearch.indexers.lock import WriterLock, lock_state
-from omnisearch.ingest.pipeline import drop_bad_sidecars, fingerprint, missing_reason
+from omnisearch.ingest.stages.reader import drop_bad_sidecars, fingerprint, missing_reason
 from omnisearch.media.errors import MediaError
 from omnisearch.media.probe import probe
 from omnisearch.media.walk import find_media

@@ -14,7 +14,9 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,27 +29,71 @@ _N_FFT, _HOP, _MELS, _BLOCK = 2048, 1024, 96, 100
 _SPEC_MAX = 9.457798957824707  # the package's 'original' min-max normalisation
 
 
-def log_mel(y: np.ndarray) -> np.ndarray:
-    """(frames, 96) spectrogram exactly as aisfx's librosa front end computes it (peak-normalised)."""
-    import librosa
+def _hz_to_mel(f):
+    return 2595.0 * np.log10(1.0 + np.asarray(f, np.float64) / 700.0)  # HTK
 
+
+def _mel_to_hz(m):
+    return 700.0 * (10.0 ** (np.asarray(m, np.float64) / 2595.0) - 1.0)
+
+
+@functools.cache
+def mel_filters(sr: int = _SR, n_fft: int = _N_FFT, n_mels: int = _MELS) -> np.ndarray:
+    """(n_mels, 1 + n_fft // 2) HTK triangles from 0 Hz to sr / 2, each row L1-normalised: the filter
+    bank of `librosa.filters.mel(sr, n_fft, n_mels, htk=True, norm=1.0)`, computed in numpy."""
+    fft_f = np.fft.rfftfreq(n_fft, 1.0 / sr)
+    mel_f = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(sr / 2), n_mels + 2))
+    fdiff = np.diff(mel_f)
+    ramps = np.subtract.outer(mel_f, fft_f)
+    lower = -ramps[:-2] / fdiff[:-1, None]
+    upper = ramps[2:] / fdiff[1:, None]
+    w = np.maximum(0.0, np.minimum(lower, upper)).astype(np.float32)
+    norm = np.abs(w).sum(-1, keepdims=True)
+    return w / np.where(norm < np.finfo(np.float32).tiny, 1.0, norm)
+
+
+def log_mel(y: np.ndarray, frames_per_step: int = 2048) -> np.ndarray:
+    """(frames, 96) spectrogram as aisfx's librosa front end computes it (peak-normalised), in numpy:
+    a centred, zero-padded STFT with a periodic Hann window, power 2, the HTK mel bank (no librosa
+    import, which costs seconds; equal within float32 rounding, tested)."""
+    y = np.asarray(y, np.float32)
     peak = float(np.max(np.abs(y))) if len(y) else 0.0
     y = y / (peak if peak > 0 else 1.0)
-    spec = librosa.feature.melspectrogram(
-        y=y,
-        sr=_SR,
-        n_mels=_MELS,
-        norm=1.0,
-        fmin=0.0,
-        fmax=_SR / 2,
-        htk=True,
-        power=2.0,
-        hop_length=_HOP,
-        win_length=_N_FFT,
-        n_fft=_N_FFT,
-    )
-    spec = np.log10(spec * 10000.0 + 1) / _SPEC_MAX
-    return spec.T.astype(np.float32)
+    padded = np.pad(y, _N_FFT // 2)
+    n_frames = 1 + (len(padded) - _N_FFT) // _HOP
+    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(_N_FFT) / _N_FFT)).astype(np.float32)
+    bank = mel_filters()
+    view = np.lib.stride_tricks.sliding_window_view(padded, _N_FFT)[::_HOP][:n_frames]
+    out = np.empty((n_frames, _MELS), np.float32)
+    for s in range(0, n_frames, frames_per_step):  # bounded memory for long audio
+        spec = np.fft.rfft(view[s : s + frames_per_step] * window, axis=-1)
+        power = (spec.real**2 + spec.imag**2).astype(np.float32)
+        out[s : s + frames_per_step] = power @ bank.T
+    return (np.log10(out * 10000.0 + 1) / _SPEC_MAX).astype(np.float32)
+
+
+BLOCK_SECONDS = _BLOCK * _HOP / _SR  # one block: ~2.32 s
+
+
+@dataclass
+class BlockRows:
+    """Raw aisfx block embeddings of one signal: rows (n, 512), their start times in seconds from the
+    signal's start, and the length of a block."""
+
+    rows: np.ndarray
+    starts: np.ndarray
+    block_seconds: float
+
+
+def block_starts(n: int, size: int = _BLOCK, hop: int = _BLOCK) -> np.ndarray:
+    """First frame of each block of an n-frame spectrogram (pure): [0] when it fits one block, else every
+    `hop` frames, plus one block ending at the last frame when the hop leaves a remainder."""
+    if n <= size:
+        return np.zeros(1, np.int64)
+    starts = list(range(0, n - size + 1, hop))
+    if starts[-1] + size < n:
+        starts.append(n - size)
+    return np.asarray(starts, np.int64)
 
 
 def blocks(spec: np.ndarray, size: int = _BLOCK, hop: int = _BLOCK) -> np.ndarray:
@@ -57,10 +103,7 @@ def blocks(spec: np.ndarray, size: int = _BLOCK, hop: int = _BLOCK) -> np.ndarra
         out = np.zeros((1, size, spec.shape[1]), np.float32)
         out[0, :n] = spec
         return out
-    starts = list(range(0, n - size + 1, hop))
-    if starts[-1] + size < n:
-        starts.append(n - size)
-    return np.stack([spec[s : s + size] for s in starts])
+    return np.stack([spec[s : s + size] for s in block_starts(n, size, hop)])
 
 
 def _load_checkpoint(path: str):
@@ -99,30 +142,72 @@ class AisfxAudio:
 
     def embed(self, audios: Sequence[np.ndarray], chunk: int = 8) -> np.ndarray:
         """(N, 512) normalised clip embeddings from 16 kHz mono signals; empty audio -> zero row."""
-        torch = self._torch
         out = np.zeros((len(audios), self.dim), np.float32)
-        owners, parts = [], []
+        for i, g in enumerate(self.block_rows(audios, chunk)):
+            if g is not None:
+                out[i] = pool_blocks(g.rows, self.mean)[0]
+        return out
+
+    def block_rows(self, audios: Sequence[np.ndarray | None], chunk: int = 8) -> list[BlockRows | None]:
+        """Raw block embeddings of each 16 kHz signal (None for empty or absent audio); the blocks of
+        all signals go through the network together, `chunk` blocks a call."""
+        torch = self._torch
+        owners, parts, starts = [], [], []
         for i, a in enumerate(audios):
             if a is None or len(a) < 160:
                 continue
             with torch.inference_mode():
                 y = self.resample(torch.from_numpy(np.ascontiguousarray(a, np.float32))).numpy()
-            b = blocks(log_mel(y))
-            parts.append(b)
-            owners += [i] * len(b)
+            spec = log_mel(y)
+            parts.append(blocks(spec))
+            starts.append(block_starts(len(spec)) * _HOP / _SR)
+            owners.append(i)
+        out: list[BlockRows | None] = [None] * len(audios)
         if not parts:
             return out
         x = torch.from_numpy(np.concatenate(parts))
         embs = []
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=self.device != "cpu"):
             for s in range(0, len(x), chunk):
                 embs.append(self.net(x[s : s + chunk].to(self.device)).float().cpu().numpy())
         emb = np.concatenate(embs)
-        owners_arr = np.asarray(owners)
-        for i in np.unique(owners_arr):
-            out[i] = emb[owners_arr == i].mean(0)
-        out = l2_normalize(out)
-        if self.mean is not None:
-            present = np.linalg.norm(out, axis=1) > 0
-            out[present] = l2_normalize(out[present] - self.mean)
+        at = 0
+        for i, b, st in zip(owners, parts, starts, strict=True):
+            out[i] = BlockRows(emb[at : at + len(b)], st.astype(np.float64), BLOCK_SECONDS)
+            at += len(b)
         return out
+
+
+def pool_blocks(raw: np.ndarray, centre: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(clip vector, (W, 512) rows) from raw block embeddings (pure): the clip vector is the normalised
+    mean, centred and normalised again (`AisfxAudio.embed`); row_j = raw_j / |mean(raw)| - centre, so
+    the normalised mean of the rows is the clip vector.
+
+    >>> clip, rows = pool_blocks(np.array([[3.0, 0.0], [1.0, 0.0]]), None)
+    >>> clip.tolist(), rows.tolist()
+    ([1.0, 0.0], [[1.5, 0.0], [0.5, 0.0]])
+    """
+    raw = np.asarray(raw, np.float32)
+    m = raw.mean(0)
+    clip = l2_normalize(m)
+    if centre is not None:
+        clip = l2_normalize(clip - centre)
+    rows = raw / max(float(np.linalg.norm(m)), 1e-12)
+    return clip.astype(np.float32), (rows - centre if centre is not None else rows).astype(np.float32)
+
+
+def blocks_in_span(starts: np.ndarray, block_seconds: float, t0: float, t1: float) -> np.ndarray:
+    """Indices of the blocks (start times `starts`, relative to the same origin as t0, t1) whose centre
+    lies in [t0, t1); the block nearest the span's middle when none does (pure). A window pooled from
+    these blocks of its file's audio stands for the window embedded on its own.
+
+    >>> blocks_in_span(np.array([0.0, 2.0, 4.0, 6.0]), 2.0, 1.5, 5.5).tolist()
+    [1, 2]
+    >>> blocks_in_span(np.array([0.0, 2.0]), 2.0, 1.1, 1.2).tolist()
+    [0]
+    """
+    centres = np.asarray(starts, np.float64) + block_seconds / 2
+    idx = np.nonzero((centres >= t0) & (centres < t1))[0]
+    if len(idx):
+        return idx
+    return np.array([int(np.argmin(np.abs(centres - (t0 + t1) / 2)))])

@@ -44,11 +44,13 @@ class FrameOCR:
         self.min_score = min_score
 
     def read(self, frames: np.ndarray) -> str:
+        """The text of a clip: the lines of `frames_per_clip` of its frames, deduplicated."""
         lines: list[str] = []
         for i in pick_frames(len(frames), self.frames_per_clip):
-            # RapidOCR takes BGR like OpenCV
-            result, _ = self.engine(np.ascontiguousarray(frames[i][..., ::-1]))
-            for _box, text, score in result or []:
-                if float(score) >= self.min_score:
-                    lines.append(str(text))
+            lines += self.read_lines(frames[i])
         return " ".join(dedupe_lines(lines))
+
+    def read_lines(self, frame: np.ndarray) -> list[str]:
+        """Confident lines of one RGB frame (`capabilities.TextReader`)."""
+        result, _ = self.engine(np.ascontiguousarray(frame[..., ::-1]))  # RapidOCR takes BGR like OpenCV
+        return [str(text) for _box, text, score in result or [] if float(score) >= self.min_score]

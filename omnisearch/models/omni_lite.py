@@ -35,10 +35,11 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from omnisearch.models.audio_aisfx import pool_blocks
 from omnisearch.models.base import Encoder, EncoderOptions, HeadsHost
 from omnisearch.models.feature_layout import OmniLiteLayout, pool_rows
 from omnisearch.models.fusion import blocks_vector, weighted_mean_fusion
@@ -47,6 +48,12 @@ from omnisearch.models.seen import LOOK_DIM
 from omnisearch.models.text_minilm import MINILM_DIM
 from omnisearch.models.visual import colour_names
 from omnisearch.types import Embedding, EncoderInput, Modality
+
+if TYPE_CHECKING:
+    from omnisearch.models.asr import WhisperASR
+    from omnisearch.models.audio_aisfx import BlockRows
+    from omnisearch.models.ocr import FrameOCR
+    from omnisearch.models.vad import SileroSpeech
 
 AUDIO_DIM = 512
 FEATURES_VERSION = "2"  # bump when `features` changes: the training feature cache is keyed by it
@@ -79,7 +86,7 @@ class OmniLite(HeadsHost, Encoder):
     ) -> None:
         super().__init__(options)
         self.ocr_frames = ocr_frames
-        self._text = self._asr = self._audio = self._ocr = self._concepts = None
+        self._text = self._asr = self._audio = self._ocr = self._concepts = self._vad = None
         self._memo = ArrayMemo()  # OCR / sound results of arrays seen again (eval units share them)
         self.path = path
         if path is not None:
@@ -143,20 +150,45 @@ class OmniLite(HeadsHost, Encoder):
 
         return resolve_device(self.options.device)
 
-    def transcribe(self, audio: np.ndarray):
-        """Speech segments of a whole file's audio (the pipeline calls this once per file)."""
-        return self.asr.transcribe(audio)
+    # ---- capabilities (`omnisearch.models.capabilities`) -----------------------------------------
+
+    def transcriber(self) -> WhisperASR:
+        return self.asr
+
+    def text_reader(self) -> FrameOCR:
+        return self.ocr
+
+    def speech_detector(self) -> SileroSpeech:
+        if self._vad is None:
+            from omnisearch.models.vad import SileroSpeech
+
+            self._vad = SileroSpeech()
+        return self._vad
+
+    def sound_blocks(self, audios: Sequence[np.ndarray | None]) -> list[BlockRows | None]:
+        return self.audio_tower.block_rows(audios)
 
     def encode(
         self, items: Sequence[EncoderInput], progress: Callable[[int], None] | None = None
     ) -> list[Embedding]:
-        out: list[Embedding] = []
-        bs = max(1, self.options.batch_size)
-        for b in range(0, len(items), bs):
-            out.extend(self.project(self._features_batch(items[b : b + bs])))
-            if progress:
-                progress(len(items[b : b + bs]))
-        return out
+        return self.encode_pooled(items, [None] * len(items), progress)
+
+    def encode_pooled(
+        self,
+        items: Sequence[EncoderInput],
+        sounds: Sequence[np.ndarray | None],
+        progress: Callable[[int], None] | None = None,
+    ) -> list[Embedding]:
+        """`encode`, item i's sound from raw aisfx block rows `sounds[i]` when given; batches halve on
+        a GPU out-of-memory error (`batching.encode_with_backoff`)."""
+        from omnisearch.models.batching import encode_with_backoff
+
+        pairs = list(zip(items, sounds, strict=True))
+
+        def run(batch: Sequence[tuple[EncoderInput, np.ndarray | None]]) -> list[Embedding]:
+            return self.project(self._features_batch([p[0] for p in batch], [p[1] for p in batch]))
+
+        return encode_with_backoff(run, pairs, self.options.batch_size, progress)
 
     # ---- frozen features -------------------------------------------------------------------------
 
@@ -177,7 +209,10 @@ class OmniLite(HeadsHost, Encoder):
             out.extend(self._features_batch(items[b : b + bs]))
         return out
 
-    def _features_batch(self, items: Sequence[EncoderInput]) -> list[dict[str, Any]]:
+    def _features_batch(
+        self, items: Sequence[EncoderInput], sounds: Sequence[np.ndarray | None] | None = None
+    ) -> list[dict[str, Any]]:
+        sounds = sounds if sounds is not None else [None] * len(items)
         derived: list[dict[str, str]] = []
         with_video = [it for it in items if Modality.VIDEO in it.modalities()]
         visual = iter(self.concepts.describe_clips([it.frames for it in with_video]) if with_video else [])
@@ -188,9 +223,10 @@ class OmniLite(HeadsHost, Encoder):
                 if it.transcript is not None:
                     d["transcript"] = it.transcript
                 else:
-                    d["transcript"] = " ".join(s.text for s in self.transcribe(it.audio))
+                    d["transcript"] = " ".join(s.text for s in self.asr.transcribe(it.audio))
             if Modality.VIDEO in mods:
-                d["ocr_text"] = self._memo.get(it.frames, self.ocr.read)
+                ocr = it.ocr_text if it.ocr_text is not None else self._memo.get(it.frames, self.ocr.read)
+                d["ocr_text"] = ocr
                 d["tags"] = colour_phrase(colour_names(it.frames))
             derived.append(d)
         # every sentence of the batch through MiniLM at once
@@ -214,33 +250,22 @@ class OmniLite(HeadsHost, Encoder):
                 derived[i]["tags"] = ", ".join(v["names"]) + (f"; {tags}" if tags else "")
             if Modality.AUDIO in mods:
                 f["audio_sem"] = sem[i, 1]
-                f["audio_aud"], f["audio_windows"] = self._memo.get(it.audio, self._sound)
+                raw = sounds[i]
+                pooled = pool_blocks(raw, self.audio_tower.mean) if raw is not None else None
+                f["audio_aud"], f["audio_windows"] = pooled or self._memo.get(it.audio, self._sound)
             results.append(f)
         return results
 
     def _sound(self, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(aisfx clip vector exactly as `AisfxAudio.embed` gives it, (W, 512) window rows).
-
-        The rows are the network's block embeddings caught by a forward hook (one pass), scaled and
-        centred like the clip: row_j = raw_j / |mean(raw)| - centre, so that the normalised mean of all
+        """(aisfx clip vector exactly as `AisfxAudio.embed` gives it, (W, 512) window rows):
+        `audio_aisfx.pool_blocks` of the signal's block embeddings, so that the normalised mean of all
         rows is the clip vector and the normalised mean of a crop of them approximates the clip vector of
-        that part of the sound (what L_T's augmented view uses).
-        """
+        that part of the sound (what L_T's augmented view uses)."""
         tower = self.audio_tower
-        caught: list[np.ndarray] = []
-        hook = tower.net.register_forward_hook(
-            lambda m, i, o: caught.append(o.detach().float().cpu().numpy())
-        )
-        try:
-            clip = tower.embed([audio])[0]
-        finally:
-            hook.remove()
-        if not caught:
-            return clip, np.zeros((1, AUDIO_DIM), np.float32)
-        raw = caught[0]
-        centre = getattr(tower, "mean", None)
-        rows = raw / max(float(np.linalg.norm(raw.mean(0))), 1e-12)
-        return clip, (rows - centre if centre is not None else rows).astype(np.float32)
+        (g,) = tower.block_rows([audio])
+        if g is None:
+            return tower.embed([audio])[0], np.zeros((1, AUDIO_DIM), np.float32)
+        return pool_blocks(g.rows, tower.mean)
 
     # ---- vectors ---------------------------------------------------------------------------------
 

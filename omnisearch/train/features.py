@@ -37,6 +37,7 @@ from omnisearch.config import DecodeConfig
 from omnisearch.eval.directions import SIDES, plan, vector_modality
 from omnisearch.eval.manifest import ManifestItem, item_modalities
 from omnisearch.eval.metrics import EvalResult, score_all
+from omnisearch.models.capabilities import Enriching
 from omnisearch.types import EncoderInput, Modality
 
 SEM_DIM = 384
@@ -198,7 +199,7 @@ def extract_features(
             feat.failed = "; ".join(problems)
             if media:
                 audio = media.get("a")
-                transcribe = getattr(encoder, "transcribe", None)
+                transcribe = encoder.transcriber().transcribe if isinstance(encoder, Enriching) else None
                 transcript = None
                 if audio is not None and transcribe is not None:
                     transcript = " ".join(s.text for s in transcribe(audio))

@@ -1,0 +1,136 @@
+"""The local engine: reader processes -> enricher -> encoder -> writer thread, on one machine.
+
+Reader workers decode ahead through a bounded queue; this thread enriches and embeds (batches cross
+files); the writer thread commits each file as soon as its last clip is embedded. Each stage keeps its
+own time (`StageTimes`); the reader's is the sum over its workers.
+
+Example:
+    >>> seg, dec = SegmentConfig(), DecodeConfig()
+    >>> res = run_local(tasks, store, encoder, seg, dec, progress, stats, 1)  # doctest: +SKIP
+    >>> res.times.busiest()                                                  # doctest: +SKIP
+    'encode'
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from omnisearch.config import DecodeConfig, SegmentConfig
+from omnisearch.ingest.clips import records_from
+from omnisearch.ingest.stages.encode_stage import EncodeStage
+from omnisearch.ingest.stages.enricher import Enricher
+from omnisearch.ingest.stages.items import (
+    ChunkAudio,
+    ClipJob,
+    Clips,
+    FileEnd,
+    FileFailed,
+    FileStart,
+    FileTask,
+)
+from omnisearch.ingest.stages.reader import read_all
+from omnisearch.ingest.stages.writer import Commit, Writer
+from omnisearch.ingest.statcache import StatCache
+from omnisearch.models.base import Encoder
+from omnisearch.types import Embedding
+
+
+@dataclass
+class StageTimes:
+    """Seconds spent in each stage (the reader's summed over its workers)."""
+
+    read: float = 0.0
+    enrich: float = 0.0
+    encode: float = 0.0
+    write: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {"read": self.read, "enrich": self.enrich, "encode": self.encode, "write": self.write}
+
+    def busiest(self) -> str:
+        d = self.as_dict()
+        return max(d, key=lambda k: d[k])
+
+
+@dataclass
+class _Open:
+    start: FileStart
+    jobs: list[tuple[ClipJob, Embedding]] = field(default_factory=list)
+    read_all: bool = False  # FileEnd seen
+
+
+@dataclass
+class LocalResult:
+    times: StageTimes
+    failed: list[tuple[str, str]]
+    files: int
+    clips: int
+    media_seconds: float
+
+
+def run_local(
+    tasks: list[FileTask],
+    store,
+    encoder: Encoder,
+    seg: SegmentConfig,
+    dec: DecodeConfig,
+    progress,
+    stats: StatCache,
+    workers: int,
+) -> LocalResult:
+    """Index `tasks` (new or changed files) into `store`; returns the stage times and what failed."""
+    times = StageTimes()
+    enricher, encode = Enricher(encoder), EncodeStage(encoder)
+    writer = Writer(store, progress, stats)
+    open_files: dict[str, _Open] = {}
+    failed: list[tuple[str, str]] = []
+    added_at = time.time()
+
+    def finish_ready() -> None:
+        for path in [p for p, o in open_files.items() if o.read_all and not encode.pending(p)]:
+            o = open_files.pop(path)
+            enricher.end(path)
+            encode.end(path)
+            f = o.start.task
+            jobs = [j for j, _ in o.jobs]
+            records = records_from(f.found, f.fingerprint, jobs, [e for _, e in o.jobs], added_at=added_at)
+            writer.put(Commit(f, records, max(o.start.info.duration, 0.0)))
+
+    def collect(final: bool) -> None:
+        for path, job, emb in encode.drain(final):
+            if path in open_files:  # a file that failed meanwhile is dropped
+                open_files[path].jobs.append((job, emb))
+
+    try:
+        for msg in read_all(tasks, seg, dec, workers):
+            if isinstance(msg, FileStart):
+                open_files[msg.task.found.path] = _Open(msg)
+                progress.on_file(msg.task.found.path, len(msg.spans))
+            elif isinstance(msg, ChunkAudio):
+                enricher.chunk(msg)
+                encode.chunk(msg)
+            elif isinstance(msg, Clips):
+                enricher.clips(msg.path, msg.jobs)
+                encode.add(msg.path, msg.jobs)
+                collect(final=False)
+            elif isinstance(msg, FileEnd):
+                times.read += msg.read_s
+                open_files[msg.path].read_all = True
+            elif isinstance(msg, FileFailed):
+                times.read += msg.read_s
+                failed.append((msg.path, msg.reason))
+                open_files.pop(msg.path, None)
+                enricher.end(msg.path)
+                encode.queue = [(p, j) for p, j in encode.queue if p != msg.path]
+                encode.end(msg.path)
+                progress.on_file_done(msg.path, "failed")
+            finish_ready()
+        collect(final=True)
+        finish_ready()
+    finally:
+        try:
+            writer.close()
+        finally:
+            times.enrich, times.encode, times.write = enricher.seconds, encode.seconds, writer.seconds
+    return LocalResult(times, failed, writer.files, writer.clips, writer.media_seconds)

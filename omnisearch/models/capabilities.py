@@ -1,0 +1,80 @@
+"""What an encoder can do besides `encode`, declared as explicit protocols.
+
+The ingest pipeline asks `isinstance(encoder, Enriching)` / `isinstance(encoder, SoundBlockEncoder)`
+instead of probing attributes by name: an encoder takes part in a stage by implementing its protocol.
+
+- `Transcriber`: speech segments of a 16 kHz mono signal (the enricher fills a clip's transcript).
+- `TextReader`: the lines of text seen in one frame (the enricher fills a clip's on-screen text).
+- `SpeechDetector`: does a signal hold speech at all (gates the transcriber, per decoded chunk).
+- `Enriching`: an encoder whose clips carry text made by such tools (omni-lite).
+- `SoundBlockEncoder`: an encoder whose sound vector is a pool of short block embeddings, so that a
+  file's audio is embedded once in blocks and each window pools the blocks it covers.
+
+Example:
+    >>> class Echo:
+    ...     def transcribe(self, audio): return []
+    >>> isinstance(Echo(), Transcriber), isinstance(Echo(), TextReader)
+    (True, False)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from omnisearch.models.asr import Segment
+    from omnisearch.models.audio_aisfx import BlockRows
+    from omnisearch.types import Embedding, EncoderInput
+
+
+@runtime_checkable
+class Transcriber(Protocol):
+    def transcribe(self, audio: np.ndarray) -> list[Segment]:
+        """Speech segments (seconds from the signal's start) of float32 16 kHz mono audio."""
+        ...
+
+
+@runtime_checkable
+class TextReader(Protocol):
+    def read_lines(self, frame: np.ndarray) -> list[str]:
+        """Lines of text read in one RGB uint8 frame (H, W, 3), confident ones only."""
+        ...
+
+
+@runtime_checkable
+class SpeechDetector(Protocol):
+    def has_speech(self, audio: np.ndarray) -> bool:
+        """True when float32 16 kHz mono audio holds speech."""
+        ...
+
+
+@runtime_checkable
+class Enriching(Protocol):
+    """An encoder whose clips carry a transcript and on-screen text (read by its own tools)."""
+
+    ocr_frames: int  # frames read per clip (spread over its frames, `ocr.pick_frames`)
+
+    def transcriber(self) -> Transcriber: ...
+
+    def text_reader(self) -> TextReader: ...
+
+    def speech_detector(self) -> SpeechDetector: ...
+
+
+@runtime_checkable
+class SoundBlockEncoder(Protocol):
+    """Sound embedded in short blocks, a window's sound vector pooled from the blocks it covers."""
+
+    def sound_blocks(self, audios: Sequence[np.ndarray | None]) -> list[BlockRows | None]:
+        """Raw block embeddings of each signal (None without audio), all signals batched together."""
+        ...
+
+    def encode_pooled(
+        self, items: Sequence[EncoderInput], sounds: Sequence[np.ndarray | None]
+    ) -> list[Embedding]:
+        """`encode(items)`, with item i's sound taken from the raw block rows `sounds[i]` (None: embed
+        its audio as `encode` does)."""
+        ...
