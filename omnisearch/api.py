@@ -212,18 +212,18 @@ class Index:
         writer = self._writer()
         try:
             spec = self.settings(writer, **settings)  # a conflicting setting fails before a model loads
-            enc = self.encoder(writer)
-            return index_paths(
-                roots,
-                writer,
-                enc,
-                spec.segment,
-                spec.decode,
-                progress=progress,
-                wait=wait,
-                force=forced,
-                workers=workers,
-            )
+            with self.encoder(writer).exclusive() as enc:  # searches on this Index wait meanwhile
+                return index_paths(
+                    roots,
+                    writer,
+                    enc,
+                    spec.segment,
+                    spec.decode,
+                    progress=progress,
+                    wait=wait,
+                    force=forced,
+                    workers=workers,
+                )
         finally:
             if writer is not self._reader:
                 writer.close()

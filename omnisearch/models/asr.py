@@ -41,6 +41,23 @@ def text_in_span(segments: list[Segment], start: float, end: float) -> str:
     return " ".join(parts)
 
 
+NO_SPEECH, LOW_LOGPROB = 0.6, -1.0  # Whisper's no_speech_threshold and logprob_threshold
+HALLUCINATIONS = {"you", "thank you.", "."}
+
+
+def not_speech(text: str, no_speech_prob: float, avg_logprob: float) -> bool:
+    """A segment to drop: empty, one of Whisper's stock hallucinations on silence, or silence by
+    Whisper's own rule (no-speech probability over 0.6 AND average log-probability under -1). The
+    no-speech probability alone is not enough: it exceeds 0.8 on clear speech after the first 30 s.
+
+    Example:
+        >>> not_speech("the budget", 0.83, -0.2), not_speech("the budget", 0.83, -1.4)
+        (False, True)
+    """
+    t = text.strip()
+    return not t or t.lower() in HALLUCINATIONS or (no_speech_prob > NO_SPEECH and avg_logprob < LOW_LOGPROB)
+
+
 class WhisperASR:
     """faster-whisper wrapper. `min_speech_s` skips audio too short to hold words."""
 
@@ -71,8 +88,7 @@ class WhisperASR:
         out = []
         for s in segments:
             text = s.text.strip()
-            # Whisper's stock hallucinations on silence / noise
-            if not text or s.no_speech_prob > 0.8 or text.lower() in {"you", "thank you.", "."}:
+            if not_speech(text, s.no_speech_prob, s.avg_logprob):
                 continue
             out.append(Segment(float(s.start), float(s.end), text))
         return out

@@ -11,7 +11,8 @@ Example:
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 from omnisearch.models.base import Encoder
 from omnisearch.types import Embedding, EncoderInput
@@ -25,7 +26,15 @@ class LockedEncoder(Encoder):
         self.inner = inner
         self.name, self.version, self.dim = inner.name, inner.version, inner.dim
         self.weights_from = inner.weights_from
+        self.source, self.source_digest = inner.source, inner.source_digest
         self._lock = threading.Lock()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[Encoder]:
+        """`inner` itself, every other user of this encoder waiting meanwhile: for work that uses more
+        than `encode` (ingest drives the encoder's capabilities: transcriber, sound blocks...)."""
+        with self._lock:
+            yield self.inner
 
     def encode(
         self, items: Sequence[EncoderInput], progress: Callable[[int], None] | None = None

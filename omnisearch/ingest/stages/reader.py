@@ -205,15 +205,18 @@ def _worker(tasks: mp.Queue, out: mp.Queue, seg: SegmentConfig, dec: DecodeConfi
 def read_all(
     tasks: list[FileTask], seg: SegmentConfig, dec: DecodeConfig, workers: int = 0, queue_size: int = 8
 ) -> Iterator[Message]:
-    """Every message of every task. workers = 0: read in this process, lazily, file after file;
-    otherwise `workers` forked processes decode ahead into a queue of `queue_size` messages (messages
-    of different files interleave; each file's own messages keep their order). A worker that dies
-    fails the files it had not finished."""
+    """Every message of every task. workers = 0: read in this process, lazily, file after file; otherwise
+    `workers` processes (forked from a clean forkserver) decode ahead into a queue of `queue_size`
+    messages (messages of different files interleave; each file's own messages keep their order). A
+    worker that dies fails the files it had not finished."""
     if workers <= 0 or not tasks:
         for task in tasks:
             yield from read_file(task, seg, dec)
         return
-    ctx = mp.get_context("fork")
+    # forkserver, not fork: the parent holds lancedb's async runtime (and torch's threads), which a
+    # forked child may deadlock on; the server process imports only this module, then forks cheaply
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
     todo: mp.Queue = ctx.Queue()
     out: mp.Queue = ctx.Queue(maxsize=queue_size)
     n = min(workers, len(tasks))
