@@ -19,12 +19,7 @@ from typing import Any
 
 import typer
 
-
-def _fail(msg: str) -> None:
-    from rich.console import Console
-
-    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {msg}", highlight=False)
-    raise typer.Exit(2)
+from omnisearch.cli.guard import fail as _fail
 
 
 def default_feature_cache() -> Path:
@@ -50,31 +45,23 @@ def parse_floats(value: str, n: int = 3) -> tuple[float, ...]:
 
 
 def _encoder(model: str, device: str, lora_ok: bool = False) -> Any:
-    """The encoder to train: one with frozen features for heads (`feature_layout`: omni-lite, clip-clap),
-    or, when `lora_ok`, omniretriever-7b (LoRA)."""
+    """The encoder to train: a heads host (frozen features: omni-lite, clip-clap) or, when `lora_ok`,
+    a LoRA-trainable model (omniretriever-7b). Capabilities are the explicit classes and protocols of
+    `omnisearch.models.base.HeadsHost` and `omnisearch.models.capabilities`."""
     from omnisearch.models import EncoderOptions, load_encoder
+    from omnisearch.models.base import HeadsHost
+    from omnisearch.models.capabilities import LoraTrainable
 
     try:
         encoder = load_encoder(model, EncoderOptions(device=device))
     except (ValueError, RuntimeError) as e:
         _fail(str(e))
-    if lora_ok and encoder.name.startswith("omniretriever"):
+    if lora_ok and isinstance(encoder, LoraTrainable):
         return encoder
-    if not hasattr(encoder, "feature_layout"):
+    if not isinstance(encoder, HeadsHost):
         what = "heads or LoRA" if lora_ok else "heads (ablation); train omniretriever-7b with `train`"
         _fail(f"model {model!r} cannot be trained here: {what} (omni-lite, clip-clap, omniretriever-7b)")
     return encoder
-
-
-def _heads_setup(encoder: Any) -> tuple[Any, dict[str, Any]]:
-    """(HeadsConfig for the encoder's features, what the model folder must record to rebuild it)."""
-    from omnisearch.models.heads import HeadsConfig
-
-    layout = encoder.feature_layout
-    if layout.name == "omni-lite":
-        return HeadsConfig(), {}
-    meta = {"clip": str(Path(encoder.clip_path).resolve()), "clap": str(Path(encoder.clap_path).resolve())}
-    return HeadsConfig.for_layout(layout), meta
 
 
 def _prepare(manifest: Path, label: str, work: Callable[..., list[Any]], cache_dir: Path | None) -> list[Any]:
@@ -183,14 +170,16 @@ def train_command(
     for key, value in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr)):
         if value is not None:
             common[key] = value
-    if not hasattr(encoder, "feature_layout"):
+    from omnisearch.models.capabilities import LoraTrainable, TowerLoraTrainable
+
+    if isinstance(encoder, LoraTrainable):
         from omnisearch.train.lora import LoraTrainConfig
 
         cfg = LoraTrainConfig(rank=lora_rank, gradient_checkpointing=gradient_checkpointing, **common)
         _train_lora(manifest, out, encoder, cfg, val, cache_dir, resume)
         return
     if lora:
-        if encoder.feature_layout.name != "clip-clap":
+        if not isinstance(encoder, TowerLoraTrainable):
             _fail("--lora is for clip-clap (omniretriever-7b always trains LoRA; omni-lite has none)")
         from omnisearch.train.clip_clap_lora import ClipClapLoraConfig
 
@@ -200,7 +189,7 @@ def train_command(
     from omnisearch.train.batches import rows_from_features
     from omnisearch.train.trainer import train
 
-    heads_cfg, folder_meta = _heads_setup(encoder)
+    heads_cfg, folder_meta = encoder.heads_setup()
     feats = _features(manifest, encoder, cache_dir)
     val_feats = _features(val, encoder, cache_dir) if val else None
     cfg = TrainConfig(heads=heads_cfg, alpha=alpha, **common)
@@ -232,15 +221,17 @@ def _train_lora(
     rows = _media(manifest, cache_dir)
     val_rows = _media(val, cache_dir) if val else None
     kw = {"val": val_rows, "resume": resume, "on_log": _print_log}
+    from omnisearch.models.capabilities import LoraTrainable
+
     try:
-        if hasattr(encoder, "feature_layout"):
+        if isinstance(encoder, LoraTrainable):
+            from omnisearch.train.lora import train_lora
+
+            result = train_lora(rows, out, cfg, encoder.lora_location(), **kw)
+        else:
             from omnisearch.train.clip_clap_lora import train_clip_clap_lora
 
             result = train_clip_clap_lora(rows, out, cfg, encoder, **kw)
-        else:
-            from omnisearch.train.lora import train_lora
-
-            result = train_lora(rows, out, cfg, encoder.location, **kw)
     except (ValueError, RuntimeError) as e:
         _fail(str(e))
     typer.echo(
@@ -269,7 +260,7 @@ def ablation_command(
 
     seed_list = [int(s) for s in seeds.split(",") if s.strip()]
     encoder = _encoder(model, "cpu")
-    heads_cfg, _ = _heads_setup(encoder)
+    heads_cfg, _ = encoder.heads_setup()
     train_feats = _features(train_manifest, encoder, cache_dir)
     test_feats = _features(test_manifest, encoder, cache_dir)
     base = TrainConfig(batch_size=batch_size, lr=lr, temperature=temperature, heads=heads_cfg)

@@ -94,6 +94,13 @@ class HeadsHost:
     _heads: object | None = None
     _plain: tuple[str, str, int] | None = None
 
+    def heads_setup(self) -> tuple[object, dict]:
+        """(the `HeadsConfig` heads trained on this encoder's features start from, what a model folder
+        of such heads must record to rebuild the encoder): omni-lite's defaults and nothing."""
+        from omnisearch.models.heads import HeadsConfig
+
+        return HeadsConfig(), {}
+
     def attach_heads(self, blend: object) -> None:
         """Use trained heads from now on (`HeadsBlend`: `name`, `tag`, `output_dim`, `blend`)."""
         if self._plain is None:

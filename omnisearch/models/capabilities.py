@@ -7,6 +7,8 @@ instead of probing attributes by name: an encoder takes part in a stage by imple
 - `TextReader`: the lines of text seen in one frame (the enricher fills a clip's on-screen text).
 - `SpeechDetector`: does a signal hold speech at all (gates the transcriber, per decoded chunk).
 - `Enriching`: an encoder whose clips carry text made by such tools (omni-lite).
+- `LoraTrainable`, `TowerLoraTrainable`: what `omnisearch train` may train with LoRA (heads training
+  needs a `base.HeadsHost`).
 - `SoundBlockEncoder`: an encoder whose sound vector is a pool of short block embeddings, so that a
   file's audio is embedded once in blocks and each window pools the blocks it covers.
 
@@ -77,4 +79,22 @@ class SoundBlockEncoder(Protocol):
     ) -> list[Embedding]:
         """`encode(items)`, with item i's sound taken from the raw block rows `sounds[i]` (None: embed
         its audio as `encode` does)."""
+        ...
+
+
+@runtime_checkable
+class LoraTrainable(Protocol):
+    """A model trained with LoRA over decoded media (omniretriever-7b: `train.lora`)."""
+
+    def lora_location(self) -> str:
+        """The checkpoint (or adapter) folder training starts from."""
+        ...
+
+
+@runtime_checkable
+class TowerLoraTrainable(Protocol):
+    """A heads host whose towers also take LoRA (clip-clap --lora: `train.clip_clap_lora`)."""
+
+    def tower_paths(self) -> dict[str, str]:
+        """Tower name -> its local folder."""
         ...

@@ -119,6 +119,9 @@ def adapters_digest(adapters: Mapping[str, str]) -> str:
 
 
 class ClipClap(HeadsHost, Encoder):
+    """CLIP + CLAP from local folders; trains heads (`HeadsHost`) and LoRA on its towers
+    (`capabilities.TowerLoraTrainable`)."""
+
     name = "clip-clap"
     version = "1"
     weights_from = "local CLIP + CLAP folders (OMNISEARCH_CLIP / OMNISEARCH_CLAP or omnisearch.json)"
@@ -158,6 +161,17 @@ class ClipClap(HeadsHost, Encoder):
             self.attach_heads(HeadsBlend.from_folder(path, device=resolve_device(self.options.device)))
 
     # ---- lazily loaded models: a video-only batch never loads CLAP -------------------------------
+
+    def heads_setup(self) -> tuple[object, dict]:
+        """Heads sized by clip-clap's feature layout; a model folder records both tower folders."""
+        from omnisearch.models.heads import HeadsConfig
+
+        return HeadsConfig.for_layout(self.feature_layout), self.tower_paths()
+
+    def tower_paths(self) -> dict[str, str]:
+        """{"clip": folder, "clap": folder}: the towers LoRA trains on (absolute)."""
+        return {"clip": str(Path(self.clip_path).resolve()), "clap": str(Path(self.clap_path).resolve())}
+
     def _setup(self) -> None:
         if self._device is None:
             from omnisearch.models.device import resolve_device, resolve_dtype

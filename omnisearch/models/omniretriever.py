@@ -73,6 +73,8 @@ log = logging.getLogger(__name__)
 
 
 class OmniRetriever(Encoder):
+    """The paper's model; trains with LoRA (`capabilities.LoraTrainable`)."""
+
     name = "omniretriever-7b"
     version = "1"
     weights_from = "local folder (OMNISEARCH_OMNIRETRIEVER or omnisearch.json); no download"
@@ -108,6 +110,10 @@ class OmniRetriever(Encoder):
         self.layers = int(text_cfg["num_hidden_layers"])
         self.weights_from = self.location + (f" (LoRA on {self.base})" if self.adapter else "")
         self._loaded = False
+
+    def lora_location(self) -> str:
+        """The checkpoint (or adapter) folder LoRA training starts from."""
+        return self.location
 
     def _base_location(self) -> str:
         base = self.meta.get("base") or os.environ.get("OMNISEARCH_OMNIRETRIEVER_BASE", "")
