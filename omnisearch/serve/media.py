@@ -68,7 +68,9 @@ class MediaCache:
 
     def _cached(self, clip: ClipFile, what: str, ext: str, make) -> str:
         st = os.stat(clip.path)
-        key = hashlib.sha1(f"{what}|{clip.clip_id}|{clip.path}|{st.st_size}|{st.st_mtime_ns}".encode())
+        key = hashlib.sha1(
+            f"{what}|{clip.clip_id}|{clip.start:.3f}-{clip.end:.3f}|{clip.path}|{st.st_size}|{st.st_mtime_ns}".encode()
+        )
         out = os.path.join(self.folder, key.hexdigest()[:24] + ext)
         with self._lock_for(out):
             if os.path.exists(out):

@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -53,14 +54,21 @@ UPLOAD_BODY = {
 FILE_RESPONSES: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown clip, or its file is gone"}}
 
 
-def clip_urls(clip_id: str) -> dict[str, str]:
+MAX_CUT_S = 600.0  # the longest span /media cuts
+
+
+def clip_urls(clip_id: str, span: tuple[float, float] | None = None) -> dict[str, str]:
+    """The thumbnail and media URLs of a clip; `span` (a hit's merged moment) widens the media cut."""
     base = f"/api/clips/{quote(clip_id, safe=':')}"
-    return {"thumbnail_url": f"{base}/thumbnail", "media_url": f"{base}/media"}
+    media = f"{base}/media" + (f"?start={span[0]:.3f}&end={span[1]:.3f}" if span else "")
+    return {"thumbnail_url": f"{base}/thumbnail", "media_url": media}
 
 
 def hit_json(hit: Any) -> dict[str, Any]:
-    """A SearchHit as the API's hit object: its fields, its citation and the URLs of its media."""
-    return {**hit.to_dict(), **clip_urls(hit.clip_id)}
+    """A SearchHit as the API's hit object: its fields, its citation and the URLs of its media (the
+    media URL plays the hit's whole moment, span_start-span_end)."""
+    wider = (hit.span_start, hit.span_end) != (hit.start, hit.end)
+    return {**hit.to_dict(), **clip_urls(hit.clip_id, (hit.span_start, hit.span_end) if wider else None)}
 
 
 def server_state(request: Request) -> ServerState:
@@ -144,8 +152,19 @@ def api_router(guard: Callable[[Request], None]) -> APIRouter:
         responses={200: {"content": {"video/mp4": {}, "audio/mp4": {}}}, **FILE_RESPONSES},
         summary="The clip's span, cut to a playable file (HTTP Range supported)",
     )
-    async def media(state: State, clip_id: str) -> FileResponse:
+    async def media(
+        state: State,
+        clip_id: str,
+        start: Annotated[
+            float | None, Query(ge=0, le=1e7, description="Cut from (default: clip start)")
+        ] = None,
+        end: Annotated[float | None, Query(ge=0, le=1e7, description="Cut to (default: clip end)")] = None,
+    ) -> FileResponse:
         cf = await _clip_file(state, clip_id)
+        a, b = cf.start if start is None else start, cf.end if end is None else end
+        if not (b > a and b - a <= MAX_CUT_S):
+            raise HTTPException(status_code=422, detail=f"need start < end, at most {MAX_CUT_S:g} s apart")
+        cf = replace(cf, start=a, end=b)
         path = await _made(state.cache.cut, cf)
         return FileResponse(path, media_type=media_type_of(cf.media_type, path))
 
