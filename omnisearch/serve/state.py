@@ -12,7 +12,9 @@ Example:
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,6 +25,26 @@ from omnisearch.serve.media import MediaCache
 from omnisearch.serve.schemas import SearchParams
 
 WARM_UP_QUERY = "warm up"
+
+
+def warm_up(index: Any, folder: str) -> None:
+    """Run one search of each kind (text, sound, picture, clip) on a generated 2 s clip, so that every
+    model the encoder loads lazily is loaded at start, not on a user's first request."""
+    clip = os.path.join(folder, "warm-up.mp4")
+    still = os.path.join(folder, "warm-up.png")
+    lavfi = ["-f", "lavfi", "-i", "testsrc=duration=2:size=160x120:rate=10", "-f", "lavfi"]
+    lavfi += ["-i", "sine=frequency=440:duration=2", "-shortest", "-c:v", "libx264", "-c:a", "aac", clip]
+    for args in (lavfi, ["-i", clip, "-frames:v", "1", still]):
+        cmd = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *args]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+    try:
+        index.search(WARM_UP_QUERY, k=1)
+        index.search(audio=clip, k=1)
+        index.search(image=still, k=1)
+        index.search(video=clip, k=1)
+    finally:
+        for p in (clip, still):
+            os.remove(p)
 
 
 @dataclass
@@ -61,7 +83,7 @@ class ServerState:
             _temp=temp,
         )
         if index.info().get("clips"):
-            index.search(WARM_UP_QUERY, k=1)  # loads the encoder now, not on the first request
+            warm_up(index, upload_dir)
         return state
 
     def stop(self) -> None:
