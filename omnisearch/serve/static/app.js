@@ -41,7 +41,8 @@ function card(hit) {
   name.title = hit.file;
   const span = document.createElement("span");
   span.className = "span";
-  span.textContent = `${clock(hit.span_start)}-${clock(Math.ceil(hit.span_end))}`;
+  span.textContent = hit.media_type === "image" ? "picture"
+    : `${clock(hit.span_start)}-${clock(Math.ceil(hit.span_end))}`;
   const score = document.createElement("span");
   score.className = "score";
   score.textContent = hit.score.toFixed(3);
@@ -56,12 +57,19 @@ function card(hit) {
   return el;
 }
 
-// Replace the thumbnail by a player of the hit's moment (the server cuts the span).
+// Replace the thumbnail by a player of the hit's moment (the server cuts the span); a picture is
+// shown whole.
 async function playIn(frame, hit) {
-  if (frame.querySelector("video, audio")) return;
-  const isAudio = hit.media_type === "audio";
-  if (hit.media_type === "image") return;
-  const player = document.createElement(isAudio ? "audio" : "video");
+  if (frame.querySelector("video, audio, img.full")) return;
+  if (hit.media_type === "image") {
+    const img = document.createElement("img");
+    img.className = "full";
+    img.alt = basename(hit.file);
+    img.src = await mediaSrc(hit.media_url);
+    frame.replaceChildren(img);
+    return;
+  }
+  const player = document.createElement(hit.media_type === "audio" ? "audio" : "video");
   player.controls = true;
   player.autoplay = true;
   player.muted = false;
