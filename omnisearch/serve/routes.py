@@ -32,25 +32,31 @@ from omnisearch.serve.uploads import FILE_FIELDS, form_fields, save_upload
 
 MAX_FORM_FIELD_BYTES = 64 * 1024
 
-UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        **{
-                            name: {"type": "string", "format": "binary", "description": f"Query {name} file."}
-                            for name in FILE_FIELDS
-                        },
-                        **UploadParams.model_json_schema()["properties"],
-                    },
-                }
-            }
-        },
+
+def _inlined(node: Any, defs: dict[str, Any]) -> Any:
+    """A JSON schema with its local `#/$defs/...` references replaced by what they point at."""
+    if isinstance(node, dict):
+        ref = node.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            return _inlined(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inlined(v, defs) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inlined(v, defs) for v in node]
+    return node
+
+
+def _upload_body() -> dict[str, Any]:
+    """The OpenAPI request body of POST /api/search: the query files and UploadParams' fields."""
+    params = UploadParams.model_json_schema()
+    files = {
+        name: {"type": "string", "format": "binary", "description": f"Query {name} file."}
+        for name in FILE_FIELDS
     }
-}
+    props = {**files, **_inlined(params["properties"], params.get("$defs", {}))}
+    body = {"multipart/form-data": {"schema": {"type": "object", "properties": props}}}
+    return {"requestBody": {"required": True, "content": body}}
+
+
 FILE_RESPONSES: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown clip, or its file is gone"}}
 
 
@@ -99,7 +105,7 @@ def api_router(guard: Callable[[Request], None]) -> APIRouter:
         "/search",
         response_model=SearchOut,
         dependencies=auth,
-        openapi_extra=UPLOAD_BODY,
+        openapi_extra=_upload_body(),
         summary="Search by text and/or uploaded audio, video or image files",
     )
     async def search_post(state: State, request: Request) -> dict[str, Any]:
