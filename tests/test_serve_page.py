@@ -98,7 +98,8 @@ def _cards(driver) -> list[dict]:
 
 def test_q_in_the_url_shows_a_grid_of_thumbnails_then_a_click_plays_the_moment(browser, page_base, screens):
     browser.get(f"{page_base}/?q={quote('budget for the warehouse')}")
-    n = _wait(browser, f"{LOADED_THUMBS} >= 3 && {LOADED_THUMBS}")
+    all_loaded = f"{LOADED_THUMBS} == document.querySelectorAll('.hit img').length"
+    n = _wait(browser, f"{LOADED_THUMBS} >= 3 && {all_loaded} && {LOADED_THUMBS}")
     cards = _cards(browser)
     assert len(cards) >= n and cards[0]["file"] == "talk.mp4"
     assert all(re.fullmatch(r"\d\d:\d\d-\d\d:\d\d|picture", c["span"]) for c in cards)

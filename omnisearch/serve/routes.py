@@ -34,11 +34,16 @@ MAX_FORM_FIELD_BYTES = 64 * 1024
 
 
 def _inlined(node: Any, defs: dict[str, Any]) -> Any:
-    """A JSON schema with its local `#/$defs/...` references replaced by what they point at."""
+    """A JSON schema with its local `#/$defs/...` references replaced by what they point at, and
+    `anyOf [X, null]` by X (a form field is absent, never null)."""
     if isinstance(node, dict):
         ref = node.get("$ref", "")
         if ref.startswith("#/$defs/"):
             return _inlined(defs[ref.removeprefix("#/$defs/")], defs)
+        options = [o for o in node.get("anyOf", []) if o != {"type": "null"}]
+        if len(options) == 1 and len(node["anyOf"]) == 2:
+            rest = {k: v for k, v in node.items() if k != "anyOf"}
+            return _inlined({**options[0], **rest}, defs)
         return {k: _inlined(v, defs) for k, v in node.items()}
     if isinstance(node, list):
         return [_inlined(v, defs) for v in node]
