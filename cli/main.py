@@ -251,7 +251,15 @@ def info(
 
 
 def _register_more() -> None:
-    from omnisearch.cli import doctor_cmds, eval_cmds, export_cmds, mcp_cmds, store_cmds, train_cmds
+    from omnisearch.cli import (
+        doctor_cmds,
+        eval_cmds,
+        export_cmds,
+        http_cmds,
+        mcp_cmds,
+        store_cmds,
+        train_cmds,
+    )
 
     eval_cmds.register(app)
     train_cmds.register(app)
@@ -259,6 +267,7 @@ def _register_more() -> None:
     doctor_cmds.register(app)
     export_cmds.register(app)
     mcp_cmds.register(app)
+    http_cmds.register(app)
 
 
 _register_more()

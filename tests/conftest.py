@@ -41,3 +41,33 @@ def api_library(tmp_path_factory):
         else:
             os.environ["HOME"] = before
     return home, home / ".omnisearch" / "db", names
+
+
+@pytest.fixture(scope="session")
+def serve_library(tmp_path_factory):
+    """A generated library indexed with omni-lite: (library folder, db folder). For the server tests."""
+    from omnisearch.media import synth
+
+    if not synth.have_tools("ffmpeg", "espeak-ng"):
+        pytest.skip("needs Debian ffmpeg and espeak-ng")
+    pytest.importorskip("fastapi")
+    from serve_helpers import make_library
+
+    import omnisearch
+
+    lib = make_library(tmp_path_factory.mktemp("serve") / "lib")
+    db = lib.parent / "db"
+    with omnisearch.open(db) as idx:
+        report = idx.index([lib])
+    assert report.files_indexed == 5, report
+    return lib, db
+
+
+@pytest.fixture(scope="session")
+def serve_index(serve_library):
+    """The served index, opened read-only once per session (its models are loaded once)."""
+    import omnisearch
+
+    idx = omnisearch.open(serve_library[1], read_only=True)
+    yield idx
+    idx.close()

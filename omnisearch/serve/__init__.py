@@ -1,0 +1,9 @@
+"""`omnisearch serve`: the HTTP API (FastAPI + uvicorn) and the web page, built on the Python API.
+
+Importing this package is cheap; `omnisearch.serve.app` imports FastAPI.
+
+Example:
+    >>> from omnisearch.serve.config import ServeConfig
+    >>> from omnisearch.serve.app import run_server      # doctest: +SKIP
+    >>> run_server(ServeConfig(db="omnisearch-db"))      # doctest: +SKIP
+"""
