@@ -89,6 +89,17 @@ def index(
         None, "--window", help="Clip length in seconds (default: the index's, or 10)."
     ),
     overlap: float = typer.Option(None, "--overlap", help="Overlap of clips in seconds (the index's, or 5)."),
+    segment: str = typer.Option(
+        None,
+        "--segment",
+        help="fixed (windows) | shots (cut at picture changes) | speech (in pauses); the index's, or fixed.",
+    ),
+    min_len: float = typer.Option(
+        None, "--min-len", help="Shortest clip, s (shots, speech; the index's, or 2)."
+    ),
+    max_len: float = typer.Option(
+        None, "--max-len", help="Longest clip, s (shots, speech; the index's, or 20)."
+    ),
     frames: int = typer.Option(None, "--frames", help="Frames decoded per clip (the index's, or 8)."),
     device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda | cuda:N"),
     batch_size: int = typer.Option(16, "--batch-size"),
@@ -109,7 +120,9 @@ def index(
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         _fail(f"not found: {', '.join(missing)}")
-    settings = dict(window=window, overlap=overlap, frames=frames)
+    settings = dict(
+        window=window, overlap=overlap, mode=segment, min_len=min_len, max_len=max_len, frames=frames
+    )
     opts = OpenOptions(store=store.value, device=device, model=model, batch_size=batch_size)
     with writer_section(db, qdrant_url, wait):
         st = _open(store, db, qdrant_url, qdrant_api_key, wait=wait)  # before the model: busy fails fast
