@@ -73,6 +73,24 @@ def _load_model(model: str, device: str, batch_size: int):
         _fail(str(e))
 
 
+def _engine(engine: str, address: str | None, device: str):
+    """None for the local engine, else a RayEngine (a GPU per encoder actor unless --device cpu)."""
+    if engine not in ("local", "ray"):
+        _fail(f"--engine {engine!r}: choose local or ray")
+    if engine == "local":
+        if address:
+            _fail("--ray-address needs --engine ray")
+        return None
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        _fail("--engine ray needs Ray Data: pip install 'omnisearch[ray]'")
+    from omnisearch.ingest.ray_engine import RayEngine, RayOptions
+
+    gpus = {"cpu": 0.0, "auto": None}.get(device, 1.0)  # auto: a GPU per encoder when the cluster has one
+    return RayEngine(RayOptions(address=address, gpus_per_encoder=gpus))
+
+
 @app.command()
 def index(
     paths: list[Path] = typer.Argument(..., help="Files and folders to index (folders are walked)."),
@@ -106,6 +124,10 @@ def index(
     workers: int = typer.Option(
         None, "--workers", help="Decoder processes (default: cores - 1, 1 to 4; 0: decode in-process)."
     ),
+    engine: str = typer.Option("local", "--engine", help="local (this process) | ray (Ray Data)."),
+    ray_address: str = typer.Option(
+        None, "--ray-address", help="Ray cluster to join (auto, ray://HOST:10001); default: start Ray here."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (alone on stdout)."),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait for another writer, or exit 2 at once."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 when any file or folder was skipped."),
@@ -120,6 +142,7 @@ def index(
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         _fail(f"not found: {', '.join(missing)}")
+    runner = _engine(engine, ray_address, device)  # before the store: a bad --engine fails fast
     settings = dict(
         window=window, overlap=overlap, mode=segment, min_len=min_len, max_len=max_len, frames=frames
     )
@@ -135,7 +158,9 @@ def index(
             _fail(str(e))
         try:
             with IngestProgress(disable=as_json) as prog, store_errors(db):
-                report = idx.index(paths, progress=prog.callbacks(), wait=wait, workers=workers, **settings)
+                report = idx.index(
+                    paths, progress=prog.callbacks(), wait=wait, workers=workers, engine=runner, **settings
+                )
         except EncoderMismatchError as e:
             _fail(str(e))
         finally:

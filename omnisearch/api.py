@@ -29,7 +29,7 @@ from omnisearch.retrieval.query import FILTER_KEYS, Query, QueryError, check_spa
 from omnisearch.types import Modality
 
 if TYPE_CHECKING:
-    from omnisearch.ingest.pipeline import IngestReport, Progress
+    from omnisearch.ingest.pipeline import Engine, IngestReport, Progress
     from omnisearch.models.base import Encoder
     from omnisearch.retrieval.planner import SearchOptions, SearchResult
     from omnisearch.spec import IndexSpec
@@ -187,13 +187,15 @@ class Index:
         force: bool = False,
         wait: bool = True,
         workers: int | None = None,
+        engine: Engine | None = None,
         **settings: Any,
     ) -> IngestReport:
         """Index files and folders (new or changed files only; `force`: every file again) with the
         index's own encoder and settings (`settings`: window, overlap, frames... for a new index; on an
         existing one they must repeat its own). Holds the writer lock meanwhile (`wait=False`: raise
         IndexBusyError when another writer has it); the spec records the roots. `workers`: decoding
-        processes (default from the core count).
+        processes (default from the core count). `engine`: where files
+        are embedded (None: this process; `omnisearch.ingest.ray_engine.RayEngine()`: Ray Data).
 
         Example:
             >>> omnisearch.open("db").index(["~/Videos"]).files_indexed     # doctest: +SKIP
@@ -223,6 +225,7 @@ class Index:
                     wait=wait,
                     force=forced,
                     workers=workers,
+                    engine=engine,
                 )
         finally:
             if writer is not self._reader:

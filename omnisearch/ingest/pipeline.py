@@ -25,11 +25,13 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from omnisearch.config import DecodeConfig, SegmentConfig
 from omnisearch.indexers.base import VectorStore
 from omnisearch.indexers.lock import LockHolder, WriterLock
-from omnisearch.ingest.stages.local import run_local
+from omnisearch.ingest.stages.items import FileTask
+from omnisearch.ingest.stages.local import LocalResult, run_local
 from omnisearch.ingest.stages.reader import default_workers, select_files
 from omnisearch.ingest.statcache import StatCache
 from omnisearch.media.audio import import_torch
@@ -72,6 +74,22 @@ class IngestReport:
         return self.media_seconds / self.wall_seconds if self.wall_seconds else 0.0
 
 
+class Engine(Protocol):
+    """Runs the reader, enricher and encoder stages over `tasks` somewhere other than this process and
+    commits each file through the `stages.writer.Writer` here (all of a file's clips at once)."""
+
+    def run(
+        self,
+        tasks: list[FileTask],
+        store: VectorStore,
+        encoder: Encoder,
+        seg: SegmentConfig,
+        dec: DecodeConfig,
+        progress: Progress,
+        stats: StatCache,
+    ) -> LocalResult: ...
+
+
 @dataclass
 class Progress:
     """Callbacks the CLI plugs a progress bar into; all optional. `on_clips` and `on_file_done` with
@@ -94,17 +112,20 @@ def index_paths(
     on_wait: Callable[[LockHolder | None], None] | None = None,
     force: frozenset[str] = frozenset(),
     workers: int | None = None,
+    engine: Engine | None = None,
 ) -> IngestReport:
     """Index files and folders into `store` incrementally (new or changed files only); rows of files
     that no longer exist under the given folders are removed. Holds the store's writer lock: waits for
     another writer (`on_wait(holder)` is called once) or, with `wait=False`, raises IndexBusyError.
     Files in `force` (absolute paths) are re-embedded even when unchanged. `workers`: decoder processes
-    (None: `default_workers()`; 0: decode in this process)."""
+    (None: `default_workers()`; 0: decode in this process). `engine`: where the files are decoded and
+    embedded (None: the local stages, `run_local`; `omnisearch.ingest.ray_engine.RayEngine`: Ray Data);
+    files are selected here and written by the engine's writer either way."""
     lock_file = store.lock_path()
     lock = WriterLock(lock_file).hold(wait=wait, on_wait=on_wait) if lock_file else contextlib.nullcontext()
     with lock:
         n = default_workers() if workers is None else workers
-        return _index_locked(paths, store, encoder, segment_cfg, decode_cfg, progress, force, n)
+        return _index_locked(paths, store, encoder, segment_cfg, decode_cfg, progress, force, n, engine)
 
 
 def _index_locked(
@@ -116,6 +137,7 @@ def _index_locked(
     progress: Progress | None,
     force: frozenset[str],
     workers: int,
+    engine: Engine | None = None,
 ) -> IngestReport:
     progress = progress or Progress()
     report = IngestReport()
@@ -130,16 +152,11 @@ def _index_locked(
     for _ in range(report.files_unchanged):
         progress.on_file_done("", "unchanged")
     try:
-        result = run_local(
-            tasks,
-            store,
-            encoder,
-            segment_cfg or SegmentConfig(),
-            decode_cfg or DecodeConfig(),
-            progress,
-            stats,
-            workers,
-        )
+        seg, dec = segment_cfg or SegmentConfig(), decode_cfg or DecodeConfig()
+        if engine is None:
+            result = run_local(tasks, store, encoder, seg, dec, progress, stats, workers)
+        else:
+            result = engine.run(tasks, store, encoder, seg, dec, progress, stats)
     finally:
         stats.save()
     report.failed += result.failed
