@@ -7,7 +7,9 @@ video is indexed with each segmentation (default encoder, LanceDB) and each quer
 
 - `inside`: the hit's clip span lies inside the query's shot (0.25 s of slack at either end);
 - `right`: most of the hit's clip span lies in the query's shot;
-- `purity`: the share of the hit's clip span that lies in the query's shot (mean over queries).
+- `purity`: the share of the hit's clip span that lies in the query's shot (mean over queries);
+- `covers`: the hit's clip span holds most of the query's shot (a long clip can cover it and still
+  be impure).
 
 "talk": one continuous shot (no cut) in which the same sentences are spoken one after another with
 1.2 s pauses; one query per sentence (its topic), scored the same way against the sentence's spoken
@@ -52,6 +54,7 @@ SHOTS = [
     (8.0, "white", "box", "SOCCER", "The soccer final was played in the rain.", "soccer final"),
 ]
 SLACK = 0.25
+COLUMNS = ("inside", "right", "purity", "covers")
 PAUSE = 1.2  # the talk: silence between sentences
 LIGHT = ("yellow", "cyan", "white", "orange", "green")
 MODES = {
@@ -107,7 +110,7 @@ def score(video: Path, regions: list, queries: list, mode: str, enc, db: Path, s
     t = time.perf_counter()
     report = index_paths([str(video.parent)], store, enc, MODES[mode])
     wall = time.perf_counter() - t
-    inside = right = 0
+    inside = right = covers = 0
     purity = 0.0
     for q, i in queries:
         hit = search(store, enc, Query(text=q), SearchOptions(k=1)).hits[0]
@@ -116,6 +119,7 @@ def score(video: Path, regions: list, queries: list, mode: str, enc, db: Path, s
         share = overlap(span, target) / max(span[1] - span[0], 1e-9)
         right += share > 0.5
         purity += share
+        covers += overlap(span, target) / (target[1] - target[0]) > 0.5
     store.close()
     n = len(queries)
     return (
@@ -144,7 +148,7 @@ def main() -> None:
         ]
         for name, video, targets, queries, slack in libraries:
             print(f"\n{name}: {targets[-1][1]:.1f} s, {len(targets)} targets, {len(queries)} queries (top-1)")
-            print(f"{'mode':8} {'clips':>5} {'index s':>8} {'inside':>7} {'right':>6} {'purity':>7}")
+            print(f"{'mode':8} {'clips':>5} {'index s':>8} " + " ".join(f"{c:>7}" for c in COLUMNS))
             for mode in args.modes:
                 print(
                     score(video, targets, queries, mode, enc, root / f"db-{name}-{mode}", slack), flush=True

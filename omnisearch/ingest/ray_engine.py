@@ -44,14 +44,15 @@ ROWS_PER_BLOCK = 4  # clips per reader output batch: decoded frames are big, blo
 @dataclass
 class RayOptions:
     """Where and how wide the Ray engine runs. `address`: None starts a local Ray instance;
-    `num_cpus` caps that local instance. `readers`/`encoders`: actors per stage; `gpus_per_encoder`:
+    `num_cpus` caps that local instance. `readers`/`encoders`: actors per stage (None: `pool_sizes`
+    picks them from the cluster's resources); `gpus_per_encoder`:
     0 for CPU encoders, else the GPUs each encoder actor reserves (None: 1 when the cluster has a GPU);
     `cpus_per_encoder`: the CPUs (and threads) each encoder actor reserves."""
 
     address: str | None = None
     num_cpus: int | None = None
-    readers: int = 1
-    encoders: int = 1
+    readers: int | None = None
+    encoders: int | None = None
     cpus_per_encoder: float = 1.0
     gpus_per_encoder: float | None = 0.0
 
@@ -179,6 +180,28 @@ def _embedding(blob: bytes) -> Embedding:
     return Embedding({Modality(m): v for m, v in vectors.items()}, derived)
 
 
+def pool_sizes(
+    opts: RayOptions, cpus: float, gpus: float, per_encoder_gpus: float, n_files: int
+) -> tuple[int, int]:
+    """(max readers, encoders): the options' counts, else one encoder per GPU share (CPU encoders: one
+    per 4 CPUs, at least one) and readers on the CPUs left over, at most one per file.
+
+    Example:
+        >>> pool_sizes(RayOptions(), cpus=2, gpus=0, per_encoder_gpus=0, n_files=10)
+        (1, 1)
+        >>> pool_sizes(RayOptions(), cpus=64, gpus=4, per_encoder_gpus=1, n_files=1000)
+        (60, 4)
+    """
+    if opts.encoders is not None:
+        encoders = opts.encoders
+    elif per_encoder_gpus > 0:
+        encoders = max(1, int(gpus // per_encoder_gpus))
+    else:
+        encoders = max(1, int(cpus // 4))
+    readers = opts.readers or max(1, int(cpus - encoders * opts.cpus_per_encoder))
+    return min(readers, max(1, n_files)), encoders
+
+
 class RayEngine:
     """`Engine` that runs the reader and encoder stages on Ray Data and writes on the driver."""
 
@@ -240,18 +263,20 @@ class RayEngine:
         segment_cfg: SegmentConfig,
         decode_cfg: DecodeConfig,
     ):
+        """The reader and encoder stages over `files`, sized to the cluster."""
         import ray
         import ray.data
 
-        gpus = self.options.gpus_per_encoder
+        opts = self.options
+        gpus = opts.gpus_per_encoder
         have = ray.cluster_resources().get("GPU", 0.0)
         if gpus is None:
             gpus = 1.0 if have >= 1 else 0.0
         if gpus > have:
             raise RuntimeError(f"the encoders ask for {gpus:g} GPU each, the Ray cluster has {have:g}")
+        readers, encoders = pool_sizes(opts, ray.cluster_resources().get("CPU", 1.0), have, gpus, len(files))
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
-        opts = self.options
         items = [
             {"path": f.path, "media_type": f.media_type.value, "sidecars": list(f.sidecars)} for f, _ in files
         ]
@@ -260,14 +285,14 @@ class RayEngine:
             ReadStage,
             fn_constructor_args=(model, options, segment_cfg, decode_cfg),
             batch_size=1,
-            concurrency=opts.readers,
+            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=readers),
             num_cpus=1,
         )
         return ds.map_batches(
             EncodeStage,
             fn_constructor_args=(model, options),
             batch_size=max(1, options.batch_size),
-            concurrency=opts.encoders,
+            compute=ray.data.ActorPoolStrategy(size=encoders),
             num_cpus=opts.cpus_per_encoder,
             num_gpus=gpus or None,
         )
