@@ -117,7 +117,14 @@ class IndexSpec:
         return " ".join(out)
 
 
-CLI_FLAGS = {"window": "--window", "overlap": "--overlap", "frames": "--frames", "mode": "--segment"}
+CLI_FLAGS = {
+    "window": "--window",
+    "overlap": "--overlap",
+    "frames": "--frames",
+    "mode": "--segment",
+    "min_len": "--min-len",
+    "max_len": "--max-len",
+}
 
 
 def _show(value: Any) -> str:
