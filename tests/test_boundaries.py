@@ -11,7 +11,13 @@ import pytest
 
 from omnisearch.config import SegmentConfig
 from omnisearch.media import synth
-from omnisearch.media.boundaries import file_spans, load_audio_16k, scene_scores, speech_intervals
+from omnisearch.media.boundaries import (
+    file_spans,
+    file_speech,
+    load_audio_16k,
+    scene_scores,
+    speech_intervals,
+)
 from omnisearch.media.cuts import pause_cuts, shot_cuts
 from omnisearch.media.probe import probe
 from omnisearch.types import MediaType
@@ -131,3 +137,10 @@ def test_speech_intervals_find_the_pauses(tmp_path: Path) -> None:
     spans = file_spans(str(wav), info, SegmentConfig(mode="speech", min_len=1.0, max_len=20.0))
     assert [s.start for s in spans[1:]] == pytest.approx(cuts, abs=1e-6)
     assert spans[-1].end == pytest.approx(info.duration)
+
+
+def test_file_speech_in_blocks_matches_the_whole(tmp_path: Path) -> None:
+    wav, _ = make_talk(tmp_path)
+    whole = pause_cuts(speech_intervals(load_audio_16k(str(wav))))
+    for block in (2.5, 4.0, 600.0):
+        assert pause_cuts(file_speech(str(wav), block)) == pytest.approx(whole, abs=0.3), block
