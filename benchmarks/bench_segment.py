@@ -122,9 +122,8 @@ def score(video: Path, regions: list, queries: list, mode: str, enc, db: Path, s
         covers += overlap(span, target) / (target[1] - target[0]) > 0.5
     store.close()
     n = len(queries)
-    return (
-        f"{mode:8} {report.clips_written:5d} {wall:8.1f} {inside / n:7.2f} {right / n:6.2f} {purity / n:7.2f}"
-    )
+    rates = " ".join(f"{x / n:7.2f}" for x in (inside, right, purity, covers))
+    return f"{mode:8} {report.clips_written:5d} {wall:8.1f} {rates}"
 
 
 def main() -> None:
