@@ -12,7 +12,7 @@ from omnisearch.media import synth
 ray = pytest.importorskip("ray", reason="needs the ray extra (pip install 'omnisearch[ray]')")
 pytestmark = [
     pytest.mark.skipif(not synth.have_tools("ffmpeg", "espeak-ng"), reason="needs ffmpeg, espeak-ng"),
-    pytest.mark.slow,  # 108 s on the 2-core build machine (Ray start, two model loads, both engines)
+    pytest.mark.slow,  # 62-108 s on the 2-core build machine (Ray start, two model loads, both engines)
 ]
 
 
