@@ -36,13 +36,13 @@ from omnisearch.ingest.stages.items import (
     Message,
 )
 from omnisearch.ingest.statcache import StatCache, stat_key
+from omnisearch.media.boundaries import file_spans
 from omnisearch.media.decode import CHUNK_SECONDS, DecodedClip, decode_file_clips
 from omnisearch.media.errors import MediaError
 from omnisearch.media.probe import probe
-from omnisearch.media.segment import segment
 from omnisearch.media.sidecar import sidecar_problem
 from omnisearch.media.walk import FoundFile, file_hash, find_media
-from omnisearch.types import EncoderInput, MediaType, Span
+from omnisearch.types import EncoderInput, MediaType
 
 
 def default_workers() -> int:
@@ -159,7 +159,7 @@ def read_file(task: FileTask, seg: SegmentConfig, dec: DecodeConfig) -> Iterator
     busy, t = 0.0, time.perf_counter()
     try:
         info = probe(f.path, f.media_type)
-        spans = segment(info.duration, seg) if f.media_type != MediaType.IMAGE else [Span(0.0, 0.0)]
+        spans = file_spans(f.path, info, seg)  # fixed windows, shots or speech (SegmentConfig.mode)
         busy += time.perf_counter() - t
         yield FileStart(task, info, spans)
         t = time.perf_counter()
