@@ -1,21 +1,26 @@
-"""The Ray Data engine of `omnisearch index --engine ray`: the same stages as the local engine, on Ray.
+"""The Ray Data engine of `omnisearch index --engine ray`: the local engine's stages, on Ray.
 
-1. `ray.data.from_items` over the files to index (walked, hashed and compared on the driver);
-2. reader (`map_batches`, CPU actors): probe, segment and decode each file; speech is transcribed per
-   decoded chunk, as the local engine does; one row per clip, frames and audio as raw bytes;
-3. encoder (`map_batches`, actor pool; `num_gpus` per actor when a GPU is asked for): embeds batches
-   of clips, which may mix files;
-4. writer, on the driver (which holds the index's writer lock): a file's rows are gathered until all
-   of its clips have come, then written in one `store.replace_file`, as the local engine does.
+The driver selects the files (`reader.select_files`: walk, stat skip, hash) as the local engine does,
+then `ray.data.from_items(tasks)` runs:
 
-Every worker builds its own encoder from (model, options), so the workers need omnisearch and its
-models installed (a cluster: the same image on every node), and the store must be reachable from the
-driver only. Pass `address` ("auto", "ray://host:10001") to join a running cluster; without it a local
-Ray instance is started in this process.
+1. reader + enricher (`map_batches`, CPU actors, one file a call): `reader.read_file` probes,
+   segments and decodes; an `Enricher` adds speech (voice-activity gated) and on-screen text; each
+   file's messages (`items`) become rows, a `Clips` group carrying the audio of its chunk when the
+   encoder embeds sound blocks per chunk (omni-lite), so that any encoder actor can pool them;
+2. encoder (`map_batches`, an actor pool; `num_gpus` per actor when a GPU is asked for): an
+   `EncodeStage` embeds the clips of several groups at once (batches cross files); frames and audio
+   stop here;
+3. writer, on the driver (which holds the index's writer lock): a file's embedded clips are gathered
+   until all of them have come, then committed at once by the `Writer` thread.
+
+Rows hold one pickled message each (`kind`, `path`, `payload`): numpy arrays inside, at most
+`CLIPS_PER_MESSAGE` clips a row. Every worker builds its own encoder from the index's model, so
+the workers need omnisearch and its models installed (a cluster: the same image on every node) and
+the media at the driver's paths; only the driver opens the store.
 
 Example:
-    >>> engine = RayEngine(RayOptions(address="auto", encoders=4, gpus_per_encoder=1))  # doctest: +SKIP
-    >>> index_paths(["/archive"], store, encoder, engine=engine)                          # doctest: +SKIP
+    >>> engine = RayEngine(RayOptions(address="auto", gpus_per_encoder=1))  # doctest: +SKIP
+    >>> index_paths(["/archive"], store, encoder, engine=engine)             # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -24,29 +29,41 @@ import os
 import pickle
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from omnisearch.config import DecodeConfig, SegmentConfig
-from omnisearch.indexers.base import VectorStore
-from omnisearch.ingest.clips import ClipJob, plan_jobs, records_from
-from omnisearch.ingest.pipeline import IngestReport, Progress
-from omnisearch.media.errors import MediaError
-from omnisearch.media.walk import FoundFile
+from omnisearch.ingest.clips import records_from
+from omnisearch.ingest.stages.encode_stage import EncodeStage
+from omnisearch.ingest.stages.enricher import Enricher
+from omnisearch.ingest.stages.items import (
+    ChunkAudio,
+    ClipJob,
+    Clips,
+    FileEnd,
+    FileFailed,
+    FileStart,
+    FileTask,
+)
+from omnisearch.ingest.stages.local import LocalResult, StageTimes
+from omnisearch.ingest.stages.reader import read_file
+from omnisearch.ingest.stages.writer import Commit, Writer
+from omnisearch.ingest.statcache import StatCache
 from omnisearch.models.base import Encoder, EncoderOptions
-from omnisearch.types import Embedding, EncoderInput, MediaType, Modality, Span
+from omnisearch.models.capabilities import SoundBlockEncoder
+from omnisearch.types import Embedding
 
-ROWS_PER_BLOCK = 4  # clips per reader output batch: decoded frames are big, blocks stay small
+KEEP_GRIDS = 8  # files whose chunk block embeddings an encoder actor keeps (their groups may follow)
 
 
 @dataclass
 class RayOptions:
-    """Where and how wide the Ray engine runs. `address`: None starts a local Ray instance;
-    `num_cpus` caps that local instance. `readers`/`encoders`: actors per stage (None: `pool_sizes`
-    picks them from the cluster's resources); `gpus_per_encoder`:
-    0 for CPU encoders, else the GPUs each encoder actor reserves (None: 1 when the cluster has a GPU);
+    """Where and how wide the Ray engine runs. `address`: None starts a local Ray instance (`num_cpus`
+    caps it); "auto" or "ray://HOST:10001" joins a cluster. `readers`/`encoders`: actors per stage
+    (None: `pool_sizes` picks them from the cluster's resources). `gpus_per_encoder`: 0 for CPU
+    encoders, else the GPUs each encoder actor reserves (None: 1 when the cluster has a GPU);
     `cpus_per_encoder`: the CPUs (and threads) each encoder actor reserves."""
 
     address: str | None = None
@@ -57,127 +74,88 @@ class RayOptions:
     gpus_per_encoder: float | None = 0.0
 
 
-def _blob(x: np.ndarray | None) -> tuple[bytes, list[int], str]:
-    if x is None:
-        return b"", [], ""
-    x = np.ascontiguousarray(x)
-    return x.tobytes(), list(x.shape), x.dtype.str
+def _row(kind: str, path: str, payload: Any) -> dict[str, list]:
+    return {"kind": [kind], "path": [path], "payload": [pickle.dumps(payload, protocol=5)]}
 
 
-def _unblob(data: bytes, shape: Any, dtype: str) -> np.ndarray | None:
-    if not dtype:
-        return None
-    return np.frombuffer(data, dtype=np.dtype(dtype)).reshape([int(n) for n in shape])
-
-
-def _clip_row(item: dict, idx: int, n: int, duration: float, job: ClipJob) -> dict:
-    frames, fshape, fdtype = _blob(job.input.frames)
-    audio, ashape, adtype = _blob(job.input.audio)
-    return {
-        "path": item["path"],
-        "idx": idx,
-        "n_clips": n,
-        "duration": duration,
-        "error": "",
-        "start": job.span.start,
-        "end": job.span.end,
-        "keyframe": job.keyframe,
-        "text": job.text,
-        "has_transcript": job.input.transcript is not None,
-        "transcript": job.input.transcript or "",
-        "frames": frames,
-        "frames_shape": fshape,
-        "frames_dtype": fdtype,
-        "audio": audio,
-        "audio_shape": ashape,
-        "audio_dtype": adtype,
-    }
-
-
-def _batch(rows: list[dict]) -> dict[str, list]:
-    return {k: [r[k] for r in rows] for k in rows[0]}
+def _concat(rows: list[dict[str, list]]) -> dict[str, list]:
+    return {k: [v for r in rows for v in r[k]] for k in ("kind", "path", "payload")}
 
 
 class ReadStage:
-    """Ray reader actor: file rows in, clip rows out (probe, segment, decode, transcribe)."""
+    """Ray reader actor: a batch of pickled `FileTask`s in, their enriched messages out (one row each)."""
 
-    def __init__(
-        self, model: str, options: EncoderOptions, segment_cfg: SegmentConfig, decode_cfg: DecodeConfig
-    ):
+    def __init__(self, model: str, options: EncoderOptions, seg: SegmentConfig, dec: DecodeConfig) -> None:
         from omnisearch.models import load_encoder
 
-        self.encoder = load_encoder(model, options)  # components load lazily: only Whisper is used here
-        self.segment_cfg, self.decode_cfg = segment_cfg, decode_cfg
+        encoder = load_encoder(model, options)  # its parts load lazily: only VAD, Whisper and OCR run here
+        self.enricher = Enricher(encoder)
+        self.blocks = isinstance(encoder, SoundBlockEncoder)
+        self.seg, self.dec = seg, dec
 
     def __call__(self, batch: dict[str, np.ndarray]) -> Iterator[dict[str, list]]:
-        for i in range(len(batch["path"])):
-            item = {k: batch[k][i] for k in batch}
-            sidecars = [str(x) for x in item["sidecars"]]
-            f = FoundFile(str(item["path"]), MediaType(str(item["media_type"])), sidecars)
-            rows: list[dict] = []
-            try:
-                info, spans, jobs = plan_jobs(f, self.encoder, self.segment_cfg, self.decode_cfg, {})
-                for idx, job in enumerate(jobs):
-                    rows.append(_clip_row(item, idx, len(spans), max(info.duration, 0.0), job))
-                    if len(rows) == ROWS_PER_BLOCK:
-                        yield _batch(rows)
-                        rows = []
-            except MediaError as e:
-                rows.append(_error_row(item, e.reason))
-            if rows:
-                yield _batch(rows)
+        for blob in batch["task"]:
+            task: FileTask = pickle.loads(blob)
+            yield from self._file(task)
+
+    def _file(self, task: FileTask) -> Iterator[dict[str, list]]:
+        path, audio = task.found.path, {}
+        t0 = self.enricher.seconds
+        try:
+            for msg in read_file(task, self.seg, self.dec):
+                if isinstance(msg, ChunkAudio):
+                    self.enricher.chunk(msg)
+                    audio[msg.chunk] = msg if self.blocks else None
+                elif isinstance(msg, Clips):
+                    self.enricher.clips(msg.path, msg.jobs)
+                    yield _row("clips", path, (msg, audio.get(msg.jobs[0].chunk) if msg.jobs else None))
+                elif isinstance(msg, FileEnd | FileFailed):
+                    kind = "end" if isinstance(msg, FileEnd) else "failed"
+                    yield _row(kind, path, (msg, self.enricher.seconds - t0))
+                elif isinstance(msg, FileStart):
+                    yield _row("start", path, msg)
+        except Exception as e:  # an unexpected decoder error fails the file, not the run (as locally)
+            yield _row("failed", path, (FileFailed(path, f"cannot decode: {type(e).__name__}: {e}"), 0.0))
+        finally:
+            self.enricher.end(path)
 
 
-def _error_row(item: dict, reason: str) -> dict:
-    empty = ClipJob(Span(0.0, 0.0), EncoderInput(), 0.0, "")
-    return _clip_row(item, -1, 0, 0.0, empty) | {"error": reason}
+class EncodeActor:
+    """Ray encoder actor: `clips` rows become one `clip` row per embedded clip (its frames and audio
+    dropped); every other row passes through."""
 
-
-class EncodeStage:
-    """Ray encoder actor: clip rows in, the same rows with their vectors and derived text out."""
-
-    def __init__(self, model: str, options: EncoderOptions):
+    def __init__(self, model: str, options: EncoderOptions) -> None:
         from omnisearch.models import load_encoder
 
-        self.encoder = load_encoder(model, options)
+        self.stage = EncodeStage(load_encoder(model, options))
+        self.recent: list[str] = []
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
-        n = len(batch["path"])
-        todo = [i for i in range(n) if not batch["error"][i]]
-        inputs = [
-            EncoderInput(
-                text=str(batch["text"][i]) or None,
-                frames=_unblob(batch["frames"][i], batch["frames_shape"][i], str(batch["frames_dtype"][i])),
-                audio=_unblob(batch["audio"][i], batch["audio_shape"][i], str(batch["audio_dtype"][i])),
-                transcript=str(batch["transcript"][i]) if batch["has_transcript"][i] else None,
-            )
-            for i in todo
-        ]
-        embs = iter(self.encoder.encode(inputs) if inputs else [])
-        out: dict[str, list] = {
-            k: [] for k in ("path", "idx", "n_clips", "duration", "error", "start", "end")
-        }
-        out |= {"keyframe": [], "text": [], "embedding": []}
-        for i in range(n):
-            for k in out:
-                if k != "embedding":
-                    out[k].append(batch[k][i])
-            emb = next(embs) if not batch["error"][i] else Embedding({})
-            vectors = {m.value: np.asarray(v, dtype=np.float32) for m, v in emb.vectors.items()}
-            out["embedding"].append(pickle.dumps((vectors, dict(emb.derived))))
-        return out
+        out: list[dict[str, list]] = []
+        for kind, path, payload in zip(batch["kind"], batch["path"], batch["payload"], strict=True):
+            if kind != "clips":
+                out.append({"kind": [kind], "path": [path], "payload": [payload]})
+                continue
+            msg, chunk = pickle.loads(payload)
+            if chunk is not None and (path, chunk.chunk) not in self.stage.grids:
+                self.stage.chunk(chunk)
+            self.stage.add(str(path), msg.jobs)
+            self._touch(str(path))
+        t = time.perf_counter()
+        done = list(self.stage.drain(final=True))
+        share = (time.perf_counter() - t) / max(1, len(done))
+        for path, job, emb in done:
+            light = replace(job, input=replace(job.input, frames=None, audio=None))
+            out.append(_row("clip", path, (light, emb, share)))
+        return _concat(out) if out else {"kind": [], "path": [], "payload": []}
 
-
-def _job(row: dict) -> ClipJob:
-    """The part of a clip job that `records_from` reads (its span, keyframe and sidecar text)."""
-    return ClipJob(
-        Span(float(row["start"]), float(row["end"])), EncoderInput(), float(row["keyframe"]), row["text"]
-    )
-
-
-def _embedding(blob: bytes) -> Embedding:
-    vectors, derived = pickle.loads(blob)
-    return Embedding({Modality(m): v for m, v in vectors.items()}, derived)
+    def _touch(self, path: str) -> None:
+        """Keep the chunk block embeddings of the last KEEP_GRIDS files; forget older ones."""
+        if path in self.recent:
+            self.recent.remove(path)
+        self.recent.append(path)
+        while len(self.recent) > KEEP_GRIDS:
+            self.stage.end(self.recent.pop(0))
 
 
 def pool_sizes(
@@ -202,49 +180,56 @@ def pool_sizes(
     return min(readers, max(1, n_files)), encoders
 
 
-class RayEngine:
-    """`Engine` that runs the reader and encoder stages on Ray Data and writes on the driver."""
+@dataclass
+class _Open:
+    start: FileStart | None = None
+    jobs: list[tuple[ClipJob, Embedding]] = field(default_factory=list)
+    ended: bool = False
 
-    def __init__(self, options: RayOptions | None = None, model: str | None = None):
+
+class RayEngine:
+    """`pipeline.Engine` on Ray Data (see the module docstring)."""
+
+    def __init__(self, options: RayOptions | None = None, model: str | None = None) -> None:
         self.options = options or RayOptions()
-        self.model = model  # None: the model the index's spec names (recorded before `run`)
+        self.model = model  # None: the encoder's own source (what the index's spec records)
 
     def run(
         self,
-        todo: Iterator[tuple[FoundFile, str]],
-        store: VectorStore,
+        tasks: list[FileTask],
+        store,
         encoder: Encoder,
-        segment_cfg: SegmentConfig,
-        decode_cfg: DecodeConfig,
-        progress: Progress,
-        report: IngestReport,
-    ) -> None:
-        """Embed `todo` on Ray and write each file as soon as all of its clips are embedded."""
+        seg: SegmentConfig,
+        dec: DecodeConfig,
+        progress,
+        stats: StatCache,
+    ) -> LocalResult:
+        """Read, enrich and embed `tasks` on Ray; commit each file on this process's writer thread."""
         import ray
 
-        files = list(todo)
-        if not files:
-            return
-        spec = store.spec()
-        model = self.model or (spec.model if spec is not None else None)
-        if model is None:
-            raise RuntimeError("the Ray engine needs the index's model: give RayEngine(model=...)")
-        started = not ray.is_initialized()
+        times, failed = StageTimes(), []
+        writer = Writer(store, progress, stats)
+        started = bool(tasks) and not ray.is_initialized()
         if started:
             ray.init(**self._init_args())
         try:
-            ds = self._dataset(files, model, encoder.options, segment_cfg, decode_cfg)
-            t, w0 = time.perf_counter(), report.timings.get("write", 0.0)
-            paths = {f.path: (f, fp) for f, fp in files}
-            self._write(ds, paths, store, progress, report)
-            report.timings["ray"] += time.perf_counter() - t - (report.timings.get("write", 0.0) - w0)
+            if tasks:
+                ds = self._dataset(
+                    tasks, self.model or encoder.source or encoder.name, encoder.options, seg, dec
+                )
+                self._collect(ds, writer, progress, times, failed)
         finally:
-            if started:
-                ray.shutdown()
+            try:
+                writer.close()
+            finally:
+                times.write = writer.seconds
+                if started:
+                    ray.shutdown()
+        return LocalResult(times, failed, writer.files, writer.clips, writer.media_seconds)
 
     def _init_args(self) -> dict[str, Any]:
-        """ray.init arguments: a local instance (capped at `num_cpus`) or the cluster at `address`;
-        workers get this process's offline and thread settings."""
+        """ray.init arguments: a local instance or the cluster at `address`; workers get this process's
+        offline and thread settings."""
         keys = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "TOKENIZERS_PARALLELISM", "OMP_NUM_THREADS")
         env = {k: os.environ[k] for k in keys if k in os.environ}
         args: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
@@ -255,15 +240,8 @@ class RayEngine:
             args["address"] = self.options.address
         return args
 
-    def _dataset(
-        self,
-        files: list,
-        model: str,
-        options: EncoderOptions,
-        segment_cfg: SegmentConfig,
-        decode_cfg: DecodeConfig,
-    ):
-        """The reader and encoder stages over `files`, sized to the cluster."""
+    def _dataset(self, tasks: list[FileTask], model: str, options: EncoderOptions, seg, dec):
+        """The reader and encoder stages over `tasks`, sized to the cluster."""
         import ray
         import ray.data
 
@@ -274,62 +252,62 @@ class RayEngine:
             gpus = 1.0 if have >= 1 else 0.0
         if gpus > have:
             raise RuntimeError(f"the encoders ask for {gpus:g} GPU each, the Ray cluster has {have:g}")
-        readers, encoders = pool_sizes(opts, ray.cluster_resources().get("CPU", 1.0), have, gpus, len(files))
-        ctx = ray.data.DataContext.get_current()
-        ctx.enable_progress_bars = False
-        items = [
-            {"path": f.path, "media_type": f.media_type.value, "sidecars": list(f.sidecars)} for f, _ in files
-        ]
+        readers, encoders = pool_sizes(opts, ray.cluster_resources().get("CPU", 1.0), have, gpus, len(tasks))
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        items = [{"task": pickle.dumps(t)} for t in tasks]
         ds = ray.data.from_items(items, override_num_blocks=len(items))
         ds = ds.map_batches(
             ReadStage,
-            fn_constructor_args=(model, options, segment_cfg, decode_cfg),
+            fn_constructor_args=(model, options, seg, dec),
             batch_size=1,
             compute=ray.data.ActorPoolStrategy(min_size=1, max_size=readers),
             num_cpus=1,
         )
         return ds.map_batches(
-            EncodeStage,
+            EncodeActor,
             fn_constructor_args=(model, options),
-            batch_size=max(1, options.batch_size),
+            batch_size=max(1, options.batch_size),  # rows: groups of clips, or a file's other messages
             compute=ray.data.ActorPoolStrategy(size=encoders),
             num_cpus=opts.cpus_per_encoder,
             num_gpus=gpus or None,
         )
 
-    def _write(self, ds, paths: dict, store: VectorStore, progress: Progress, report: IngestReport) -> None:
-        """Gather each file's rows as they come and write the file once all of its clips are there."""
-        pending: dict[str, list[dict]] = {}
-        failed: set[str] = set()
+    def _collect(self, ds, writer: Writer, progress, times: StageTimes, failed: list) -> None:
+        """Gather each file's embedded clips as rows come (in any order) and commit a file once its
+        reader has finished and every one of its clips is embedded."""
+        files: dict[str, _Open] = {}
+        dropped: set[str] = set()
+        added_at = time.time()
         for row in ds.iter_rows():
-            path = str(row["path"])
-            if path in failed:
+            path, kind = str(row["path"]), str(row["kind"])
+            if path in dropped:
                 continue
-            if row["error"]:
-                failed.add(path)
-                pending.pop(path, None)
-                report.failed.append((path, str(row["error"])))
-                progress.on_file_done(path, "failed")
-                continue
-            if path not in pending:
-                pending[path] = []
-                progress.on_file(path, int(row["n_clips"]))
-            pending[path].append(row)
-            progress.on_clips(1)
-            if len(pending[path]) == int(row["n_clips"]):
-                self._write_file(*paths[path], pending.pop(path), store, report)
-                progress.on_file_done(path, "indexed")
-
-    @staticmethod
-    def _write_file(
-        f: FoundFile, fp: str, rows: list[dict], store: VectorStore, report: IngestReport
-    ) -> None:
-        rows.sort(key=lambda r: int(r["idx"]))
-        jobs = [_job(r) for r in rows]
-        records = records_from(f, fp, jobs, [_embedding(r["embedding"]) for r in rows], added_at=time.time())
-        t = time.perf_counter()
-        store.replace_file(f.path, records)
-        report.timings["write"] += time.perf_counter() - t
-        report.media_seconds += float(rows[0]["duration"])
-        report.files_indexed += 1
-        report.clips_written += len(records)
+            payload = pickle.loads(row["payload"])
+            o = files.setdefault(path, _Open())
+            if kind == "start":
+                o.start = payload
+                progress.on_file(path, len(payload.spans))
+            elif kind == "clip":
+                job, emb, encode_s = payload
+                o.jobs.append((job, emb))
+                times.encode += encode_s
+            elif kind in ("end", "failed"):
+                msg, enrich_s = payload
+                times.read += msg.read_s
+                times.enrich += enrich_s
+                o.ended = True
+                if kind == "failed":
+                    failed.append((path, msg.reason))
+                    dropped.add(path)
+                    del files[path]
+                    progress.on_file_done(path, "failed")
+                    continue
+            if o.ended and o.start is not None and len(o.jobs) == len(o.start.spans):
+                del files[path]
+                o.jobs.sort(key=lambda je: (je[0].span.start, je[0].span.end))
+                task = o.start.task
+                jobs, embs = [j for j, _ in o.jobs], [e for _, e in o.jobs]
+                records = records_from(task.found, task.fingerprint, jobs, embs, added_at=added_at)
+                writer.put(Commit(task, records, max(o.start.info.duration, 0.0)))
+        for path in files:  # never finished (should not happen): reported, not written
+            failed.append((path, "the Ray engine lost some of its clips"))
