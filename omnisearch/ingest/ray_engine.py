@@ -192,7 +192,7 @@ class RayEngine:
 
     def __init__(self, options: RayOptions | None = None, model: str | None = None) -> None:
         self.options = options or RayOptions()
-        self.model = model  # None: the encoder's own source (what the index's spec records)
+        self.model = model  # None: the model the index's spec records
 
     def run(
         self,
@@ -214,9 +214,9 @@ class RayEngine:
             ray.init(**self._init_args())
         try:
             if tasks:
-                ds = self._dataset(
-                    tasks, self.model or encoder.source or encoder.name, encoder.options, seg, dec
-                )
+                spec = store.spec()  # recorded before the engine runs: the model as `--model` accepts it
+                model = self.model or (spec.model if spec is not None else encoder.source or encoder.name)
+                ds = self._dataset(tasks, model, encoder.options, seg, dec)
                 self._collect(ds, writer, progress, times, failed)
         finally:
             try:
