@@ -71,14 +71,14 @@ class CountingEncoder:
 
     def __init__(self, encoder, monkeypatch) -> None:
         self.calls = {"encode": 0, "transcribe": 0}
-        for name in self.calls:
-            original = getattr(encoder, name)
+        for name, owner in (("encode", encoder), ("transcribe", encoder.transcriber())):
+            original = getattr(owner, name)
 
             def counted(*args, _name=name, _original=original, **kwargs):
                 self.calls[_name] += 1
                 return _original(*args, **kwargs)
 
-            monkeypatch.setattr(encoder, name, counted)
+            monkeypatch.setattr(owner, name, counted)
 
 
 @pytest.fixture(scope="module")

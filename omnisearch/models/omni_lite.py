@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from omnisearch.models.vad import SileroSpeech
 
 AUDIO_DIM = 512
-FEATURES_VERSION = "2"  # bump when `features` changes: the training feature cache is keyed by it
+FEATURES_VERSION = "3"  # bump when `features` changes (3: Whisper keeps long speech): caches are keyed by it
 SEM_SHARE = 0.6  # share of a modality vector's squared norm given to its meaning (words)
 SIGNAL_SHARE = 1.0 - SEM_SHARE
 OCR_WEIGHT, COLOUR_WEIGHT, SEEN_WEIGHT = 1.0, 0.35, 1.0  # inside the video's semantic block
