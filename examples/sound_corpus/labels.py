@@ -21,95 +21,110 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-ANIMALS: dict[str, str] = {
-    "dog": "barking", "wolf": "howling", "coyote": "howling", "cat": "meowing", "lion": "roaring",
-    "tiger": "roaring", "bear": "growling", "cow": "mooing", "ox": "lowing", "bull": "bellowing",
-    "sheep": "bleating", "goat": "bleating", "pig": "grunting", "boar": "grunting", "horse": "neighing",
-    "donkey": "braying", "camel": "grunting", "elephant": "trumpeting", "chicken": "clucking",
-    "rooster": "crowing", "duck": "quacking", "goose": "honking", "bird": "singing", "crow": "cawing",
-    "owl": "hooting", "seagull": "crying", "frog": "croaking", "cricket": "chirping", "bee": "buzzing",
-    "fly": "buzzing", "deer": "calling", "stag": "bellowing", "moose": "calling", "whale": "singing",
-    "monkey": "chattering", "rabbit": "squeaking", "fox": "barking", "hyena": "laughing",
-    "rhino": "snorting", "giraffe": "snorting", "zebra": "braying", "mouse": "squeaking", "bat": "squeaking",
-    "snake": "hissing", "crocodile": "hissing", "peacock": "calling", "parrot": "squawking",
-    "fish": "splashing", "walrus": "bellowing", "muskox": "grunting", "penguin": "calling",
-    "turkey": "gobbling", "pigeon": "cooing", "dolphin": "clicking",
-}
-INSTRUMENTS = {
-    "flute", "piano", "guitar", "violin", "drum", "trumpet", "harp", "organ", "xylophone", "bagpipe",
-    "lute", "horn", "bugle", "gong", "cymbal", "tambourine", "harmonica", "accordion", "saxophone",
-}
-THINGS: dict[str, str] = {
-    "rain": "rain falling", "thunder": "thunder rumbling", "wind": "wind blowing", "storm": "a storm",
-    "water": "water splashing", "splash": "something splashing into water", "river": "a river flowing",
-    "waterfall": "a waterfall", "wave": "waves on a shore", "sea": "the sea", "bubble": "liquid bubbling",
-    "drip": "water dripping", "droplet": "water dripping", "fire": "a fire crackling",
-    "campfire": "a campfire crackling", "flame": "flames roaring", "torch": "a torch burning",
-    "explosion": "an explosion", "explode": "an explosion", "fireworks": "fireworks going off",
-    "car": "a car engine", "engine": "an engine running", "train": "a train passing",
-    "locomotive": "a steam locomotive", "airplane": "an airplane flying over", "plane": "a propeller plane",
-    "helicopter": "a helicopter", "ship": "a ship creaking at sea", "boat": "a boat", "skid": "tyres skidding",
-    "horn signal": "a horn signal", "siren": "a siren wailing", "alarm": "an alarm ringing",
-    "bell": "a bell ringing", "clock": "a clock ticking", "tick": "a clock ticking", "phone": "a phone ringing",
-    "door": "a door opening", "gate": "a gate creaking", "chest": "a chest opening", "key": "keys jingling",
-    "lock": "a lock clicking", "footstep": "footsteps", "step": "footsteps", "walk": "footsteps",
-    "run": "someone running", "jump": "someone jumping", "hammer": "a hammer striking",
-    "hammering": "hammering", "anvil": "a hammer on an anvil", "smith": "a blacksmith hammering metal",
-    "saw": "a saw cutting wood", "sawing": "sawing wood", "sawmill": "a sawmill", "axe": "an axe chopping",
-    "chop": "an axe chopping wood", "woodcutting": "chopping wood", "tree falling": "a tree falling",
-    "drill": "a drill", "mill": "a mill turning", "grind": "stone grinding", "stonecutter": "cutting stone",
-    "stonemason": "cutting stone", "pickaxe": "a pickaxe striking rock", "mine": "mining rock",
-    "shovel": "digging", "dig": "digging", "scythe": "a scythe cutting grass", "weaving": "a loom weaving",
-    "weaver": "a loom weaving", "furnace": "a furnace roaring", "fizzle": "hot metal hissing",
-    "steam": "steam hissing", "hiss": "hissing", "machine": "a machine running", "motor": "a motor",
-    "gun": "a gunshot", "gunshot": "a gunshot", "shotgun": "a shotgun firing", "cannon": "a cannon firing",
-    "mortar": "a mortar firing", "arrow": "an arrow flying", "bow": "an arrow shot from a bow",
-    "crossbow": "a crossbow shot", "sword": "swords clashing", "spear": "a spear strike",
-    "knife": "a knife", "whip": "a whip cracking", "punch": "a punch", "fist": "a punch",
-    "crash": "a crash", "break": "something breaking", "glass": "glass breaking", "shatter": "glass shattering",
-    "wood break": "wood breaking", "collapse": "a building collapsing", "rumble": "a low rumble",
-    "cave in": "rocks collapsing", "coin": "coins clinking", "gold": "coins clinking", "metal": "metal clanging",
-    "clang": "metal clanging", "ping": "metal ringing", "paper": "paper rustling", "camera": "a camera shutter",
-    "shutter": "a camera shutter", "click": "a click", "knock": "knocking", "pour": "pouring liquid",
-    "drink": "someone drinking", "eat": "someone eating", "meal": "people eating", "tavern": "a busy tavern",
-    "inn": "a busy inn", "crowd": "a crowd", "cheer": "a crowd cheering", "applause": "applause",
-    "laugh": "someone laughing", "scream": "someone screaming", "cough": "someone coughing",
-    "groan": "someone groaning", "sigh": "someone sighing", "kiss": "a kiss", "whistle": "someone whistling",
-    "snore": "someone snoring", "yawn": "someone yawning", "sneeze": "someone sneezing", "cry": "someone crying",
-    "breath": "someone breathing", "heartbeat": "a heartbeat", "clap": "hands clapping",
-    "war drums": "war drums", "drums": "drums beating", "fanfare": "a trumpet fanfare", "balloon": "a balloon",
-    "inflate": "something inflating", "parachute": "a parachute opening", "ball": "a ball bouncing",
-    "bounce": "a ball bouncing", "bowling": "a bowling ball rolling", "rope": "a rope", "net": "a net thrown",
-    "birds": "birds singing", "crickets": "crickets chirping", "insect": "insects buzzing",
-    "night": "night ambience with insects", "morning": "morning ambience with birds", "forest": "a forest",
-    "jungle": "a jungle", "construction": "construction work", "build": "construction work",
-    "trash": "a bin emptied", "radio": "radio static", "static": "static noise", "zipper": "a zipper",
-    "typing": "typing on a keyboard", "keyboard": "typing on a keyboard", "snow": "walking in snow",
-    "gravel": "walking on gravel", "grass": "walking on grass", "sand": "walking on sand", "mud": "mud",
-    "ice": "ice cracking", "rock": "rocks", "stone": "stones", "wood": "wood knocking", "cart": "a cart rolling",
-    "footstep rock": "footsteps on rock", "footstep gravel": "footsteps on gravel",
-    "footstep sand": "footsteps in sand", "footstep grass": "footsteps on grass", "footstep snow": "footsteps in snow",
-    "footstep wood": "footsteps on wood", "footstep mud": "footsteps in mud", "footstep water": "footsteps in water",
-    "male death": "a man crying out in pain", "female death": "a woman crying out in pain",
-    "mine stone": "a pickaxe striking stone", "sling": "a sling throwing a stone", "field": "harvesting grain",
-    "meat": "butchering meat", "lumber": "chopping wood", "fruit": "picking fruit", "wheel": "wheels rolling",
-    "slide": "something sliding", "lava": "lava bubbling", "thud": "a heavy thud", "splat": "a wet splat",
-    "squish": "something squishing", "trampoline": "a trampoline", "typewriter": "a typewriter",
-    "rocket": "a rocket launching", "harbor": "a busy harbour", "pottery": "a potter's wheel",
-    "roar": "a beast roaring", "sizzle": "something sizzling", "firecracker": "firecrackers",
-    "blacksmith": "a blacksmith hammering metal", "farm": "farm animals", "rail": "a train passing", "chariot": "a chariot", "catapult": "a catapult", "ram": "a battering ram",
-}
-ALIASES: dict[str, str] = {
-    "hen": "chicken", "chickens": "chicken", "hog": "pig", "pup": "dog", "puppy": "dog", "kitten": "cat",
-    "doggy": "dog", "wolves": "wolf", "horses": "horse", "cows": "cow", "rubberduck": "duck",
-    "cock": "rooster", "songbird": "bird", "seagulls": "seagull", "gull": "seagull", "footsteps": "footstep",
-    "steps": "step", "explosions": "explosion", "expl": "explosion", "boom": "explosion", "canter": "horse",
-    "gallop": "horse", "neigh": "horse", "moo": "cow", "bark": "dog", "woof": "dog", "meow": "cat",
-    "quack": "duck", "chirp": "bird", "tweet": "bird", "thunderstorm": "storm", "blowtorch": "flame",
-    "flamethrower": "flame", "torches": "torch", "shotgunfire": "shotgun", "minigun": "gun",
-    "lightning": "thunder", "chopping": "chop", "swords": "sword", "arrows": "arrow", "bells": "bell",
-    "doors": "door", "fs": "footstep", "cattle": "cow", "treeexpire": "tree falling", "coins": "coin", "lathe": "machine",
-}
+
+def _table(text: str) -> dict[str, str]:
+    """'key = value; key = value' lines -> {key: value} (keeps the vocabulary compact and readable)."""
+    pairs = (p.split("=", 1) for line in text.splitlines() for p in line.split(";") if "=" in p)
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+ANIMALS: dict[str, str] = _table(
+    """
+    dog = barking; wolf = howling; coyote = howling; cat = meowing; lion = roaring; tiger = roaring
+    bear = growling; cow = mooing; ox = lowing; bull = bellowing; sheep = bleating; goat = bleating
+    pig = grunting; boar = grunting; horse = neighing; donkey = braying; camel = grunting
+    elephant = trumpeting; chicken = clucking; rooster = crowing; duck = quacking; goose = honking
+    bird = singing; crow = cawing; owl = hooting; seagull = crying; frog = croaking; cricket = chirping
+    bee = buzzing; fly = buzzing; deer = calling; stag = bellowing; moose = calling; whale = singing
+    monkey = chattering; rabbit = squeaking; fox = barking; hyena = laughing; rhino = snorting
+    giraffe = snorting; zebra = braying; mouse = squeaking; bat = squeaking; snake = hissing
+    crocodile = hissing; peacock = calling; parrot = squawking; fish = splashing; walrus = bellowing
+    muskox = grunting; penguin = calling; turkey = gobbling; pigeon = cooing; dolphin = clicking
+"""
+)
+INSTRUMENTS = set(
+    """
+    accordion bagpipe bugle cymbal drum flute gong guitar harmonica harp horn lute organ piano saxophone
+    tambourine trumpet violin xylophone
+""".split()
+)
+THINGS: dict[str, str] = _table(
+    """
+    rain = rain falling; thunder = thunder rumbling; wind = wind blowing; storm = a storm
+    water = water splashing; splash = something splashing into water; river = a river flowing
+    waterfall = a waterfall; wave = waves on a shore; sea = the sea; bubble = liquid bubbling
+    drip = water dripping; droplet = water dripping; fire = a fire crackling
+    campfire = a campfire crackling; flame = flames roaring; torch = a torch burning
+    explosion = an explosion; explode = an explosion; fireworks = fireworks going off; car = a car engine
+    engine = an engine running; train = a train passing; locomotive = a steam locomotive
+    airplane = an airplane flying over; plane = a propeller plane; helicopter = a helicopter
+    ship = a ship creaking at sea; boat = a boat; skid = tyres skidding; horn signal = a horn signal
+    siren = a siren wailing; alarm = an alarm ringing; bell = a bell ringing; clock = a clock ticking
+    tick = a clock ticking; phone = a phone ringing; door = a door opening; gate = a gate creaking
+    chest = a chest opening; key = keys jingling; lock = a lock clicking; footstep = footsteps
+    step = footsteps; walk = footsteps; run = someone running; jump = someone jumping
+    hammer = a hammer striking; hammering = hammering; anvil = a hammer on an anvil
+    smith = a blacksmith hammering metal; saw = a saw cutting wood; sawing = sawing wood
+    sawmill = a sawmill; axe = an axe chopping; chop = an axe chopping wood; woodcutting = chopping wood
+    tree falling = a tree falling; drill = a drill; mill = a mill turning; grind = stone grinding
+    stonecutter = cutting stone; stonemason = cutting stone; pickaxe = a pickaxe striking rock
+    mine = mining rock; shovel = digging; dig = digging; scythe = a scythe cutting grass
+    weaving = a loom weaving; weaver = a loom weaving; furnace = a furnace roaring
+    fizzle = hot metal hissing; steam = steam hissing; hiss = hissing; machine = a machine running
+    motor = a motor; gun = a gunshot; gunshot = a gunshot; shotgun = a shotgun firing
+    cannon = a cannon firing; mortar = a mortar firing; arrow = an arrow flying
+    bow = an arrow shot from a bow; crossbow = a crossbow shot; sword = swords clashing
+    spear = a spear strike; knife = a knife; whip = a whip cracking; punch = a punch; fist = a punch
+    crash = a crash; break = something breaking; glass = glass breaking; shatter = glass shattering
+    wood break = wood breaking; collapse = a building collapsing; rumble = a low rumble
+    cave in = rocks collapsing; coin = coins clinking; gold = coins clinking; metal = metal clanging
+    clang = metal clanging; ping = metal ringing; paper = paper rustling; camera = a camera shutter
+    shutter = a camera shutter; click = a click; knock = knocking; pour = pouring liquid
+    drink = someone drinking; eat = someone eating; meal = people eating; tavern = a busy tavern
+    inn = a busy inn; crowd = a crowd; cheer = a crowd cheering; applause = applause
+    laugh = someone laughing; scream = someone screaming; cough = someone coughing; groan = someone groaning
+    sigh = someone sighing; kiss = a kiss; whistle = someone whistling; snore = someone snoring
+    yawn = someone yawning; sneeze = someone sneezing; cry = someone crying; breath = someone breathing
+    heartbeat = a heartbeat; clap = hands clapping; war drums = war drums; drums = drums beating
+    fanfare = a trumpet fanfare; balloon = a balloon; inflate = something inflating
+    parachute = a parachute opening; ball = a ball bouncing; bounce = a ball bouncing
+    bowling = a bowling ball rolling; rope = a rope; net = a net thrown; birds = birds singing
+    crickets = crickets chirping; insect = insects buzzing; night = night ambience with insects
+    morning = morning ambience with birds; forest = a forest; jungle = a jungle
+    construction = construction work; build = construction work; trash = a bin emptied; radio = radio static
+    static = static noise; zipper = a zipper; typing = typing on a keyboard; keyboard = typing on a keyboard
+    snow = walking in snow; gravel = walking on gravel; grass = walking on grass; sand = walking on sand
+    mud = mud; ice = ice cracking; rock = rocks; stone = stones; wood = wood knocking; cart = a cart rolling
+    footstep rock = footsteps on rock; footstep gravel = footsteps on gravel
+    footstep sand = footsteps in sand; footstep grass = footsteps on grass
+    footstep snow = footsteps in snow; footstep wood = footsteps on wood; footstep mud = footsteps in mud
+    footstep water = footsteps in water; male death = a man crying out in pain
+    female death = a woman crying out in pain; mine stone = a pickaxe striking stone
+    sling = a sling throwing a stone; field = harvesting grain; meat = butchering meat
+    lumber = chopping wood; fruit = picking fruit; wheel = wheels rolling; slide = something sliding
+    lava = lava bubbling; thud = a heavy thud; splat = a wet splat; squish = something squishing
+    trampoline = a trampoline; typewriter = a typewriter; rocket = a rocket launching
+    harbor = a busy harbour; pottery = a potter's wheel; roar = a beast roaring; sizzle = something sizzling
+    firecracker = firecrackers; blacksmith = a blacksmith hammering metal; farm = farm animals
+    rail = a train passing; chariot = a chariot; catapult = a catapult; ram = a battering ram
+"""
+)
+ALIASES: dict[str, str] = _table(
+    """
+    hen = chicken; chickens = chicken; hog = pig; pup = dog; puppy = dog; kitten = cat; doggy = dog
+    wolves = wolf; horses = horse; cows = cow; rubberduck = duck; cock = rooster; songbird = bird
+    seagulls = seagull; gull = seagull; footsteps = footstep; steps = step; explosions = explosion
+    expl = explosion; boom = explosion; canter = horse; gallop = horse; neigh = horse; moo = cow; bark = dog
+    woof = dog; meow = cat; quack = duck; chirp = bird; tweet = bird; thunderstorm = storm
+    blowtorch = flame; flamethrower = flame; torches = torch; shotgunfire = shotgun; minigun = gun
+    lightning = thunder; chopping = chop; swords = sword; arrows = arrow; bells = bell; doors = door
+    fs = footstep; cattle = cow; treeexpire = tree falling; coins = coin; lathe = machine
+"""
+)
+# one category per caption: keys that share a phrase ("step", "walk") are one category, the first key
+_CANON: dict[str, str] = {}
+for _key, _phrase in THINGS.items():
+    _CANON.setdefault(_phrase, _key)
 STOP = {"audio", "sound", "sounds", "sfx", "data", "usr", "share", "games", "ogg", "wav", "oga", "the", "a"}
 
 
@@ -154,7 +169,7 @@ def _lookup(word: str) -> Label | None:
     if word in INSTRUMENTS:
         return Label(word, f"a {word} playing", "instrument")
     if word in THINGS:
-        return Label(word, THINGS[word], "thing")
+        return Label(_CANON[THINGS[word]], THINGS[word], "thing")
     return None
 
 

@@ -84,7 +84,9 @@ def dep5_license(text: str, path: str) -> str | None:
     for patterns, lic in _stanzas(text):
         for pattern in patterns:
             parts = pattern.split("/")
-            tails = ["/".join(parts[i:]) for i in range(max(1, len(parts) - 1))] if len(parts) > 1 else [pattern]
+            tails = (
+                ["/".join(parts[i:]) for i in range(max(1, len(parts) - 1))] if len(parts) > 1 else [pattern]
+            )
             if any(_glob_re(t).match(path) for t in tails):
                 found = lic
     return found
