@@ -173,3 +173,17 @@ def test_builder_help_runs_without_network() -> None:
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert "tuxpaint" in out.stdout
+
+
+def test_chance_recall_matches_a_direct_count() -> None:
+    # 1 relevant of 4 targets: R@1 = 1/4, R@2 = 1/2; 2 relevant of 4: R@1 = 1/2, R@2 = 1 - (2/4)(1/3)
+    assert score.chance_recall([1], 4, 1) == pytest.approx(25.0)
+    assert score.chance_recall([2], 4, 2) == pytest.approx(100 * (1 - 2 / 4 * 1 / 3))
+    assert score.chance_recall([1], 3, 10) == pytest.approx(100.0)
+
+
+def test_train_log_prints_a_missing_average_as_a_dash(capsys: pytest.CaptureFixture[str]) -> None:
+    from cli.train_cmds import _print_log
+
+    _print_log({"epoch": 1, "step": 36, "val": {"avg_single": 12.34, "avg_dual": None, "avg_all": 12.34}})
+    assert "AVG-single 12.3  AVG-dual -  AVG-all 12.3" in capsys.readouterr().out

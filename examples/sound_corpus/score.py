@@ -39,6 +39,32 @@ def zero_shot_accuracy(scores: np.ndarray, truth: Sequence[int]) -> float:
     return float(np.mean(own > others.max(axis=1))) if len(truth) else 0.0
 
 
+def chance_recall(relevant: Sequence[int], n_targets: int, k: int) -> float:
+    """Expected R@k (percent) of a random ranking: per query, P(one of its `relevant` targets in the top k).
+
+    Example:
+        >>> round(chance_recall([1, 1], 4, 2), 1)
+        50.0
+    """
+    out = []
+    for r in relevant:
+        miss = 1.0
+        for i in range(min(k, n_targets)):
+            miss *= max(0, n_targets - r - i) / (n_targets - i)
+        out.append(1.0 - miss)
+    return 100 * float(np.mean(out)) if out else 0.0
+
+
+def chance(feats: Sequence[Any]) -> dict[str, dict[str, float]]:
+    """Random-ranking R@1/5/10 of t2a (a caption vs every sound) and a2t (a sound vs every caption)."""
+    sizes: dict[str, int] = {}
+    for f in feats:
+        sizes[f.item.texts[0]] = sizes.get(f.item.texts[0], 0) + 1
+    t2a = {f"r{k}": round(chance_recall(list(sizes.values()), len(feats), k), 2) for k in (1, 5, 10)}
+    a2t = {f"r{k}": round(chance_recall([1] * len(feats), len(sizes), k), 2) for k in (1, 5, 10)}
+    return {"t2a": t2a, "a2t": a2t, "zero_shot": {"accuracy": round(100 / max(1, len(sizes)), 2)}}
+
+
 def zero_shot(feats: Sequence[Any], encoder: Any) -> dict[str, float]:
     """Zero-shot accuracy of `encoder` over cached features: each sound vs each category's caption."""
     captions = sorted({f.item.texts[0] for f in feats})
@@ -88,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{name:<28} t2a R@1/5/10 {t2a}  a2t {a2t}"
             f"  zero-shot {zs['accuracy']:5.1f} % ({zs['classes']} classes, {zs['sounds']} sounds)"
         )
+    out["chance"] = chance(feats or [])
+    c = out["chance"]
+    t2a, a2t = (" ".join(f"{c[d][f'r{k}']:5.1f}" for k in (1, 5, 10)) for d in ("t2a", "a2t"))
+    print(f"{'chance':<28} t2a R@1/5/10 {t2a}  a2t {a2t}  zero-shot {c['zero_shot']['accuracy']:5.1f} %")
     if args.json:
         args.json.write_text(json.dumps(out, indent=1) + "\n")
     return 0
