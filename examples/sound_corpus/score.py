@@ -65,8 +65,9 @@ def chance(feats: Sequence[Any]) -> dict[str, dict[str, float]]:
     return {"t2a": t2a, "a2t": a2t, "zero_shot": {"accuracy": round(100 / max(1, len(sizes)), 2)}}
 
 
-def zero_shot(feats: Sequence[Any], encoder: Any) -> dict[str, float]:
-    """Zero-shot accuracy of `encoder` over cached features: each sound vs each category's caption."""
+def zero_shot(feats: Sequence[Any], encoder: Any, seen: set[str] | None = None) -> dict[str, float]:
+    """Zero-shot accuracy of `encoder` over cached features: each sound vs each category's caption;
+    with `seen` (the training captions) also the accuracy over sounds whose caption is / is not in it."""
     captions = sorted({f.item.texts[0] for f in feats})
     by_caption = {f.item.texts[0]: f for f in feats}
     text_units = [by_caption[c].unit("t", c) for c in captions]
@@ -75,11 +76,14 @@ def zero_shot(feats: Sequence[Any], encoder: Any) -> dict[str, float]:
     tv = np.stack([e.vectors["text"] for e in encoder.project(text_units)])
     av = np.stack([e.vectors["audio"] for e in encoder.project(audio_units)])
     truth = [captions.index(f.item.texts[0]) for f in keep]
-    return {
-        "accuracy": 100 * zero_shot_accuracy(av @ tv.T, truth),
-        "classes": len(captions),
-        "sounds": len(keep),
-    }
+    scores = av @ tv.T
+    out = {"accuracy": 100 * zero_shot_accuracy(scores, truth), "classes": len(captions), "sounds": len(keep)}
+    if seen is not None:
+        for name, want in (("seen", True), ("unseen", False)):
+            rows = [i for i, f in enumerate(keep) if (f.item.texts[0] in seen) == want]
+            out[f"{name}_sounds"] = len(rows)
+            out[f"{name}_accuracy"] = 100 * zero_shot_accuracy(scores[rows], [truth[i] for i in rows])
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,8 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, required=True, help="feature cache (as --cache-dir of train)")
     ap.add_argument("--models", default="omni-lite,omni-lite-tuned")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument(
+        "--train", type=Path, default=None, help="training manifest: split zero-shot by seen labels"
+    )
     args = ap.parse_args(argv)
     items = read_manifest(args.manifest)
+    seen = {c for it in read_manifest(args.train) for c in it.texts} if args.train else None
     out: dict[str, Any] = {}
     feats = None
     for name in args.models.split(","):
@@ -106,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             | {"queries": v.queries, "targets": v.targets}
             for d, v in r.directions.items()
         }
-        row["zero_shot"] = zero_shot(feats, enc)
+        row["zero_shot"] = zero_shot(feats, enc, seen)
         out[name] = row
         zs = row["zero_shot"]
         t2a, a2t = (" ".join(f"{row[d][f'r{k}']:5.1f}" for k in (1, 5, 10)) for d in ("t2a", "a2t"))
@@ -114,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{name:<28} t2a R@1/5/10 {t2a}  a2t {a2t}"
             f"  zero-shot {zs['accuracy']:5.1f} % ({zs['classes']} classes, {zs['sounds']} sounds)"
         )
+        if seen is not None:
+            seen_s = f"{zs['seen_accuracy']:5.1f} % ({zs['seen_sounds']} sounds)"
+            print(
+                f"{'':<28} zero-shot on labels seen in train {seen_s}, unseen {zs['unseen_accuracy']:5.1f} %"
+            )
     out["chance"] = chance(feats or [])
     c = out["chance"]
     t2a, a2t = (" ".join(f"{c[d][f'r{k}']:5.1f}" for k in (1, 5, 10)) for d in ("t2a", "a2t"))
