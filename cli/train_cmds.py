@@ -102,12 +102,15 @@ def _media(manifest: Path, cache_dir: Path | None) -> list[Any]:
     return _prepare(manifest, "media", media_rows, cache_dir)
 
 
+AVERAGES = ("avg_single", "avg_dual", "avg_all")
+
+
 def _print_log(record: dict[str, Any]) -> None:
     if "val" in record:
-        v = record["val"]
-        typer.echo(
+        v = {k: "-" if record["val"][k] is None else f"{record['val'][k]:.1f}" for k in AVERAGES}
+        typer.echo(  # an average is "-" when the val set has none of its directions (e.g. audio-text only)
             f"epoch {record['epoch']:>3}  step {record['step']:>5}  val R@1 "
-            f"AVG-single {v['avg_single']:.1f}  AVG-dual {v['avg_dual']:.1f}  AVG-all {v['avg_all']:.1f}"
+            f"AVG-single {v['avg_single']}  AVG-dual {v['avg_dual']}  AVG-all {v['avg_all']}"
         )
     else:
         parts = "  ".join(
