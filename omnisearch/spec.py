@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from omnisearch.config import DecodeConfig, SegmentConfig
+from omnisearch.paths import is_under
 
 SPEC_VERSION = 1
 
@@ -101,7 +102,7 @@ class IndexSpec:
         """
         out = list(self.roots)
         for r in roots:
-            if not any(r == o or r.startswith(o.rstrip("/") + "/") for o in out):
+            if not is_under(r, out):
                 out.append(r)
         return replace(self, roots=out)
 

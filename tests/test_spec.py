@@ -148,3 +148,18 @@ def test_a_conflicting_model_or_setting_fails_naming_the_index_settings(tuned_in
     r = omni("index", str(lib), "--db", str(db), "--json")  # no options: the index's own; all unchanged
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["files_unchanged"] == 2
+
+
+def test_is_under_matches_a_path_parts_reference() -> None:
+    from pathlib import PurePosixPath
+
+    from omnisearch.paths import is_under
+
+    paths = ["/lib", "/lib/a.mp4", "/lib/sub/b.wav", "/library/a.mp4", "/li", "/other/lib/a.mp4"]
+    roots = [["/lib"], ["/lib/"], ["/lib/sub"], ["/other", "/lib"], []]
+    for p in paths:
+        for rs in roots:
+            want = any(
+                PurePosixPath(p).parts[: len(PurePosixPath(r).parts)] == PurePosixPath(r).parts for r in rs
+            )
+            assert is_under(p, rs) == want, (p, rs)

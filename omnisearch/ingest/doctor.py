@@ -36,6 +36,7 @@ from omnisearch.media.errors import MediaError
 from omnisearch.media.probe import probe
 from omnisearch.media.walk import find_media
 from omnisearch.models.base import Encoder
+from omnisearch.paths import is_under
 from omnisearch.types import ClipRecord, Modality
 
 _TINY = float(np.finfo(np.float32).tiny)
@@ -195,7 +196,7 @@ def indexed_roots(paths: list[str]) -> list[str]:
     """
     roots: list[str] = []
     for folder in sorted({os.path.dirname(p) for p in paths}):
-        if not any(folder == r or folder.startswith(r.rstrip(os.sep) + os.sep) for r in roots):
+        if not is_under(folder, roots):
             roots.append(folder)
     return roots
 

@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 
 from fastapi import HTTPException, Request
 
+from omnisearch.paths import is_under
+
 CLIP_ID = re.compile(r"[0-9a-f]{16}:\d{1,9}\.\d{3}-\d{1,9}\.\d{3}")
 
 
@@ -35,11 +37,7 @@ def under_roots(path: str, roots: Sequence[str]) -> bool:
     real = os.path.realpath(path)
     if not os.path.isfile(real):
         return False
-    for root in roots:
-        r = os.path.realpath(root)
-        if real == r or real.startswith(r.rstrip(os.sep) + os.sep):
-            return True
-    return False
+    return is_under(real, [os.path.realpath(r) for r in roots])
 
 
 def not_found(what: str = "no such clip") -> HTTPException:

@@ -42,6 +42,7 @@ from omnisearch.media.errors import MediaError
 from omnisearch.media.probe import probe
 from omnisearch.media.sidecar import sidecar_problem
 from omnisearch.media.walk import FoundFile, file_hash, find_media
+from omnisearch.paths import is_under
 from omnisearch.types import EncoderInput, MediaType
 
 
@@ -92,10 +93,6 @@ def missing_reason(path: str) -> str | None:
     return None
 
 
-def _under(path: str, roots: list[str]) -> bool:
-    return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
-
-
 def select_files(paths: list[str], store, force: frozenset[str], stats: StatCache, report) -> list[FileTask]:
     """The files to embed, in walk order; fills `report` (found, removed, unchanged, failed, kept,
     warnings, timings["hash"]) and removes the rows of files that are gone."""
@@ -107,7 +104,7 @@ def select_files(paths: list[str], store, force: frozenset[str], stats: StatCach
     present = {f.path for f in found}
     gone = []
     for p in indexed:
-        if _under(p, roots) and p not in present:
+        if is_under(p, roots) and p not in present:
             reason = missing_reason(p)
             if reason == "gone":
                 gone.append(p)
