@@ -218,7 +218,7 @@ def search(
         if not 0 <= query.span[0] < query.span[1]:
             raise QueryError(f"--span {query.span[0]:g}-{query.span[1]:g}: need 0 <= START < END")
     t = time.perf_counter()
-    spec = store.spec()  # a query file is decoded as the index's clips were
+    spec = store.spec() if query.has_files() else None  # a query file is decoded as the clips were
     inp = decode_query(query, spec.decode if spec is not None else None)
     timings = {"decode": time.perf_counter() - t}
     t = time.perf_counter()

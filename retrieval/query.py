@@ -37,7 +37,11 @@ class Query:
     span: tuple[float, float] | None = None  # seconds of the video/audio file to use
 
     def is_empty(self) -> bool:
-        return not ((self.text and self.text.strip()) or self.audio or self.video or self.image)
+        return not ((self.text and self.text.strip()) or self.has_files())
+
+    def has_files(self) -> bool:
+        """True when part of the query is a file to decode (a sound, a clip or a picture)."""
+        return bool(self.audio or self.video or self.image)
 
     def describe(self) -> str:
         parts = []
@@ -65,7 +69,7 @@ def decode_query(q: Query, cfg: DecodeConfig | None = None) -> EncoderInput:
     A text-only query imports no decoder (and so no torch)."""
     if q.is_empty():
         raise QueryError("empty query: give a text and/or --audio / --video / --image")
-    if not (q.audio or q.video or q.image):
+    if not q.has_files():
         return EncoderInput(text=q.text.strip())
     from omnisearch.media.decode import decode_span
     from omnisearch.media.errors import MediaError

@@ -74,31 +74,6 @@ class UploadParams(SearchParams):
         return a, b
 
 
-class HitOut(BaseModel):
-    clip_id: str
-    file: str
-    media_type: str
-    start: float
-    end: float
-    span_start: float
-    span_end: float
-    score: float
-    scores: dict[str, float]
-    text: str
-    transcript: str
-    ocr_text: str
-    tags: str
-    keyframe: float
-    citation: str
-    thumbnail_url: str
-    media_url: str
-
-
-class SearchOut(BaseModel):
-    hits: list[HitOut]
-    took_ms: float
-
-
 class ClipOut(BaseModel):
     clip_id: str
     file: str
@@ -113,6 +88,20 @@ class ClipOut(BaseModel):
     citation: str
     thumbnail_url: str
     media_url: str
+
+
+class HitOut(ClipOut):
+    """A clip found by a search: its moment's merged span and its scores besides."""
+
+    span_start: float
+    span_end: float
+    score: float
+    scores: dict[str, float]
+
+
+class SearchOut(BaseModel):
+    hits: list[HitOut]
+    took_ms: float
 
 
 class HealthOut(BaseModel):
