@@ -45,6 +45,28 @@ class _Exact:
     tokens: dict[str, list[int]] | None = None  # token -> rows holding it, made on the first text scan
 
 
+@dataclass
+class _RowMeta:
+    """Every row's metadata held in memory for the indexed path, looked up by LanceDB row id: an
+    indexed query then reads only row ids and vectors (reading a dozen metadata columns for 100 random
+    rows cost more than the index search itself at 300k rows)."""
+
+    version: tuple[int, int]
+    rowids: np.ndarray  # sorted
+    meta: Any  # pyarrow.Table of META_FIELDS, row i <-> rowids[i]
+
+    def lookup(self, ids: np.ndarray) -> list[dict] | None:
+        """The rows of these row ids, in order; None when one is unknown (a newer table version)."""
+        if len(ids) == 0:
+            return []
+        if len(self.rowids) == 0:
+            return None
+        pos = np.minimum(np.searchsorted(self.rowids, ids), len(self.rowids) - 1)
+        if not np.array_equal(self.rowids[pos], ids):
+            return None
+        return self.meta.take(pos).to_pylist()
+
+
 def _to_matrix(column, dim: int) -> np.ndarray:
     flat = column.combine_chunks().flatten().to_numpy(zero_copy_only=False)
     return np.ascontiguousarray(flat.reshape(-1, dim), dtype=np.float32)
@@ -60,6 +82,7 @@ class LanceSearch:
     def _init_search(self, policy: ann.AnnPolicy | None) -> None:
         self.policy = policy or ann.AnnPolicy()
         self._exact: dict[str, _Exact] = {}
+        self._row_meta: _RowMeta | None = None
         self._facts: tuple[tuple[int, int], dict[str, Any]] | None = None  # (cache key, facts)
         self._gen = 0  # bumped by every write through this store: the caches are keyed by it
 
@@ -79,6 +102,7 @@ class LanceSearch:
             facts = {"indexed": set(ann.vector_indexes(self._tbl)), "rows": self._tbl.count_rows()}
             for m in Modality:
                 facts[m.value] = self._tbl.count_rows(f"`has_{m.value}` = true")
+            facts["key"] = version
             self._facts = (version, facts)
         return self._facts[1]
 
@@ -98,6 +122,15 @@ class LanceSearch:
             self._exact[m] = hit
         return hit
 
+    def _indexed_rows(self, version: tuple[int, int]) -> _RowMeta:
+        if self._row_meta is None or self._row_meta.version != version:
+            t = self._tbl.search().select(list(META_FIELDS)).with_row_id(True).limit(None).to_arrow()
+            ids = t["_rowid"].to_numpy()
+            order = np.argsort(ids, kind="stable")
+            meta = t.drop_columns(["_rowid"]).take(order).combine_chunks()
+            self._row_meta = _RowMeta(version, ids[order], meta)
+        return self._row_meta
+
     def _search_exact(self, m: str, q: np.ndarray, k: int) -> list[StoreHit]:
         col = self._exact_column(m)
         n = col.matrix.shape[0]
@@ -113,20 +146,26 @@ class LanceSearch:
             for r, i in zip(rows, top, strict=True)
         ]
 
-    def _search_lance(self, m: str, q: np.ndarray, k: int, flt: Filter | None, facts: dict) -> list[StoreHit]:
+    def _search_lance(
+        self, m: str, q: np.ndarray, k: int, flt: Filter | None, facts: dict, meta_in_memory: bool = True
+    ) -> list[StoreHit]:
         clauses = [self.where(flt)]
         if facts[m] < facts["rows"]:
             clauses.insert(0, f"`has_{m}` = true")
         where = " AND ".join(c for c in clauses if c)
+        indexed = f"vec_{m}" in facts["indexed"]
+        # indexed: row ids and vectors only, the metadata from memory (`_RowMeta`); else every field
+        from_memory = indexed and meta_in_memory
+        fields = ["_rowid"] if from_memory else list(META_FIELDS)
         query = (
             self._tbl.search(q, vector_column_name=f"vec_{m}")
             .distance_type("cosine")
-            .select([*META_FIELDS, f"vec_{m}", "_distance"])
+            .select([*fields, f"vec_{m}", "_distance"])
             .limit(k)
         )
         if where:
             query = query.where(where, prefilter=True)
-        if f"vec_{m}" in facts["indexed"]:
+        if indexed:
             p = self.policy
             refine = p.refine()
             query = query.nprobes(p.nprobes).ef(max(p.ef, k * (refine or 1)))  # HNSW wants ef >= k * refine
@@ -134,7 +173,12 @@ class LanceSearch:
                 query = query.refine_factor(refine)
         t = query.to_arrow()
         vecs = _to_matrix(t[f"vec_{m}"], self._dim())
-        rows = t.drop_columns([f"vec_{m}", "_distance"]).to_pylist()
+        if from_memory:
+            rows = self._indexed_rows(facts["key"]).lookup(t["_rowid"].to_numpy())
+            if rows is None:  # another writer committed between the two reads: read the fields
+                return self._search_lance(m, q, k, flt, facts, meta_in_memory=False)
+        else:
+            rows = t.drop_columns([f"vec_{m}", "_distance"]).to_pylist()
         # exact cosines from the vectors read anyway (an index's distances are estimates): this
         # rescoring of all k candidates is the refine step, without LanceDB's extra random reads
         sims = vecs @ q if len(rows) else np.zeros(0, np.float32)

@@ -93,6 +93,7 @@ class LanceStore(LanceSearch, VectorStore):
         self._db = lancedb.connect(self.db_dir, read_consistency_interval=timedelta(0))
         self._init_search(policy)
         self._table = None
+        self._schema_of: tuple[object, pa.Schema] | None = None
         self._closed = False
 
     @property
@@ -117,10 +118,18 @@ class LanceStore(LanceSearch, VectorStore):
         return str(Path(self.db_dir) / LOCK_NAME)
 
     # -- encoder record -------------------------------------------------------------------------
+    def _schema(self) -> pa.Schema:
+        """The table's schema, read once per opened table (its columns and encoder record are fixed at
+        creation; each read of `schema` costs a version check)."""
+        tbl = self._tbl
+        if self._schema_of is None or self._schema_of[0] is not tbl:
+            self._schema_of = (tbl, tbl.schema)
+        return self._schema_of[1]
+
     def encoder(self) -> EncoderRecord | None:
         if self._tbl is None:
             return None
-        raw = (self._tbl.schema.metadata or {}).get(ENCODER_KEY)
+        raw = (self._schema().metadata or {}).get(ENCODER_KEY)
         return EncoderRecord.from_dict(json.loads(raw)) if raw else None
 
     def spec(self) -> IndexSpec | None:
@@ -145,7 +154,7 @@ class LanceStore(LanceSearch, VectorStore):
         check_encoder(self.encoder(), record)
 
     def _dim(self) -> int:
-        return self._tbl.schema.field("vec_text").type.list_size
+        return self._schema().field("vec_text").type.list_size
 
     # -- writes -----------------------------------------------------------------------------------
     def upsert(self, records: list[ClipRecord]) -> None:

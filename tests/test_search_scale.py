@@ -131,9 +131,17 @@ def test_maintain_builds_the_ann_index_past_the_threshold(tmp_path: Path, kind: 
         want = {recs[i].clip_id for i in np.argsort(-(mat @ q))[:10]}
         found += len(want & {h.row["clip_id"] for h in store.search(T, q, 10)})
     assert found / 100 >= 0.9
+    # the indexed path reads row ids and vectors; the rows come from memory and equal the stored ones
+    hits = store.search(T, q, 10)
+    assert [h.row for h in hits] == [store.clip_rows([h.row["clip_id"]])[h.row["clip_id"]] for h in hits]
+    moved = clips(1, seed=11)[0]
+    moved.clip_id, moved.path = "late:0-10", "/lib/late.mp4"
+    store.upsert([moved])  # a newer table version: the in-memory rows are reread
+    top = store.search(T, moved.vectors[T], 1)[0]
+    assert top.row["clip_id"] == "late:0-10" and top.row["path"] == "/lib/late.mp4"
     stats = store.stats()
     assert {ix["type"] for ix in stats["indexes"]} >= {kind.title().replace("_", ""), "FTS"}
-    assert stats["search"]["nprobes"] == 40 and stats["rows"] == 1200
+    assert stats["search"]["nprobes"] == 40 and stats["rows"] == 1201
     store.close()
 
 
@@ -257,3 +265,20 @@ def test_match_counts_equal_the_reference_token_match() -> None:
         got = match_counts(q, index)
         want = {i: words_matched(q, {"text": t}) for i, t in enumerate(texts)}
         assert got == {i: n for i, n in want.items() if n > 0}
+
+
+def test_row_meta_lookup_equals_a_dict_and_refuses_unknown_ids() -> None:
+    import pyarrow as pa
+
+    from omnisearch.indexers.lance_search import _RowMeta
+
+    ids = np.array([3, 8, 20, 41], dtype=np.uint64)
+    meta = pa.table({"clip_id": ["a", "b", "c", "d"]})
+    rm = _RowMeta((0, 1), ids, meta)
+    by_id = dict(zip(ids.tolist(), meta.to_pylist(), strict=True))
+    q = np.array([41, 3, 20], dtype=np.uint64)
+    assert rm.lookup(q) == [by_id[i] for i in q.tolist()]
+    assert rm.lookup(np.array([8, 9], dtype=np.uint64)) is None  # 9: a row of a newer version
+    assert rm.lookup(np.array([99], dtype=np.uint64)) is None
+    assert rm.lookup(np.array([], dtype=np.uint64)) == []
+    assert _RowMeta((0, 1), np.array([], dtype=np.uint64), meta.slice(0, 0)).lookup(q) is None
