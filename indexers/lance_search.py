@@ -16,7 +16,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -49,22 +49,33 @@ class _Exact:
 class _RowMeta:
     """Every row's metadata held in memory for the indexed path, looked up by LanceDB row id: an
     indexed query then reads only row ids and vectors (reading a dozen metadata columns for 100 random
-    rows cost more than the index search itself at 300k rows)."""
+    rows cost more than the index search itself). A row id is the row's address (fragment, offset):
+    fragments are never rewritten in place nor their ids reused, so a remembered row stays right for
+    the life of the table; rows written later are added as queries meet them (`extra`)."""
 
-    version: tuple[int, int]
+    table: object  # the opened table it was read from
     rowids: np.ndarray  # sorted
     meta: Any  # pyarrow.Table of META_FIELDS, row i <-> rowids[i]
+    extra: dict[int, dict] = field(default_factory=dict)  # rows met after the read
 
-    def lookup(self, ids: np.ndarray) -> list[dict] | None:
-        """The rows of these row ids, in order; None when one is unknown (a newer table version)."""
+    def lookup(self, ids: np.ndarray) -> list[dict | None]:
+        """The rows of these row ids, in order; None for an id not known (yet)."""
         if len(ids) == 0:
             return []
-        if len(self.rowids) == 0:
-            return None
-        pos = np.minimum(np.searchsorted(self.rowids, ids), len(self.rowids) - 1)
-        if not np.array_equal(self.rowids[pos], ids):
-            return None
-        return self.meta.take(pos).to_pylist()
+        known = np.zeros(len(ids), dtype=bool)
+        pos = np.zeros(len(ids), dtype=np.int64)
+        if len(self.rowids):
+            pos = np.minimum(np.searchsorted(self.rowids, ids), len(self.rowids) - 1)
+            known = self.rowids[pos] == ids
+        found = iter(self.meta.take(pos[known]).to_pylist() if known.any() else [])
+        return [next(found) if k else self.extra.get(int(i)) for i, k in zip(ids, known, strict=True)]
+
+
+def _by_rowid(t) -> tuple[np.ndarray, Any]:
+    """(sorted row ids, the metadata rows in that order) of a table read with its `_rowid`."""
+    ids = t["_rowid"].to_numpy()
+    order = np.argsort(ids, kind="stable")
+    return ids[order], t.drop_columns(["_rowid"]).take(order).combine_chunks()
 
 
 def _to_matrix(column, dim: int) -> np.ndarray:
@@ -102,7 +113,6 @@ class LanceSearch:
             facts = {"indexed": set(ann.vector_indexes(self._tbl)), "rows": self._tbl.count_rows()}
             for m in Modality:
                 facts[m.value] = self._tbl.count_rows(f"`has_{m.value}` = true")
-            facts["key"] = version
             self._facts = (version, facts)
         return self._facts[1]
 
@@ -122,14 +132,23 @@ class LanceSearch:
             self._exact[m] = hit
         return hit
 
-    def _indexed_rows(self, version: tuple[int, int]) -> _RowMeta:
-        if self._row_meta is None or self._row_meta.version != version:
+    def _indexed_rows(self, ids: np.ndarray) -> list[dict] | None:
+        """The metadata of these row ids from memory: read on first use and again when most of a
+        query's rows are unknown (a compaction moved them); a few rows written since are fetched by
+        id and remembered. None when one is not in the table (the caller then reads the fields)."""
+        rm = self._row_meta
+        rows = rm.lookup(ids) if rm is not None and rm.table is self._tbl else None
+        if rows is None or sum(r is None for r in rows) > len(ids) // 2:
             t = self._tbl.search().select(list(META_FIELDS)).with_row_id(True).limit(None).to_arrow()
-            ids = t["_rowid"].to_numpy()
-            order = np.argsort(ids, kind="stable")
-            meta = t.drop_columns(["_rowid"]).take(order).combine_chunks()
-            self._row_meta = _RowMeta(version, ids[order], meta)
-        return self._row_meta
+            rm = self._row_meta = _RowMeta(self._tbl, *_by_rowid(t))
+            rows = rm.lookup(ids)
+        missing = [int(i) for i, r in zip(ids, rows, strict=True) if r is None]
+        if missing:
+            t = self._tbl.take_row_ids(missing).select(list(META_FIELDS)).with_row_id().to_arrow()
+            for r in t.to_pylist():
+                rm.extra[int(r.pop("_rowid"))] = r
+            rows = rm.lookup(ids)
+        return None if any(r is None for r in rows) else rows
 
     def _search_exact(self, m: str, q: np.ndarray, k: int) -> list[StoreHit]:
         col = self._exact_column(m)
@@ -174,8 +193,8 @@ class LanceSearch:
         t = query.to_arrow()
         vecs = _to_matrix(t[f"vec_{m}"], self._dim())
         if from_memory:
-            rows = self._indexed_rows(facts["key"]).lookup(t["_rowid"].to_numpy())
-            if rows is None:  # another writer committed between the two reads: read the fields
+            rows = self._indexed_rows(t["_rowid"].to_numpy())
+            if rows is None:  # a row deleted since the query read it: read the fields with the query
                 return self._search_lance(m, q, k, flt, facts, meta_in_memory=False)
         else:
             rows = t.drop_columns([f"vec_{m}", "_distance"]).to_pylist()

@@ -136,9 +136,14 @@ def test_maintain_builds_the_ann_index_past_the_threshold(tmp_path: Path, kind: 
     assert [h.row for h in hits] == [store.clip_rows([h.row["clip_id"]])[h.row["clip_id"]] for h in hits]
     moved = clips(1, seed=11)[0]
     moved.clip_id, moved.path = "late:0-10", "/lib/late.mp4"
-    store.upsert([moved])  # a newer table version: the in-memory rows are reread
-    top = store.search(T, moved.vectors[T], 1)[0]
+    store.upsert([moved])  # a row written after the rows were read: fetched by its id and remembered
+    top = store.search(T, moved.vectors[T], 10)[0]
     assert top.row["clip_id"] == "late:0-10" and top.row["path"] == "/lib/late.mp4"
+    assert [r["clip_id"] for r in store._row_meta.extra.values()] == ["late:0-10"]
+    store.optimize()  # compaction moves every row: the next query reads the rows again
+    assert [h.row for h in store.search(T, q, 10)] == [
+        store.clip_rows([h.row["clip_id"]])[h.row["clip_id"]] for h in store.search(T, q, 10)
+    ]
     stats = store.stats()
     assert {ix["type"] for ix in stats["indexes"]} >= {kind.title().replace("_", ""), "FTS"}
     assert stats["search"]["nprobes"] == 40 and stats["rows"] == 1201
@@ -267,18 +272,19 @@ def test_match_counts_equal_the_reference_token_match() -> None:
         assert got == {i: n for i, n in want.items() if n > 0}
 
 
-def test_row_meta_lookup_equals_a_dict_and_refuses_unknown_ids() -> None:
+def test_row_meta_lookup_equals_a_dict_and_marks_unknown_ids() -> None:
     import pyarrow as pa
 
     from omnisearch.indexers.lance_search import _RowMeta
 
     ids = np.array([3, 8, 20, 41], dtype=np.uint64)
     meta = pa.table({"clip_id": ["a", "b", "c", "d"]})
-    rm = _RowMeta((0, 1), ids, meta)
+    rm = _RowMeta(None, ids, meta)
     by_id = dict(zip(ids.tolist(), meta.to_pylist(), strict=True))
     q = np.array([41, 3, 20], dtype=np.uint64)
     assert rm.lookup(q) == [by_id[i] for i in q.tolist()]
-    assert rm.lookup(np.array([8, 9], dtype=np.uint64)) is None  # 9: a row of a newer version
-    assert rm.lookup(np.array([99], dtype=np.uint64)) is None
+    assert rm.lookup(np.array([8, 9, 99], dtype=np.uint64)) == [by_id[8], None, None]
+    rm.extra[9] = {"clip_id": "late"}  # a row met after the read
+    assert rm.lookup(np.array([9, 8], dtype=np.uint64)) == [{"clip_id": "late"}, by_id[8]]
     assert rm.lookup(np.array([], dtype=np.uint64)) == []
-    assert _RowMeta((0, 1), np.array([], dtype=np.uint64), meta.slice(0, 0)).lookup(q) is None
+    assert _RowMeta(None, np.array([], dtype=np.uint64), meta.slice(0, 0)).lookup(q) == [None] * 3
