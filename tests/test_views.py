@@ -198,5 +198,100 @@ def test_mean_init_fusion_is_the_unit_mean(train_mode):
 def test_objective_config_rejects_unknown_options():
     with pytest.raises(ValueError, match="tuple_views"):
         ObjectiveConfig(tuple_views="pairs")
+    with pytest.raises(ValueError, match="tuple_target"):
+        ObjectiveConfig(tuple_target="singles")
     with pytest.raises(ValueError, match="fusion_init"):
         HeadsConfig(fusion_init="zero")
+
+
+@pytest.mark.parametrize("step", [0, 1, 2])
+def test_distillation_with_gradient_into_the_anchor_matches_naive(step):
+    """distill_grad=True: the same value as the loop, and the fusion now gets gradient through L_D."""
+    b = make_batch(rows(), np.random.default_rng(step), step)
+    for anchor in ("tuple", "complement"):
+        mod = module(ObjectiveConfig(distill_anchor=anchor, distill_grad=True), weights=(0.0, 1.0, 0.0))
+        loss, parts = mod(b, step)
+        s, k = embed(mod, b.inputs, b.masks)
+        n = len(b)
+        have = [[m for m in MODALITIES if b.masks[m][i]] for i in range(n)]
+        x, y = fusion_teacher_pair(step)
+        terms = []
+        for m in (x, y):
+            rest = [o for o in MODALITIES if o != m] if anchor == "complement" else list(MODALITIES)
+            keep = [rest if len(have[i]) == 3 else have[i] for i in range(n)]
+            a = torch.stack([fuse_row(mod.heads, s, i, keep[i]) for i in range(n)])
+            terms.append(naive_nce(a, s[m], (k[x] & k[y]).tolist()))
+        assert float(parts["loss_distill"]) == pytest.approx(0.5 * sum(terms), rel=1e-5)
+        loss.backward()
+        assert any(p.grad is not None and p.grad.any() for p in mod.heads.fusion.parameters())
+
+
+@pytest.mark.parametrize("views", ["full", "full+pairs"])
+def test_mean_target_of_tuple_infonce_matches_naive(views):
+    """tuple_target="mean": the positive of every L_T view is the unit mean of the augmented singles."""
+    step = 2
+    b = make_batch(rows(), np.random.default_rng(5), step)
+    mod = module(ObjectiveConfig(tuple_views=views, tuple_target="mean"), weights=(0.0, 0.0, 1.0))
+    _, parts = mod(b, step)
+    heads = mod.heads
+    s, _ = embed(mod, b.inputs, b.masks)
+    sa, _ = embed(mod, b.aug_inputs, b.masks)
+    sh, _ = embed(mod, b.hardneg_inputs, b.masks)
+    n = len(b)
+    have = [[m for m in MODALITIES if b.masks[m][i]] for i in range(n)]
+    full = [len(h) == 3 for h in have]
+
+    def mean_row(i, keep):
+        return F.normalize(sum(sa[m][i] for m in keep), dim=-1)
+
+    def one(keep, rows_ok, hard_ok):
+        return naive_nce(
+            torch.stack([fuse_row(heads, s, i, keep[i]) for i in range(n)]),
+            torch.stack([mean_row(i, keep[i]) for i in range(n)]),
+            rows_ok,
+            torch.stack([fuse_row(heads, sh, i, keep[i]) for i in range(n)]),
+            hard_ok,
+        )
+
+    want = [one(have, [True] * n, b.hardneg_mask.tolist())]
+    if views == "full+pairs":
+        for pair in PAIR_VIEWS:
+            keep = [pair if full[i] else have[i] for i in range(n)]
+            hard_ok = [full[i] and b.hardneg_mask[i] and b.hardneg_kinds[i] in pair for i in range(n)]
+            want.append(one(keep, full, hard_ok))
+    assert float(parts["loss_tuple"]) == pytest.approx(float(np.mean(want)), rel=1e-5)
+    fused_target = module(ObjectiveConfig(tuple_views=views), weights=(0.0, 0.0, 1.0))(b, step)[1]
+    assert float(fused_target["loss_tuple"]) != pytest.approx(float(parts["loss_tuple"]), rel=1e-3)
+
+
+@pytest.mark.parametrize("train_mode", [False, True])
+def test_gated_fusion_starts_as_the_unit_mean_and_its_gate_learns(train_mode):
+    torch.manual_seed(0)
+    heads = OmniHeads(HeadsConfig(fusion_init="gated", dropout=0.0)).train(train_mode)
+    tokens = {m: F.normalize(torch.randn(5, 384), dim=-1) for m in MODALITIES}
+    for keep in [TRI, *PAIR_VIEWS, ("video",)]:
+        masks = {m: torch.full((5,), m in keep) for m in MODALITIES}
+        naive = torch.stack([sum(tokens[m][i] for m in keep) / len(keep) for i in range(5)])
+        got = heads.fuse(tokens, masks)
+        assert torch.allclose(got, F.normalize(naive, dim=-1), atol=1e-6)
+    # at gate 0 only the gate gets gradient; the transformer adds something, so the gate does move
+    masks = {m: torch.ones(5, dtype=torch.bool) for m in MODALITIES}
+    heads.fuse(tokens, masks)[:, 0].sum().backward()
+    assert heads.fusion.gate.grad is not None and float(heads.fusion.gate.grad) != 0.0
+    assert all(p.grad is None or not p.grad.any() for p in heads.fusion.encoder.parameters())
+    # a gate of g: unit(mean + g * (pooled transformer output - mean)), by a loop over rows
+    with torch.no_grad():
+        heads.fusion.gate.fill_(0.5)
+        got = heads.fuse(tokens, masks)
+        stack = torch.stack([tokens[m] for m in MODALITIES], dim=1)
+        for i in range(5):
+            h = heads.fusion.encoder(stack[i : i + 1])[0]
+            base = stack[i].mean(0)
+            want = F.normalize(base + 0.5 * (h.mean(0) - base), dim=-1)
+            assert torch.allclose(got[i], want, atol=1e-5)
+
+
+def test_frozen_fusion_stays_the_parameter_free_mean():
+    heads = OmniHeads(HeadsConfig(fusion_init="mean", train_fusion=False))
+    assert not any(p.requires_grad for p in heads.fusion.parameters())
+    assert all(p.requires_grad for p in heads.heads["video"].parameters())

@@ -50,6 +50,7 @@ from omnisearch.models.feature_layout import (
 SEM_DIM = OmniLiteLayout().base_dim
 INPUT_DIMS: dict[str, int] = OmniLiteLayout().input_dims
 CONFIG_FILE, WEIGHTS_FILE = "omnisearch.json", "heads.safetensors"
+FUSION_INITS = ("identity", "mean", "gated")
 
 
 @dataclass
@@ -66,14 +67,18 @@ class HeadsConfig:
     train_text: bool = True  # False (with residual): text stays MiniLM's vector; other heads move to it
     # fusion at init (residual heads): "identity" = residual branches zero, random modality embeddings
     # (fused = unit mean of tokens + embeddings); "mean" = embeddings zero too: exactly the unit mean of
-    # the present single embeddings, the score L_A-only training gives every dual direction
+    # the present single embeddings, the score L_A-only training gives every dual direction; "gated" =
+    # unit(mean of the present singles + g * what the transformer adds), the scalar gate g starting at 0
+    # (the transformer at its default init, modality embeddings zero): training starts exactly where
+    # "mean" does, in L_A's space, and L_T must earn any departure
     fusion_init: str = "identity"
+    train_fusion: bool = True  # False: the fusion is frozen at its start ("mean": a parameter-free mean)
     input_dims: dict[str, int] = field(default_factory=lambda: dict(INPUT_DIMS))
     base_dim: int = SEM_DIM
 
     def __post_init__(self) -> None:
-        if self.fusion_init not in ("identity", "mean"):
-            raise ValueError(f"fusion_init must be 'identity' or 'mean', got {self.fusion_init!r}")
+        if self.fusion_init not in FUSION_INITS:
+            raise ValueError(f"fusion_init must be one of {FUSION_INITS}, got {self.fusion_init!r}")
         if self.residual and self.dim != self.base_dim:
             raise ValueError(
                 f"residual heads live in the {self.base_dim}-d base space of the inputs; got dim={self.dim}"
@@ -136,11 +141,14 @@ class TupleFusion(nn.Module):
         dropout: float,
         identity_init: bool = False,
         mean_init: bool = False,
+        gated: bool = False,
     ) -> None:
         super().__init__()
         self.modality_embedding = nn.Parameter(torch.zeros(n_modalities, dim))
         if not mean_init:  # mean_init (with identity_init): fused starts as the unit mean of the tokens
             nn.init.normal_(self.modality_embedding, std=0.02)
+        # gated: unit(mean tokens + gate * (pooled transformer output - mean tokens)), gate from 0
+        self.gate = nn.Parameter(torch.zeros(())) if gated else None
         layer = nn.TransformerEncoderLayer(
             dim, heads, dim_feedforward=2 * dim, dropout=dropout, batch_first=True, norm_first=True
         )
@@ -156,7 +164,12 @@ class TupleFusion(nn.Module):
             raise ValueError("every row needs at least one modality to fuse")
         h = self.encoder(tokens + self.modality_embedding, src_key_padding_mask=~mask)
         h = h.masked_fill(~mask.unsqueeze(-1), 0.0)  # padded positions may hold anything (fast path)
-        return F.normalize(h.sum(1) / mask.sum(1, keepdim=True).to(h.dtype), dim=-1)
+        count = mask.sum(1, keepdim=True).to(h.dtype)
+        pooled = h.sum(1) / count
+        if self.gate is not None:
+            base = tokens.masked_fill(~mask.unsqueeze(-1), 0.0).sum(1) / count
+            pooled = base + self.gate * (pooled - base)
+        return F.normalize(pooled, dim=-1)
 
 
 class OmniHeads(nn.Module):
@@ -183,9 +196,12 @@ class OmniHeads(nn.Module):
             c.fusion_layers,
             c.fusion_heads,
             c.dropout,
-            identity_init=c.residual,
-            mean_init=c.residual and c.fusion_init == "mean",
+            identity_init=c.residual and c.fusion_init != "gated",
+            mean_init=c.fusion_init == "gated" or (c.residual and c.fusion_init == "mean"),
+            gated=c.fusion_init == "gated",
         )
+        if not c.train_fusion:
+            self.fusion.requires_grad_(False)
 
     def singles(self, inputs: Mapping[str, Tensor], masks: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """{modality: (B, d)} L2-normalised; rows whose mask is False are zero."""

@@ -43,6 +43,8 @@ class Preset:
     fusion_init: str = "identity"
     parent: str | None = None  # preset whose runs serve the variants this one does not change
     changes: tuple[str, ...] = ()  # terms this preset changes w.r.t. its parent ("align", "distill", "tuple")
+    train_fusion: bool = True
+    w_tuple: float = 1.0  # L_T's weight in the variants that have it
 
 
 PRESETS: dict[str, Preset] = {
@@ -54,10 +56,20 @@ PRESETS: dict[str, Preset] = {
     "faithful+complement": Preset(
         replace(FAITHFUL, distill_anchor="complement"), parent="faithful", changes=("distill",)
     ),
-    "faithful+mean-init": Preset(FAITHFUL, fusion_init="mean"),
     "all-fixes": Preset(
         replace(FAITHFUL, tuple_views="full+pairs", distill_anchor="complement"), fusion_init="mean"
     ),
+    # the mean start changes every variant; L_D / L_T options do not change L_A alone
+    "faithful+mean-init": Preset(FAITHFUL, "mean", parent="all-fixes", changes=("distill", "tuple")),
+    # the ties of the fused space to the single space (section 6 of docs/method-fidelity.md), each on
+    # top of the mean start; L_A alone never trains the fusion, so its runs are the parent's
+    "mean+frozen": Preset(FAITHFUL, "mean", "faithful+mean-init", ("tuple",), train_fusion=False),
+    "mean+gated": Preset(FAITHFUL, "gated", "faithful+mean-init", ("tuple",)),
+    "mean+target": Preset(replace(FAITHFUL, tuple_target="mean"), "mean", "faithful+mean-init", ("tuple",)),
+    "mean+distill-grad": Preset(
+        replace(FAITHFUL, distill_grad=True), "mean", "faithful+mean-init", ("distill",)
+    ),
+    "mean+wt0.3": Preset(FAITHFUL, "mean", "faithful+mean-init", ("tuple",), w_tuple=0.3),
 }
 
 
@@ -73,7 +85,14 @@ def derives(preset: str, variant: str) -> str | None:
 
 def config(preset: str, base: TrainConfig = BASE) -> TrainConfig:
     p = PRESETS[preset]
-    return replace(base, objective=p.objective, heads=replace(base.heads, fusion_init=p.fusion_init))
+    heads = replace(base.heads, fusion_init=p.fusion_init, train_fusion=p.train_fusion)
+    return replace(base, objective=p.objective, heads=heads)
+
+
+def variants(preset: str) -> dict[str, tuple[float, float, float]]:
+    """The ablation's variants under `preset` (its L_T weight in those that have L_T)."""
+    w = PRESETS[preset].w_tuple
+    return {v: (a, d, t * w) for v, (a, d, t) in VARIANTS.items()}
 
 
 def run_presets(
@@ -88,7 +107,7 @@ def run_presets(
     """{preset: ablation report}; each report also in OUT/<preset>/ablation.{md,json}."""
     reports: dict[str, Any] = {}
     for name in presets:
-        todo = {v: w for v, w in VARIANTS.items() if derives(name, v) is None}
+        todo = {v: w for v, w in variants(name).items() if derives(name, v) is None}
         cfg = config(name, base)
         report = run_ablation(
             train_feats,
@@ -113,6 +132,8 @@ def run_presets(
             "name": name,
             "objective": vars(PRESETS[name].objective),
             "fusion_init": PRESETS[name].fusion_init,
+            "train_fusion": PRESETS[name].train_fusion,
+            "w_tuple": PRESETS[name].w_tuple,
         }
         (out / name / "ablation.json").write_text(json.dumps(report, indent=2) + "\n")
         (out / name / "ablation.md").write_text(f"## preset `{name}`\n\n" + markdown(report))

@@ -235,17 +235,19 @@ def fusion_teacher_loss(
     step: int,
     masks: Mapping[str, Tensor] | None = None,
     anchors: Mapping[str, Tensor] | None = None,
+    detach: bool = True,
     **kw: Any,
 ) -> Tensor | None:
     """L_D: anchor = fused.detach(); mean of InfoNCE(anchor, emb[x]) and InfoNCE(anchor, emb[y]) over the
-    rows having x and y, (x, y) = `fusion_teacher_pair(step)`. `anchors` (per modality, detached) replace
-    the fused anchor where given (the objective's complement anchors). No gradient reaches `fused`."""
+    rows having x and y, (x, y) = `fusion_teacher_pair(step)`. `anchors` (per modality) replace the fused
+    anchor where given (the objective's complement anchors). No gradient reaches `fused` unless `detach`
+    is False (the objective's `distill_grad`; `anchors` are then used as given)."""
     e = _norm_keys(emb)
     x, y = fusion_teacher_pair(step)
     missing = [m for m in (x, y) if m not in e]
     if missing:
         raise KeyError(f"fusion_teacher_loss at step {step} needs {(x, y)}; missing {missing}")
-    anchor = fused.detach()
+    anchor = fused.detach() if detach else fused
     both, nce = _rows(masks, x, y), _scale_kw(**kw)
     lx, ly = (masked_info_nce((anchors or {}).get(m, anchor), e[m], both, **nce) for m in (x, y))
     return None if lx is None or ly is None else 0.5 * (lx + ly)
@@ -362,12 +364,12 @@ class OmniLoss(nn.Module):
         if self.w_distill:
             comp = views.get("complement")
             anchors = None
+            grad = self.objective.distill_grad
             if comp:
                 full = _rows(masks, *SINGLE_MODALITIES).unsqueeze(-1)
-                anchors = {
-                    m: torch.where(full, comp[m], o["fused"].detach()) for m in fusion_teacher_pair(step)
-                }
-            ld = fusion_teacher_loss(o["fused"], singles, step, masks, anchors, **kw)
+                tup = o["fused"] if grad else o["fused"].detach()
+                anchors = {m: torch.where(full, comp[m], tup) for m in fusion_teacher_pair(step)}
+            ld = fusion_teacher_loss(o["fused"], singles, step, masks, anchors, not grad, **kw)
             if ld is not None:
                 parts["loss_distill"] = ld
                 terms.append(self.w_distill * ld)

@@ -34,7 +34,7 @@ from omnisearch.train.augment import AugmentConfig
 from omnisearch.train.batches import Batch, Row, make_batch
 from omnisearch.train.loop import LoopConfig, evaluating, run_loop
 from omnisearch.train.losses import OmniLoss
-from omnisearch.train.views import ObjectiveConfig, view_outputs
+from omnisearch.train.views import ObjectiveConfig, unit_mean, view_outputs
 
 
 @dataclass
@@ -81,8 +81,8 @@ class TrainModule(nn.Module):
         if batch.aug_masks is not None:
             aug_masks = {m: torch.as_tensor(batch.aug_masks[m], device=p.device) for m in MODALITIES}
         aug = self.heads(t(batch.aug_inputs), aug_masks)
-        out["fused_aug"] = aug["fused"]
         objective: ObjectiveConfig = self.loss.objective
+        out["fused_aug"] = unit_mean(aug, aug_masks) if objective.tuple_target == "mean" else aug["fused"]
         # views of a term switched off are not computed (their fusion's dropout would shift the RNG)
         objective = replace(
             objective,

@@ -14,6 +14,13 @@ motivates each option; the defaults are the public training code's choices where
 - `distill_anchor` (L_D): "tuple" = the detached fused tuple teaches both singles of the step's pair;
   "complement" = single m is taught by the detached fusion of the OTHER modalities of a complete tuple
   (the target of dual direction m -> rest), partial tuples keeping the tuple anchor.
+- `distill_grad` (L_D): False = the anchor is detached (the method's stop-gradient); True = gradient also
+  flows into the anchor, so the fusion is pulled toward the singles as well (a deviation from the
+  method, aimed at the late-fusion gap: docs/method-fidelity.md).
+- `tuple_target` (L_T): "fused" = the positive is the fusion of the augmented view (the method);
+  "mean" = the unit mean of the augmented view's single embeddings, so the fused anchor is pulled into
+  the singles' space while it still has to beat the hard negatives (the fused anchor and the singles come
+  out of one model in the paper; here nothing else ties them).
 
 `view_outputs` computes the extra fused embeddings the options need from the heads' single embeddings;
 `losses.OmniLoss` turns them into terms.
@@ -42,6 +49,7 @@ PAIR_VIEWS: tuple[tuple[str, str], ...] = (("text", "video"), ("text", "audio"),
 ALIGN_PAIRS = ("all", "rotate")
 TUPLE_VIEWS = ("full", "full+pairs")
 DISTILL_ANCHORS = ("tuple", "complement")
+TUPLE_TARGETS = ("fused", "mean")
 
 
 @dataclass
@@ -52,12 +60,15 @@ class ObjectiveConfig:
     hardneg_grad: bool = True
     tuple_views: str = "full"
     distill_anchor: str = "tuple"
+    distill_grad: bool = False
+    tuple_target: str = "fused"
 
     def __post_init__(self) -> None:
         for name, allowed in (
             ("align_pairs", ALIGN_PAIRS),
             ("tuple_views", TUPLE_VIEWS),
             ("distill_anchor", DISTILL_ANCHORS),
+            ("tuple_target", TUPLE_TARGETS),
         ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
@@ -79,6 +90,19 @@ def complete(masks: Mapping[str, Tensor]) -> Tensor:
     for m in MODALITIES[1:]:
         out = out & masks[m]
     return out
+
+
+def unit_mean(singles: Mapping[str, Tensor], masks: Mapping[str, Tensor]) -> Tensor:
+    """Per row, the L2-normalised mean of the single embeddings present (`tuple_target="mean"`).
+
+    >>> e = {"text": torch.tensor([[1.0, 0.0]]), "video": torch.tensor([[0.0, 1.0]]),
+    ...      "audio": torch.tensor([[5.0, 5.0]])}
+    >>> m = {"text": torch.tensor([True]), "video": torch.tensor([True]), "audio": torch.tensor([False])}
+    >>> unit_mean(e, m).round(decimals=3).tolist()
+    [[0.707, 0.707]]
+    """
+    total = sum(singles[m] * masks[m].unsqueeze(-1).to(singles[m].dtype) for m in MODALITIES)
+    return torch.nn.functional.normalize(total, dim=-1)
 
 
 def _fuse_rows(heads: Any, singles: Mapping[str, Tensor], view: dict[str, Tensor], fallback: dict) -> Tensor:
@@ -117,9 +141,14 @@ def view_outputs(
             hn_ctx = torch.enable_grad() if cfg.hardneg_grad else torch.no_grad()
             with hn_ctx:
                 fused_hn = _fuse_rows(heads, hardneg, view, masks)
+            fused_aug = (
+                unit_mean(aug, aug_view)
+                if cfg.tuple_target == "mean"
+                else _fuse_rows(heads, aug, aug_view, aug_masks)
+            )
             pairs[pair] = {
                 "fused": _fuse_rows(heads, clean, view, masks),
-                "fused_aug": _fuse_rows(heads, aug, aug_view, aug_masks),
+                "fused_aug": fused_aug,
                 "fused_hardneg": fused_hn,
                 "rows": full,
                 "hard_rows": full & hardneg_mask & in_pair,
@@ -129,7 +158,7 @@ def view_outputs(
         comp = {}
         for m in fusion_teacher_pair(step):
             rest = tuple(x for x in MODALITIES if x != m)
-            with torch.no_grad():
+            with torch.enable_grad() if cfg.distill_grad else torch.no_grad():
                 comp[m] = _fuse_rows(heads, clean, restrict(masks, rest), masks)
         out["complement"] = comp
     return out
