@@ -189,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from omnisearch.eval.manifest import read_manifest
     from omnisearch.models.omni_lite import OmniLite
     from omnisearch.train.features import extract_features
-    from omnisearch.train.fidelity import config
+    from omnisearch.train.fidelity import config, variants
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dev", type=Path, default=Path("/tmp/omni-dev"))
@@ -199,6 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--every", type=int, default=4, help="validate every N-th epoch")
     ap.add_argument("--presets", default="before,all-fixes", help="objective presets (train.fidelity)")
+    ap.add_argument("--variants", default=",".join(VARIANTS), help="loss variants (train.ablation)")
     args = ap.parse_args(argv)
     feats = extract_features(read_manifest(args.dev / "train.jsonl"), OmniLite(), args.cache)
 
@@ -212,8 +213,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     all_runs, text = {}, [f"{len(fit)} fit / {len(val)} val items (dev TRAIN, whole groups), seeds {seeds}\n"]
     at = sorted({0, args.steps // 8, args.steps // 4, args.steps // 2, args.steps})
     for label, cfg in objectives.items():
+        todo = {v: w for v, w in variants(label).items() if v in args.variants.split(",")}
         runs = curves(
-            fit, val, cfg, seeds=seeds, on_run=lambda n, s: print(n, s, flush=True), every=args.every
+            fit,
+            val,
+            cfg,
+            todo,
+            seeds,
+            on_run=lambda n, s, p=label: print(p, n, s, flush=True),
+            every=args.every,
         )
         all_runs[label] = runs
         text.append(markdown(summary(runs, at), label))

@@ -103,30 +103,41 @@ def run_presets(
     seeds: Sequence[int],
     steps: int,
     base: TrainConfig = BASE,
+    only: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """{preset: ablation report}; each report also in OUT/<preset>/ablation.{md,json}."""
+    """{preset: ablation report}; each report also in OUT/<preset>/ablation.{md,json}. `only`: the
+    variants to train (None: all); a variant outside it is still reported when its runs can be taken
+    from the parent preset."""
     reports: dict[str, Any] = {}
     for name in presets:
-        todo = {v: w for v, w in variants(name).items() if derives(name, v) is None}
+        wanted = set(only or VARIANTS)
+        todo = {v: w for v, w in variants(name).items() if derives(name, v) is None and v in wanted}
         cfg = config(name, base)
-        report = run_ablation(
-            train_feats,
-            test_feats,
-            out / name,
-            seeds,
-            steps,
-            cfg,
-            todo,
-            on_run=lambda v, s, m, n=name: print(
-                f"{n} {v} seed {s}: AVG-dual {m['avg_dual']:.1f}", flush=True
-            ),
+        report = (
+            run_ablation(
+                train_feats,
+                test_feats,
+                out / name,
+                seeds,
+                steps,
+                cfg,
+                todo,
+                on_run=lambda v, s, m, n=name: print(
+                    f"{n} {v} seed {s}: AVG-dual {m['avg_dual']:.1f}", flush=True
+                ),
+            )
+            if todo
+            else {"runs": {}}
         )
         runs = dict(report["runs"])
         for v in VARIANTS:
-            if v not in runs:
-                parent = derives(name, v)
-                runs[v] = reports[parent]["runs"][v] if parent in reports else _load(out, parent, v)
-        runs = {v: runs[v] for v in VARIANTS}
+            parent = derives(name, v)
+            if v in runs or parent is None:
+                continue
+            got = reports[parent]["runs"].get(v) if parent in reports else _load(out, parent, v, v in wanted)
+            if got is not None:
+                runs[v] = got
+        runs = {v: runs[v] for v in VARIANTS if v in runs}
         report = summarize(runs, len(train_feats), len(test_feats), steps, cfg)
         report["setup"]["preset"] = {
             "name": name,
@@ -135,6 +146,7 @@ def run_presets(
             "train_fusion": PRESETS[name].train_fusion,
             "w_tuple": PRESETS[name].w_tuple,
         }
+        (out / name).mkdir(parents=True, exist_ok=True)
         (out / name / "ablation.json").write_text(json.dumps(report, indent=2) + "\n")
         (out / name / "ablation.md").write_text(f"## preset `{name}`\n\n" + markdown(report))
         reports[name] = report
@@ -170,11 +182,13 @@ def claim_markdown(reports: dict[str, Any], b: str = "L_A+L_D+L_T") -> str:
     return "\n".join(lines) + "\n"
 
 
-def _load(out: Path, preset: str | None, variant: str) -> list[dict[str, Any]]:
+def _load(out: Path, preset: str | None, variant: str, required: bool = True) -> list[dict[str, Any]] | None:
+    """The parent's runs of `variant` from OUT/<preset>/ablation.json (None when absent, not required)."""
     path = out / str(preset) / "ablation.json"
-    if not path.is_file():
+    runs = json.loads(path.read_text())["runs"] if path.is_file() else {}
+    if variant not in runs and required:
         raise FileNotFoundError(f"preset {preset!r} must run first (its {variant} runs are reused): {path}")
-    return json.loads(path.read_text())["runs"][variant]
+    return runs.get(variant)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -190,13 +204,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--steps", type=int, default=240)
     ap.add_argument("--temperature", type=float, default=BASE.temperature)
+    ap.add_argument("--variants", default=",".join(VARIANTS), help="variants to train (others: reused)")
     args = ap.parse_args(argv)
     enc = OmniLite()
     train_feats = extract_features(read_manifest(args.dev / "train.jsonl"), enc, args.cache)
     test_feats = extract_features(read_manifest(args.dev / "test.jsonl"), enc, args.cache)
     base = replace(BASE, temperature=args.temperature)
     seeds = [int(s) for s in args.seeds.split(",")]
-    reports = run_presets(train_feats, test_feats, args.out, args.presets.split(","), seeds, args.steps, base)
+    presets, only = args.presets.split(","), args.variants.split(",")
+    reports = run_presets(train_feats, test_feats, args.out, presets, seeds, args.steps, base, only)
     for name, r in reports.items():
         print(f"{name}: {r['verdict']}")
     return 0
