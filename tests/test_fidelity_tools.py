@@ -79,3 +79,33 @@ def test_claim_rows_are_difference_over_standard_error():
     se = np.sqrt(b.var(ddof=1) / 3 + a.var(ddof=1) / 2)
     assert d == pytest.approx(b.mean() - a.mean()) and z == pytest.approx((b.mean() - a.mean()) / se)
     assert "| x | " in claim_markdown({"x": report})
+
+
+def test_tie_presets_reuse_the_mean_start_and_scale_l_t():
+    from omnisearch.train.fidelity import variants
+
+    assert derives("faithful+mean-init", "L_A") == "all-fixes"  # same mean start, L_A alone
+    assert derives("faithful+mean-init", "L_A+L_D") is None
+    for name in ("mean+frozen", "mean+gated", "mean+target", "mean+wt0.3"):
+        assert derives(name, "L_A+L_D") == "faithful+mean-init"
+        assert derives(name, "L_A+L_D+L_T") is None
+    assert derives("mean+distill-grad", "L_A+L_T") == "faithful+mean-init"
+    assert derives("mean+distill-grad", "L_A+L_D") is None
+    assert variants("mean+wt0.3")["L_A+L_D+L_T"] == (1.0, 1.0, 0.3)
+    assert variants("mean+target")["L_A+L_T"] == (1.0, 0.0, 1.0)
+    assert config("mean+frozen").heads.train_fusion is False
+    assert config("mean+gated").heads.fusion_init == "gated"
+    assert config("mean+target").objective.tuple_target == "mean"
+
+
+def test_parent_runs_missing_are_an_error_only_when_required(tmp_path):
+    import json
+
+    from omnisearch.train.fidelity import _load
+
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "ablation.json").write_text(json.dumps({"runs": {"L_A": [{"seed": 0}]}}))
+    assert _load(tmp_path, "p", "L_A") == [{"seed": 0}]
+    assert _load(tmp_path, "p", "L_A+L_D", required=False) is None
+    with pytest.raises(FileNotFoundError, match="must run first"):
+        _load(tmp_path, "p", "L_A+L_D")
