@@ -69,6 +69,12 @@ PRESETS: dict[str, Preset] = {
     "mean+distill-grad": Preset(
         replace(FAITHFUL, distill_grad=True), "mean", "faithful+mean-init", ("distill",)
     ),
+    "mean+complement-grad": Preset(
+        replace(FAITHFUL, distill_anchor="complement", distill_grad=True),
+        "mean",
+        "faithful+mean-init",
+        ("distill",),
+    ),
     "mean+wt0.3": Preset(FAITHFUL, "mean", "faithful+mean-init", ("tuple",), w_tuple=0.3),
 }
 
