@@ -76,6 +76,15 @@ PRESETS: dict[str, Preset] = {
         ("distill",),
     ),
     "mean+wt0.3": Preset(FAITHFUL, "mean", "faithful+mean-init", ("tuple",), w_tuple=0.3),
+    "mean+target+pairs": Preset(
+        replace(FAITHFUL, tuple_target="mean", tuple_views="full+pairs"),
+        "mean",
+        "faithful+mean-init",
+        ("tuple",),
+    ),
+    "mean+target+wt0.3": Preset(
+        replace(FAITHFUL, tuple_target="mean"), "mean", "faithful+mean-init", ("tuple",), w_tuple=0.3
+    ),
 }
 
 
