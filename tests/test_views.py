@@ -189,7 +189,9 @@ def test_mean_init_fusion_is_the_unit_mean(train_mode):
         got = heads.fuse(tokens, masks)
         naive = torch.stack([sum(tokens[m][i] for m in keep) / len(keep) for i in range(5)])
         assert torch.allclose(got, F.normalize(naive, dim=-1), atol=1e-6)
-    identity = OmniHeads(HeadsConfig()).eval()  # the old start: random modality embeddings move it
+    identity = OmniHeads(
+        HeadsConfig(fusion_init="identity")
+    ).eval()  # the old start: random modality embeddings move it
     masks = {m: torch.ones(5, dtype=torch.bool) for m in MODALITIES}
     naive = F.normalize(sum(tokens[m] for m in MODALITIES), dim=-1)
     assert not torch.allclose(identity.fuse(tokens, masks), naive, atol=1e-3)

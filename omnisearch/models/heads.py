@@ -71,7 +71,7 @@ class HeadsConfig:
     # unit(mean of the present singles + g * what the transformer adds), the scalar gate g starting at 0
     # (the transformer at its default init, modality embeddings zero): training starts exactly where
     # "mean" does, in L_A's space, and L_T must earn any departure
-    fusion_init: str = "identity"
+    fusion_init: str = "mean"
     train_fusion: bool = True  # False: the fusion is frozen at its start ("mean": a parameter-free mean)
     input_dims: dict[str, int] = field(default_factory=lambda: dict(INPUT_DIMS))
     base_dim: int = SEM_DIM
@@ -274,7 +274,8 @@ def load_heads(path: str | Path, device: str = "cpu") -> tuple[OmniHeads, dict[s
 
     config, weights = _paths(path)
     cfg = json.loads(config.read_text())
-    heads = OmniHeads(HeadsConfig(**cfg["heads"]))
+    # folders written before fusion_init existed were trained from the "identity" start
+    heads = OmniHeads(HeadsConfig(**{"fusion_init": "identity", **cfg["heads"]}))
     heads.load_state_dict(load_file(str(weights), device="cpu"))
     return heads.to(device).eval(), cfg
 

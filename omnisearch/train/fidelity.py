@@ -48,7 +48,7 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    "before": Preset(ObjectiveConfig()),
+    "before": Preset(ObjectiveConfig()),  # ObjectiveConfig()'s defaults are the old trainer's
     "faithful": Preset(FAITHFUL),
     "faithful+pairs": Preset(
         replace(FAITHFUL, tuple_views="full+pairs"), parent="faithful", changes=("tuple",)

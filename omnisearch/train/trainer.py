@@ -49,7 +49,8 @@ class TrainConfig(LoopConfig):
     val_alpha: float = 0.0  # space scored by the per-epoch validation
     heads: HeadsConfig = field(default_factory=HeadsConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
-    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)  # views / anchors (views.py)
+    # views / anchors (views.py): the public code's choices + L_T's positive in the singles' space
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig.tied)
 
 
 @dataclass

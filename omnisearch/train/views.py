@@ -36,7 +36,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -54,7 +54,8 @@ TUPLE_TARGETS = ("fused", "mean")
 
 @dataclass
 class ObjectiveConfig:
-    """Views and anchors of each term (module docstring). Defaults: the trainer before the audit."""
+    """Views and anchors of each term (module docstring). Defaults: the trainer before the audit (what
+    `OmniLoss` uses when given none, as the LoRA trainers do); the heads trainer defaults to `tied()`."""
 
     align_pairs: str = "all"
     hardneg_grad: bool = True
@@ -76,7 +77,13 @@ class ObjectiveConfig:
     @classmethod
     def faithful(cls) -> ObjectiveConfig:
         """The public training code's choices: rotating L_A pair, constant hard negatives, tuple views."""
-        return cls(align_pairs="rotate", hardneg_grad=False)
+        return cls(align_pairs="rotate", hardneg_grad=False, tuple_target="fused")
+
+    @classmethod
+    def tied(cls) -> ObjectiveConfig:
+        """`faithful()` with L_T's positive in the singles' space (`tuple_target="mean"`): the heads
+        trainer's default (`TrainConfig.objective`; docs/method-fidelity.md, section 6)."""
+        return replace(cls.faithful(), tuple_target="mean")
 
 
 def restrict(masks: Mapping[str, Any], keep: Sequence[str]) -> dict[str, Any]:
