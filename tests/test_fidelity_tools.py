@@ -109,3 +109,21 @@ def test_parent_runs_missing_are_an_error_only_when_required(tmp_path):
     assert _load(tmp_path, "p", "L_A+L_D", required=False) is None
     with pytest.raises(FileNotFoundError, match="must run first"):
         _load(tmp_path, "p", "L_A+L_D")
+
+
+def test_a_variant_whose_parent_has_not_run_is_trained(tmp_path):
+    from dataclasses import replace
+
+    from omnisearch.train.fidelity import BASE, run_presets
+
+    def ta(i: int) -> ItemFeatures:  # text + audio: what omni-lite scores from toy features
+        r = toy_row(i, ("text", "audio"))
+        item = ManifestItem(r.id, texts=[f"caption {i}"])
+        return ItemFeatures(item, frozenset({Modality.TEXT, Modality.AUDIO}), dict(r.feat), r.captions)
+
+    train, test = [ta(i) for i in range(5)], [ta(i) for i in range(5, 8)]
+    small = replace(BASE, batch_size=4, heads=replace(BASE.heads, hidden=16))
+    reports = run_presets(train, test, tmp_path, ["mean+target"], [0], 2, small, only=["L_A"])
+    runs = reports["mean+target"]["runs"]
+    assert list(runs) == ["L_A"] and len(runs["L_A"]) == 1  # faithful+mean-init never ran: trained here
+    assert (tmp_path / "mean+target" / "ablation.json").is_file()
