@@ -105,8 +105,8 @@ def unit_mean(singles: Mapping[str, Tensor], masks: Mapping[str, Tensor]) -> Ten
     >>> e = {"text": torch.tensor([[1.0, 0.0]]), "video": torch.tensor([[0.0, 1.0]]),
     ...      "audio": torch.tensor([[5.0, 5.0]])}
     >>> m = {"text": torch.tensor([True]), "video": torch.tensor([True]), "audio": torch.tensor([False])}
-    >>> unit_mean(e, m).round(decimals=3).tolist()
-    [[0.707, 0.707]]
+    >>> [round(x, 3) for x in unit_mean(e, m)[0].tolist()]
+    [0.707, 0.707]
     """
     total = sum(singles[m] * masks[m].unsqueeze(-1).to(singles[m].dtype) for m in MODALITIES)
     return torch.nn.functional.normalize(total, dim=-1)
