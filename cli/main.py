@@ -16,7 +16,7 @@ from pathlib import Path
 
 import typer
 
-from omnisearch.cli.guard import DEFAULT_DB
+from omnisearch.cli.guard import DEFAULT_DB, fail
 from omnisearch.config import set_thread_env
 
 set_thread_env()
@@ -41,13 +41,6 @@ class StoreKind(StrEnum):
     qdrant = "qdrant"
 
 
-def _fail(msg: str, code: int = 2) -> None:
-    from rich.console import Console
-
-    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {msg}", highlight=False)
-    raise typer.Exit(code)
-
-
 def _open(
     store: StoreKind,
     db: str | None,
@@ -59,7 +52,7 @@ def _open(
     from omnisearch.cli.guard import open_checked
 
     if store == StoreKind.lancedb and not db:
-        _fail("--db DIR is required")
+        fail("--db DIR is required")
     return open_checked(store.value, db, qdrant_url, qdrant_api_key, wait=wait, read_only=read_only)
 
 
@@ -70,21 +63,20 @@ def _load_model(model: str, device: str, batch_size: int):
     try:
         return load_encoder(model, EncoderOptions(device=device, batch_size=batch_size))
     except (ValueError, RuntimeError) as e:
-        _fail(str(e))
+        fail(str(e))
 
 
 def _engine(engine: str, address: str | None, device: str):
     """None for the local engine, else a RayEngine (a GPU per encoder actor unless --device cpu)."""
     if engine not in ("local", "ray"):
-        _fail(f"--engine {engine!r}: choose local or ray")
+        fail(f"--engine {engine!r}: choose local or ray")
     if engine == "local":
         if address:
-            _fail("--ray-address needs --engine ray")
+            fail("--ray-address needs --engine ray")
         return None
-    import importlib.util
+    from omnisearch.extras import require
 
-    if importlib.util.find_spec("ray") is None:
-        _fail("--engine ray needs Ray Data: pip install 'omnisearch[ray]'")
+    require("ray", "--engine ray")
     from omnisearch.ingest.ray_engine import RayEngine, RayOptions
 
     gpus = {"cpu": 0.0, "auto": None}.get(device, 1.0)  # auto: a GPU per encoder when the cluster has one
@@ -141,7 +133,7 @@ def index(
 
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
-        _fail(f"not found: {', '.join(missing)}")
+        fail(f"not found: {', '.join(missing)}")
     runner = _engine(engine, ray_address, device)  # before the store: a bad --engine fails fast
     settings = dict(
         window=window, overlap=overlap, mode=segment, min_len=min_len, max_len=max_len, frames=frames
@@ -155,14 +147,14 @@ def index(
             idx.encoder(st)
         except (ValueError, RuntimeError) as e:  # RuntimeError: another encoder, a model that cannot load
             st.close()
-            _fail(str(e))
+            fail(str(e))
         try:
             with IngestProgress(disable=as_json) as prog, store_errors(db):
                 report = idx.index(
                     paths, progress=prog.callbacks(), wait=wait, workers=workers, engine=runner, **settings
                 )
         except EncoderMismatchError as e:
-            _fail(str(e))
+            fail(str(e))
         finally:
             st.close()
     if as_json:
@@ -216,7 +208,7 @@ def search(
     from omnisearch.retrieval.query import QueryError, parse_span
 
     if group_by not in (None, "file"):
-        _fail("--group-by accepts only 'file'")
+        fail("--group-by accepts only 'file'")
     try:
         q = make_query(text, audio=audio, video=video, image=image, span=parse_span(span) if span else None)
         filters = dict(path=path_glob, media_type=media_type, after=after, start=start, end=end)
@@ -232,20 +224,20 @@ def search(
             group_by_file=group_by == "file",
         )
     except QueryError as e:
-        _fail(str(e))
+        fail(str(e))
     if not Path(db).exists() and store == StoreKind.lancedb:
-        _fail(f"no index at {db}: run `omnisearch index PATH --db {db}` first")
+        fail(f"no index at {db}: run `omnisearch index PATH --db {db}` first")
     if Path(db).exists() and not Path(db).is_dir():
-        _fail(f"--db {db} is a file, not an index folder")
+        fail(f"--db {db} is a file, not an index folder")
     st = _open(store, db, qdrant_url, qdrant_api_key, read_only=True)  # before the model: busy fails fast
     idx = Index(db, OpenOptions(store=store.value, device=device, model=model, read_only=True), store=st)
     try:
         with store_errors(db):
             result = idx.run(q, opts)
     except (QueryError, EncoderMismatchError) as e:
-        _fail(str(e))
+        fail(str(e))
     except ValueError as e:  # an unknown --model
-        _fail(str(e))
+        fail(str(e))
     finally:
         st.close()
     if as_json:
@@ -272,7 +264,7 @@ def info(
     from omnisearch.cli.guard import store_errors
 
     if store == StoreKind.lancedb and not Path(db).exists():
-        _fail(f"no index at {db}")
+        fail(f"no index at {db}")
     st = _open(store, db, None, None)
     with store_errors(db):
         rec, spec = st.encoder(), st.spec()
@@ -312,7 +304,16 @@ _register_more()
 
 
 def main() -> None:
-    app()
+    """The console script: a feature used without its extra ends in one line naming the extra."""
+    from omnisearch.extras import MissingExtra
+
+    try:
+        app()
+    except MissingExtra as e:
+        from omnisearch.cli.guard import error_line
+
+        error_line(str(e))
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -27,10 +27,8 @@ def mcp(
         fail(f"--store {store!r}: use lancedb or qdrant")
     if not qdrant_url and not Path(db).is_dir():
         fail(f"no index at {db}: run `omnisearch index PATH --db {db}` first")
-    try:
-        from omnisearch.integrations.mcp_server import serve_stdio
-    except ImportError as e:
-        fail(f"`omnisearch mcp` needs the serve extra (pip install 'omnisearch[serve]'): {e}")
+    from omnisearch.integrations.mcp_server import serve_stdio  # MissingExtra('mcp') without mcp
+
     opts = OpenOptions(
         store=store, qdrant_url=qdrant_url, qdrant_api_key=qdrant_api_key, device=device, read_only=True
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from omnisearch.cli.guard import DEFAULT_DB
+from omnisearch.cli.guard import DEFAULT_DB, fail
 
 
 def disk_mb(path: str) -> float:
@@ -53,9 +53,7 @@ def optimize(
     from omnisearch.indexers import open_store
 
     if store == "lancedb" and not Path(db).exists():
-        from omnisearch.cli.main import _fail
-
-        _fail(f"no index at {db}")
+        fail(f"no index at {db}")
     from omnisearch.cli.guard import writer_section
 
     with writer_section(db, qdrant_url, wait=True):  # optimize writes: one writer per index

@@ -31,7 +31,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
-from qdrant_client import QdrantClient, models
+
+from omnisearch.extras import MissingExtra
+
+try:
+    from qdrant_client import QdrantClient, models
+except ImportError as e:
+    raise MissingExtra("qdrant", "the Qdrant store (--store qdrant)", "qdrant_client") from e
 
 from omnisearch.indexers.base import (
     META_FIELDS,

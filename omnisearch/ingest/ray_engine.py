@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from omnisearch.config import DecodeConfig, SegmentConfig
+from omnisearch.extras import require
 from omnisearch.ingest.clips import records_from
 from omnisearch.ingest.stages.encode_stage import EncodeStage
 from omnisearch.ingest.stages.enricher import Enricher
@@ -191,6 +192,7 @@ class RayEngine:
     """`pipeline.Engine` on Ray Data (see the module docstring)."""
 
     def __init__(self, options: RayOptions | None = None, model: str | None = None) -> None:
+        require("ray", "the Ray engine (--engine ray)")
         self.options = options or RayOptions()
         self.model = model  # None: the model the index's spec records
 
