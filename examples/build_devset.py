@@ -25,7 +25,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from omnisearch.media import synth
+import synth
 
 DEFAULT_SHARED = Path(__file__).resolve().parents[2] / "shared" / "media"
 ANIMAL_CAPTIONS = {

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from omnisearch.media import synth
+import synth
 
 DEFAULT_SHARED = Path(__file__).resolve().parents[2] / "shared" / "media"
 

@@ -88,7 +88,9 @@ def test_cli_names_the_missing_extra(tmp_path: Path, blocked: str, extra: str, a
         ("peft", "train", "omnisearch.train.trainer"),
     ],
 )
-def test_python_entry_points_raise_missing_extra(tmp_path: Path, blocked: str, extra: str, module: str) -> None:
+def test_python_entry_points_raise_missing_extra(
+    tmp_path: Path, blocked: str, extra: str, module: str
+) -> None:
     code = (
         "import importlib\nfrom omnisearch.extras import MissingExtra\n"
         f"try:\n    importlib.import_module({module!r})\nexcept MissingExtra as e:\n    print(e.extra, e)\n"
@@ -102,8 +104,9 @@ def test_base_commands_import_no_extra(tmp_path: Path) -> None:
     """What index and search import with the default encoder needs no extra's module."""
     blocked = ",".join(m.split(".")[0] for mods in EXTRAS.values() for m in mods)
     code = (
-        "import omnisearch.api, omnisearch.cli.main, omnisearch.ingest.pipeline, omnisearch.retrieval.planner\n"
-        "import omnisearch.indexers.lancedb_store, omnisearch.models.omni_lite, omnisearch.models.registry\n"
+        "import omnisearch.api, omnisearch.cli.main, omnisearch.ingest.pipeline\n"
+        "import omnisearch.retrieval.planner, omnisearch.indexers.lancedb_store\n"
+        "import omnisearch.models.omni_lite, omnisearch.models.registry\n"
         "from omnisearch.cli.main import app\nprint('ok')\n"
     )
     r = run_blocked(tmp_path, blocked, "-c", code)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import synth
 
 from omnisearch.config import DecodeConfig, SegmentConfig
 from omnisearch.ingest.stages import reader
 from omnisearch.ingest.stages.enricher import Enricher
 from omnisearch.ingest.stages.items import ChunkAudio, Clips, FileStart, FileTask
-from omnisearch.media import synth
 from omnisearch.media.decode import _chunks, decode_file_clips
 from omnisearch.media.walk import find_media
 from omnisearch.models.asr import Segment

@@ -192,8 +192,9 @@ def test_concurrent_searches_all_answer_the_same(server):
 
 
 def test_a_file_indexed_while_serving_is_found_without_a_restart(server, serve_library, tmp_path):
+    import synth
+
     import omnisearch
-    from omnisearch.media import synth
 
     client, _ = server
     lib, db = serve_library

@@ -9,11 +9,11 @@ import os
 
 import numpy as np
 import pytest
+import synth
 
 from omnisearch.config import DecodeConfig, SegmentConfig
 from omnisearch.ingest.stages.enricher import Enricher, frames_differ, thumbnail
 from omnisearch.ingest.stages.items import ClipJob
-from omnisearch.media import synth
 from omnisearch.models import audio_aisfx as A
 from omnisearch.types import EncoderInput, Span
 

@@ -1,4 +1,5 @@
-"""Tests for omnisearch.media.synth: every kind of synthetic media, checked with ffprobe."""
+"""Tests for examples/synth.py (the test and demo media generator): every kind of synthetic media,
+checked with ffprobe."""
 
 from __future__ import annotations
 
@@ -7,8 +8,7 @@ import wave
 from pathlib import Path
 
 import pytest
-
-from omnisearch.media import synth
+import synth
 
 pytestmark = pytest.mark.skipif(
     not synth.have_tools("ffmpeg", "ffprobe", "espeak-ng"), reason="needs Debian ffmpeg + espeak-ng"
