@@ -29,3 +29,8 @@ def modality_cases(frames: np.ndarray, audio: np.ndarray) -> dict[tuple[Modality
         (V, A): EncoderInput(frames=frames, audio=audio),
         (T, V, A): EncoderInput(text="a dog", frames=frames, audio=audio),
     }
+
+
+def text_vectors(encoder, texts: list[str]) -> np.ndarray:
+    """(N, dim) text vectors of `texts`, one `encode` call."""
+    return np.stack([e.vectors[T] for e in encoder.encode([EncoderInput(text=t) for t in texts])])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from media_cases import modality_cases, random_media
+from media_cases import modality_cases, random_media, text_vectors
 
 from omnisearch.types import EncoderInput, Modality
 
@@ -48,7 +48,7 @@ def test_text_block_is_the_clip_text_embedding(enc):
     with torch.inference_mode():
         ref = model.get_text_features(**tok(["a dog barks"], return_tensors="pt"))
     ref = (ref if hasattr(ref, "shape") else ref.pooler_output)[0].numpy()
-    got = enc.encode_text(["a dog barks"])[0][: enc.clip_dim]
+    got = text_vectors(enc, ["a dog barks"])[0][: enc.clip_dim]
     np.testing.assert_allclose(got / np.linalg.norm(got), ref / np.linalg.norm(ref), atol=1e-5)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from media_cases import modality_cases, random_media
+from media_cases import modality_cases, random_media, text_vectors
 
 from omnisearch.models import omniretriever_prompt as P
 from omnisearch.models.batching import encode_with_backoff, is_oom
@@ -145,10 +145,10 @@ def test_keys_shapes_norms_for_singles_duals_and_triple(enc):
 
 def test_deterministic_and_left_padding_batch_invariant(enc):
     texts = ["a", "a much longer caption about a dog barking at the mailman"]
-    both = enc.encode_text(texts)
-    alone = np.stack([enc.encode_text([t])[0] for t in texts])
+    both = text_vectors(enc, texts)
+    alone = np.stack([text_vectors(enc, [t])[0] for t in texts])
     np.testing.assert_allclose(both, alone, atol=1e-5)
-    np.testing.assert_array_equal(enc.encode_text(texts), both)
+    np.testing.assert_array_equal(text_vectors(enc, texts), both)
     fr, au = _media(0, seconds=1.7)
     _, au_long = _media(1, seconds=4.2)
     items = [
