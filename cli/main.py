@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import StrEnum
 from pathlib import Path
 
 import typer
 
-from omnisearch.cli.guard import DEFAULT_DB, fail
+from omnisearch.cli import options as opt
+from omnisearch.cli.guard import DEFAULT_DB, fail, open_checked
 from omnisearch.config import set_thread_env
+from omnisearch.types import Modality
 
 set_thread_env()
 
@@ -27,33 +28,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-class Target(StrEnum):
-    video = "video"
-    audio = "audio"
-    text = "text"
-    fused = "fused"
-
-
-class StoreKind(StrEnum):
-    lancedb = "lancedb"
-    qdrant = "qdrant"
-
-
-def _open(
-    store: StoreKind,
-    db: str | None,
-    qdrant_url: str | None,
-    qdrant_api_key: str | None,
-    read_only: bool = False,
-    wait: bool = False,
-):
-    from omnisearch.cli.guard import open_checked
-
-    if store == StoreKind.lancedb and not db:
-        fail("--db DIR is required")
-    return open_checked(store.value, db, qdrant_url, qdrant_api_key, wait=wait, read_only=read_only)
 
 
 def _load_model(model: str, device: str, batch_size: int):
@@ -86,15 +60,15 @@ def _engine(engine: str, address: str | None, device: str):
 @app.command()
 def index(
     paths: list[Path] = typer.Argument(..., help="Files and folders to index (folders are walked)."),
-    db: str = typer.Option(DEFAULT_DB, "--db", help="Index folder (LanceDB) or Qdrant local path."),
+    db: opt.Db = DEFAULT_DB,
     model: str = typer.Option(
         None,
         "--model",
         help="Encoder name or model folder (default: the index's own; omni-lite for a new one).",
     ),
-    store: StoreKind = typer.Option(StoreKind.lancedb, "--store", help="Vector store."),
-    qdrant_url: str = typer.Option(None, "--qdrant-url", help="Qdrant server URL (with --store qdrant)."),
-    qdrant_api_key: str = typer.Option(None, "--qdrant-api-key", envvar="QDRANT_API_KEY"),
+    store: opt.Store = opt.StoreKind.lancedb,
+    qdrant_url: opt.QdrantUrl = None,
+    qdrant_api_key: opt.QdrantKey = None,
     window: float = typer.Option(
         None, "--window", help="Clip length in seconds (default: the index's, or 10)."
     ),
@@ -111,7 +85,7 @@ def index(
         None, "--max-len", help="Longest clip, s (shots, speech; the index's, or 20)."
     ),
     frames: int = typer.Option(None, "--frames", help="Frames decoded per clip (the index's, or 8)."),
-    device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda | cuda:N"),
+    device: opt.Device = "cpu",
     batch_size: int = typer.Option(16, "--batch-size"),
     workers: int = typer.Option(
         None, "--workers", help="Decoder processes (default: cores - 1, 1 to 4; 0: decode in-process)."
@@ -121,7 +95,7 @@ def index(
         None, "--ray-address", help="Ray cluster to join (auto, ray://HOST:10001); default: start Ray here."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (alone on stdout)."),
-    wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait for another writer, or exit 2 at once."),
+    wait: opt.Wait = True,
     strict: bool = typer.Option(False, "--strict", help="Exit 1 when any file or folder was skipped."),
 ) -> None:
     """Index media files: new or changed files are embedded, deleted ones removed."""
@@ -140,7 +114,9 @@ def index(
     )
     opts = OpenOptions(store=store.value, device=device, model=model, batch_size=batch_size)
     with writer_section(db, qdrant_url, wait):
-        st = _open(store, db, qdrant_url, qdrant_api_key, wait=wait)  # before the model: busy fails fast
+        st = open_checked(
+            store, db, qdrant_url, qdrant_api_key, wait=wait
+        )  # before the model: busy fails fast
         idx = Index(db, opts, store=st)
         try:  # the index's own settings unless given; a conflicting one fails before any model loads
             idx.settings(st, **settings)
@@ -168,12 +144,12 @@ def index(
 @app.command()
 def search(
     text: str = typer.Argument(None, help="Text query (optional when a file query is given)."),
-    db: str = typer.Option(DEFAULT_DB, "--db"),
+    db: opt.Db = DEFAULT_DB,
     audio: Path = typer.Option(None, "--audio", help="Query by a sound (audio or video file)."),
     video: Path = typer.Option(None, "--video", help="Query by a clip (its frames and its sound)."),
     image: Path = typer.Option(None, "--image", help="Query by a picture."),
     span: str = typer.Option(None, "--span", help="START-END seconds of the query file, e.g. 12-20."),
-    target: Target = typer.Option(None, "--target", help="Column; fused (default) serves av/tv/at too."),
+    target: Modality = typer.Option(None, "--target", help="Column; fused (default) serves av/tv/at too."),
     k: int = typer.Option(10, "-k", help="Number of hits."),
     rerank: bool = typer.Option(False, "--rerank", help="Rerank candidates by the fused query."),
     prefetch: int = typer.Option(100, "--prefetch", help="Candidates per first-stage list."),
@@ -187,10 +163,10 @@ def search(
     model: str = typer.Option(
         None, "--model", help="Encoder name or model folder (default: the one that built the index)."
     ),
-    store: StoreKind = typer.Option(StoreKind.lancedb, "--store"),
-    qdrant_url: str = typer.Option(None, "--qdrant-url"),
-    qdrant_api_key: str = typer.Option(None, "--qdrant-api-key", envvar="QDRANT_API_KEY"),
-    device: str = typer.Option("cpu", "--device"),
+    store: opt.Store = opt.StoreKind.lancedb,
+    qdrant_url: opt.QdrantUrl = None,
+    qdrant_api_key: opt.QdrantKey = None,
+    device: opt.Device = "cpu",
     as_json: bool = typer.Option(False, "--json", help="Print hits as a JSON list."),
     explain: bool = typer.Option(False, "--explain", help="Print the plan and each stage's time."),
     lexical_weight: float = typer.Option(
@@ -225,11 +201,10 @@ def search(
         )
     except QueryError as e:
         fail(str(e))
-    if not Path(db).exists() and store == StoreKind.lancedb:
-        fail(f"no index at {db}: run `omnisearch index PATH --db {db}` first")
-    if Path(db).exists() and not Path(db).is_dir():
-        fail(f"--db {db} is a file, not an index folder")
-    st = _open(store, db, qdrant_url, qdrant_api_key, read_only=True)  # before the model: busy fails fast
+    opt.require_index(db, qdrant_url)
+    st = open_checked(
+        store, db, qdrant_url, qdrant_api_key, read_only=True
+    )  # before the model: busy fails fast
     idx = Index(db, OpenOptions(store=store.value, device=device, model=model, read_only=True), store=st)
     try:
         with store_errors(db):
@@ -257,15 +232,12 @@ def models() -> None:
 
 
 @app.command()
-def info(
-    db: str = typer.Option(DEFAULT_DB, "--db"), store: StoreKind = typer.Option(StoreKind.lancedb, "--store")
-) -> None:
+def info(db: opt.Db = DEFAULT_DB, store: opt.Store = opt.StoreKind.lancedb) -> None:
     """Show what an index holds: encoder, files, clips; rows, fragments, versions, indexes."""
     from omnisearch.cli.guard import store_errors
 
-    if store == StoreKind.lancedb and not Path(db).exists():
-        fail(f"no index at {db}")
-    st = _open(store, db, None, None)
+    opt.require_index(db)
+    st = open_checked(store, db, None, None)
     with store_errors(db):
         rec, spec = st.encoder(), st.spec()
         files = st.files()

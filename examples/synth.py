@@ -74,7 +74,8 @@ def _prep(path: PathLike) -> Path:
     return Path(path)
 
 
-def _ffmpeg(args: list[str], path: Path) -> Path:
+def ffmpeg(args: list[str], path: PathLike) -> Path:
+    """Run ffmpeg with `args` (inputs, filters, codecs) writing a bit-exact `path`; SynthError on failure."""
     path = _prep(path)
     _run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args, *_BITEXACT, str(path)])
     return path
@@ -150,7 +151,7 @@ def speech_wav(path: PathLike, text: str, voice: str = "en-us", speed: int = 150
     path = Path(path)
     with tempfile.TemporaryDirectory(prefix="synth-") as tmp:
         raw = _espeak(Path(tmp) / "raw.wav", text, voice, speed)
-        return _ffmpeg(["-i", str(raw), "-ar", str(SAMPLE_RATE), "-ac", "1", "-c:a", "pcm_s16le"], path)
+        return ffmpeg(["-i", str(raw), "-ar", str(SAMPLE_RATE), "-ac", "1", "-c:a", "pcm_s16le"], path)
 
 
 def speech_seconds(text: str, voice: str = "en-us", speed: int = 150) -> float:
@@ -188,7 +189,7 @@ def tone_wav(
 ) -> Path:
     """Write a 16 kHz mono WAV at half scale: a tone (``freq`` Hz; chirp sweeps freq -> 3*freq) or noise."""
     src = _tone_source(kind, freq, seconds, seed)
-    return _ffmpeg(["-f", "lavfi", "-i", src, "-ac", "1", "-c:a", "pcm_s16le"], Path(path))
+    return ffmpeg(["-f", "lavfi", "-i", src, "-ac", "1", "-c:a", "pcm_s16le"], Path(path))
 
 
 def convert_audio(
@@ -202,7 +203,7 @@ def convert_audio(
     """Re-encode (and optionally cut / rescale) any audio file; the codec follows ``dst``'s suffix."""
     args = ["-ss", f"{start:.3f}", "-i", str(src)] + (["-t", f"{seconds:.3f}"] if seconds else [])
     args += ["-vn", "-af", f"volume={volume:g}", "-ar", str(sample_rate), "-ac", "1"]
-    return _ffmpeg(args, Path(dst))
+    return ffmpeg(args, Path(dst))
 
 
 def _speech_list(speech: Speech | None) -> list[tuple[float, str]]:
@@ -295,7 +296,7 @@ def make_video(
             )
             out += ["-map", "[aout]", "-c:a", "aac", "-b:a", "64k", "-ac", "1"]
         args += ["-filter_complex", ";".join(graph), *out, "-t", dur, "-movflags", "+faststart"]
-        return _ffmpeg(args, path)
+        return ffmpeg(args, path)
 
 
 def make_image(
