@@ -14,26 +14,17 @@ Example:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from omnisearch.config import DecodeConfig, SegmentConfig
-from omnisearch.ingest.clips import records_from
+from omnisearch.ingest.clips import OpenFile
 from omnisearch.ingest.stages.encode_stage import EncodeStage
 from omnisearch.ingest.stages.enricher import Enricher
-from omnisearch.ingest.stages.items import (
-    ChunkAudio,
-    ClipJob,
-    Clips,
-    FileEnd,
-    FileFailed,
-    FileStart,
-    FileTask,
-)
+from omnisearch.ingest.stages.items import ChunkAudio, Clips, FileEnd, FileFailed, FileStart, FileTask
 from omnisearch.ingest.stages.reader import read_all
-from omnisearch.ingest.stages.writer import Commit, Writer
+from omnisearch.ingest.stages.writer import Writer
 from omnisearch.ingest.statcache import StatCache
 from omnisearch.models.base import Encoder
-from omnisearch.types import Embedding
 
 
 @dataclass
@@ -51,13 +42,6 @@ class StageTimes:
     def busiest(self) -> str:
         d = self.as_dict()
         return max(d, key=lambda k: d[k])
-
-
-@dataclass
-class _Open:
-    start: FileStart
-    jobs: list[tuple[ClipJob, Embedding]] = field(default_factory=list)
-    read_all: bool = False  # FileEnd seen
 
 
 @dataclass
@@ -83,7 +67,7 @@ def run_local(
     times = StageTimes()
     enricher, encode = Enricher(encoder), EncodeStage(encoder)
     writer = Writer(store, progress, stats)
-    open_files: dict[str, _Open] = {}
+    open_files: dict[str, OpenFile] = {}
     failed: list[tuple[str, str]] = []
     added_at = time.time()
 
@@ -92,10 +76,7 @@ def run_local(
             o = open_files.pop(path)
             enricher.end(path)
             encode.end(path)
-            f = o.start.task
-            jobs = [j for j, _ in o.jobs]
-            records = records_from(f.found, f.fingerprint, jobs, [e for _, e in o.jobs], added_at=added_at)
-            writer.put(Commit(f, records, max(o.start.info.duration, 0.0)))
+            writer.put(o.commit(added_at))
 
     def collect(final: bool) -> None:
         for path, job, emb in encode.drain(final):
@@ -105,7 +86,7 @@ def run_local(
     try:
         for msg in read_all(tasks, seg, dec, workers):
             if isinstance(msg, FileStart):
-                open_files[msg.task.found.path] = _Open(msg)
+                open_files[msg.task.found.path] = OpenFile(msg)
                 progress.on_file(msg.task.found.path, len(msg.spans))
             elif isinstance(msg, ChunkAudio):
                 enricher.chunk(msg)
