@@ -40,11 +40,10 @@ from omnisearch.ingest.clips import OpenFile
 from omnisearch.ingest.stages.encode_stage import EncodeStage
 from omnisearch.ingest.stages.enricher import Enricher
 from omnisearch.ingest.stages.items import ChunkAudio, Clips, FileEnd, FileFailed, FileStart, FileTask
-from omnisearch.ingest.stages.local import LocalResult, StageTimes
+from omnisearch.ingest.stages.local import IngestJob, LocalResult, StageTimes
 from omnisearch.ingest.stages.reader import read_file
 from omnisearch.ingest.stages.writer import Writer
-from omnisearch.ingest.statcache import StatCache
-from omnisearch.models.base import Encoder, EncoderOptions
+from omnisearch.models.base import EncoderOptions
 from omnisearch.models.capabilities import SoundBlockEncoder
 
 KEEP_GRIDS = 8  # files whose chunk block embeddings an encoder actor keeps (their groups may follow)
@@ -180,30 +179,22 @@ class RayEngine:
         self.options = options or RayOptions()
         self.model = model  # None: the model the index's spec records
 
-    def run(
-        self,
-        tasks: list[FileTask],
-        store,
-        encoder: Encoder,
-        seg: SegmentConfig,
-        dec: DecodeConfig,
-        progress,
-        stats: StatCache,
-    ) -> LocalResult:
+    def run(self, tasks: list[FileTask], job: IngestJob) -> LocalResult:
         """Read, enrich and embed `tasks` on Ray; commit each file on this process's writer thread."""
         import ray
 
         times, failed = StageTimes(), []
-        writer = Writer(store, progress, stats)
+        writer = Writer(job.store, job.progress, job.stats)
         started = bool(tasks) and not ray.is_initialized()
         if started:
             ray.init(**self._init_args())
         try:
             if tasks:
-                spec = store.spec()  # recorded before the engine runs: the model as `--model` accepts it
-                model = self.model or (spec.model if spec is not None else encoder.source or encoder.name)
-                ds = self._dataset(tasks, model, encoder.options, seg, dec)
-                self._collect(ds, writer, progress, times, failed)
+                spec = job.store.spec()  # recorded before the engine runs: the model as `--model` accepts it
+                enc = job.encoder
+                model = self.model or (spec.model if spec is not None else enc.source or enc.name)
+                ds = self._dataset(tasks, model, enc.options, job.seg, job.dec)
+                self._collect(ds, writer, job.progress, times, failed)
         finally:
             try:
                 writer.close()

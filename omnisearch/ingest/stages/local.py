@@ -5,8 +5,8 @@ files); the writer thread commits each file as soon as its last clip is embedded
 own time (`StageTimes`); the reader's is the sum over its workers.
 
 Example:
-    >>> seg, dec = SegmentConfig(), DecodeConfig()
-    >>> res = run_local(tasks, store, encoder, seg, dec, progress, stats, 1)  # doctest: +SKIP
+    >>> job = IngestJob(store, encoder, SegmentConfig(), DecodeConfig(), progress, stats)  # doctest: +SKIP
+    >>> res = run_local(tasks, job, workers=1)                                           # doctest: +SKIP
     >>> res.times.busiest()                                                  # doctest: +SKIP
     'encode'
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from omnisearch.config import DecodeConfig, SegmentConfig
 from omnisearch.ingest.clips import OpenFile
@@ -45,6 +46,19 @@ class StageTimes:
 
 
 @dataclass
+class IngestJob:
+    """What an engine indexes its tasks with: the store, the encoder, how files become clips, and the
+    progress callbacks and file stats the writer keeps (one record for the local and the Ray engine)."""
+
+    store: Any  # VectorStore
+    encoder: Encoder
+    seg: SegmentConfig
+    dec: DecodeConfig
+    progress: Any  # pipeline.Progress
+    stats: StatCache
+
+
+@dataclass
 class LocalResult:
     times: StageTimes
     failed: list[tuple[str, str]]
@@ -53,20 +67,11 @@ class LocalResult:
     media_seconds: float
 
 
-def run_local(
-    tasks: list[FileTask],
-    store,
-    encoder: Encoder,
-    seg: SegmentConfig,
-    dec: DecodeConfig,
-    progress,
-    stats: StatCache,
-    workers: int,
-) -> LocalResult:
-    """Index `tasks` (new or changed files) into `store`; returns the stage times and what failed."""
-    times = StageTimes()
-    enricher, encode = Enricher(encoder), EncodeStage(encoder)
-    writer = Writer(store, progress, stats)
+def run_local(tasks: list[FileTask], job: IngestJob, workers: int) -> LocalResult:
+    """Index `tasks` (new or changed files) into the job's store; returns the stage times and what failed."""
+    times, progress = StageTimes(), job.progress
+    enricher, encode = Enricher(job.encoder), EncodeStage(job.encoder)
+    writer = Writer(job.store, progress, job.stats)
     open_files: dict[str, OpenFile] = {}
     failed: list[tuple[str, str]] = []
     added_at = time.time()
@@ -84,7 +89,7 @@ def run_local(
                 open_files[path].jobs.append((job, emb))
 
     try:
-        for msg in read_all(tasks, seg, dec, workers):
+        for msg in read_all(tasks, job.seg, job.dec, workers):
             if isinstance(msg, FileStart):
                 open_files[msg.task.found.path] = OpenFile(msg)
                 progress.on_file(msg.task.found.path, len(msg.spans))
