@@ -37,23 +37,12 @@ try:
 except ImportError as e:
     raise MissingExtra("qdrant", "the Qdrant store (--store qdrant)", "qdrant_client") from e
 
-from omnisearch.indexers.base import (
-    META_FIELDS,
-    WORD_FIELDS,
-    EncoderRecord,
-    Filter,
-    IndexSpec,
-    StoreHit,
-    VectorStore,
-    check_encoder,
-    files_of,
-    record_meta,
-    tie_order,
-    words_matched,
-)
+from omnisearch.indexers.base import Filter, StoreHit, VectorStore
 from omnisearch.indexers.lock import LOCK_NAME
 from omnisearch.indexers.qdrant_filter import EMPTY, FilterPlan, plan_filter
 from omnisearch.indexers.qdrant_local import open_local_client
+from omnisearch.indexers.rows import META_FIELDS, WORD_FIELDS, files_of, record_meta, tie_order, words_matched
+from omnisearch.spec import EncoderRecord, IndexSpec, check_encoder
 from omnisearch.types import ClipRecord, Modality
 
 ENCODER_KEY = "omnisearch.encoder"

@@ -260,7 +260,7 @@ def test_onnx_minilm_vectors_stay_within_0999_of_torch() -> None:
 
 
 def test_match_counts_equal_the_reference_token_match() -> None:
-    from omnisearch.indexers.base import match_counts, postings, words_matched
+    from omnisearch.indexers.rows import match_counts, postings, words_matched
 
     rng = np.random.default_rng(12)
     vocab = ["Budget", "budget,", "LISBON", "the", "café", "Café!", "snake_case", "x", "42"]

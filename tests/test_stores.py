@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from omnisearch.indexers import EncoderMismatchError, EncoderRecord, Filter, StoreHit, VectorStore
-from omnisearch.indexers.base import META_FIELDS
+from omnisearch.indexers.rows import META_FIELDS
 from omnisearch.types import ClipRecord, Modality, clip_id
 
 pytest.importorskip("lancedb")
