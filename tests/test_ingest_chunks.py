@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import synth
+from enrich_fakes import OwnTools
 
 from omnisearch.config import DecodeConfig, SegmentConfig
 from omnisearch.ingest.stages import reader
@@ -57,10 +58,8 @@ def test_chunked_jobs_equal_unchunked(tmp_path, monkeypatch):
         assert np.allclose(a.input.audio[:n], b.input.audio[:n], atol=1e-4)
 
 
-class Speech:
+class Speech(OwnTools):
     """Enrichment tools that hear one word 1 s into every chunk of audio and read no text."""
-
-    ocr_frames = 2
 
     def __init__(self) -> None:
         self.heard: list[int] = []
@@ -74,15 +73,6 @@ class Speech:
 
     def read_lines(self, frame: np.ndarray) -> list[str]:
         return []
-
-    def transcriber(self):
-        return self
-
-    def text_reader(self):
-        return self
-
-    def speech_detector(self):
-        return self
 
 
 @pytest.mark.skipif(not synth.have_tools("ffmpeg"), reason="needs ffmpeg")
