@@ -101,12 +101,14 @@ def test_python_entry_points_raise_missing_extra(
 
 
 def test_base_commands_import_no_extra(tmp_path: Path) -> None:
-    """What index and search import with the default encoder needs no extra's module."""
+    """What index, search and eval import with the default encoder (and its shipped heads) needs no
+    extra's module."""
     blocked = ",".join(m.split(".")[0] for mods in EXTRAS.values() for m in mods)
     code = (
         "import omnisearch.api, omnisearch.cli.main, omnisearch.ingest.pipeline\n"
         "import omnisearch.retrieval.planner, omnisearch.indexers.lancedb_store\n"
-        "import omnisearch.models.omni_lite, omnisearch.models.registry\n"
+        "import omnisearch.models.omni_lite, omnisearch.models.registry, omnisearch.models.heads\n"
+        "import omnisearch.eval.evaluator, omnisearch.eval.report, omnisearch.eval.index_eval\n"
         "from omnisearch.cli.main import app\nprint('ok')\n"
     )
     r = run_blocked(tmp_path, blocked, "-c", code)
