@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from omnisearch.config import DecodeConfig, SegmentConfig
 from omnisearch.ingest.clips import OpenFile
@@ -26,6 +26,10 @@ from omnisearch.ingest.stages.reader import read_all
 from omnisearch.ingest.stages.writer import Writer
 from omnisearch.ingest.statcache import StatCache
 from omnisearch.models.base import Encoder
+
+if TYPE_CHECKING:
+    from omnisearch.indexers.base import VectorStore
+    from omnisearch.ingest.pipeline import Progress
 
 
 @dataclass
@@ -50,11 +54,11 @@ class IngestJob:
     """What an engine indexes its tasks with: the store, the encoder, how files become clips, and the
     progress callbacks and file stats the writer keeps (one record for the local and the Ray engine)."""
 
-    store: Any  # VectorStore
+    store: VectorStore
     encoder: Encoder
     seg: SegmentConfig
     dec: DecodeConfig
-    progress: Any  # pipeline.Progress
+    progress: Progress
     stats: StatCache
 
 
