@@ -19,7 +19,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
+sys.path.insert(0, str(HERE.parent / "examples"))  # synth: the media generator
 
+import synth  # noqa: E402
 from reliab_helpers import run_writer, write_wav  # noqa: E402
 from test_cli_errors import huge_png  # noqa: E402
 
@@ -59,23 +61,8 @@ def main(work: Path) -> None:
     (lib / "broken.mp4").write_bytes(os.urandom(4096))
     (lib / "empty.mp3").write_bytes(b"")
     huge_png(lib / "huge.png", 12000, 12000)
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=s=8000x8000",
-            "-frames:v",
-            "1",
-            "-q:v",
-            "5",
-            str(lib / "huge.jpg"),
-        ],
-        check=True,
+    synth.ffmpeg(
+        ["-f", "lavfi", "-i", "testsrc=s=8000x8000", "-frames:v", "1", "-q:v", "5"], lib / "huge.jpg"
     )
     notdir = work / "file"
     notdir.write_text("x")

@@ -39,8 +39,8 @@ import pyarrow as pa
 
 from omnisearch.indexers import EncoderRecord
 from omnisearch.indexers.ann import INDEX_KINDS, AnnPolicy, index_config
-from omnisearch.indexers.base import META_FIELDS
 from omnisearch.indexers.lancedb_store import LanceStore
+from omnisearch.indexers.rows import META_FIELDS
 from omnisearch.retrieval.planner import SearchOptions, search_vectors
 from omnisearch.types import Modality
 

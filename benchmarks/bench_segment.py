@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,10 +31,12 @@ from pathlib import Path
 from omnisearch.config import SegmentConfig
 from omnisearch.indexers import open_store
 from omnisearch.ingest.pipeline import index_paths
-from omnisearch.media import synth
 from omnisearch.models import EncoderOptions, load_encoder
 from omnisearch.retrieval.planner import SearchOptions, search
 from omnisearch.retrieval.query import Query
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))  # synth: the media generator
+import synth  # noqa: E402
 
 # (seconds, colour, shape, on-screen word, sentence, spoken-topic query)
 SHOTS = [

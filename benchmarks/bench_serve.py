@@ -22,7 +22,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from omnisearch.media import synth
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))  # synth: the media generator
+import synth  # noqa: E402
 
 QUERIES = ["warehouse budget", "hiring plan", "spring launch", "quarterly review", "a beep", "rain noise"]
 OMNI = str(Path(sys.executable).with_name("omnisearch"))

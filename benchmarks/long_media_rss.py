@@ -16,38 +16,17 @@ import time
 from pathlib import Path
 
 RUNNER = Path(__file__).resolve().parent.parent / "tests" / "reliab_runner.py"
+sys.path.insert(0, str(RUNNER.parent.parent / "examples"))  # synth: the media generator
+import synth  # noqa: E402
 
 
 def make_video(path: Path, seconds: int) -> None:
     if path.exists():
         return
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            f"testsrc=duration={seconds}:size=640x360:rate=5",
-            "-f",
-            "lavfi",
-            "-i",
-            f"sine=frequency=440:duration={seconds}",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "250",
-            "-c:a",
-            "aac",
-            "-shortest",
-            str(path),
-        ],
-        check=True,
-    )
+    picture = ["-f", "lavfi", "-i", f"testsrc=duration={seconds}:size=640x360:rate=5"]
+    tone = ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}"]
+    codecs = ["-c:v", "libx264", "-preset", "ultrafast", "-g", "250", "-c:a", "aac", "-shortest"]
+    synth.ffmpeg([*picture, *tone, *codecs], path)
 
 
 def ingest(video: Path, db: Path) -> tuple[float, float, str]:

@@ -7,21 +7,20 @@ Example:
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
+from omnisearch.cli import options as opt
 from omnisearch.cli.guard import DEFAULT_DB, fail, open_checked, print_json
 
 
 def doctor(
-    db: str = typer.Option(DEFAULT_DB, "--db", help="Index folder (LanceDB) or Qdrant local path."),
-    store: str = typer.Option("lancedb", "--store", help="lancedb | qdrant"),
-    qdrant_url: str = typer.Option(None, "--qdrant-url"),
-    qdrant_api_key: str = typer.Option(None, "--qdrant-api-key", envvar="QDRANT_API_KEY"),
+    db: opt.Db = DEFAULT_DB,
+    store: opt.Store = opt.StoreKind.lancedb,
+    qdrant_url: opt.QdrantUrl = None,
+    qdrant_api_key: opt.QdrantKey = None,
     fix: bool = typer.Option(False, "--fix", help="Repair what was found, and say what was done."),
     model: str = typer.Option(None, "--model", help="Encoder for re-indexing (default: the index's own)."),
-    device: str = typer.Option("cpu", "--device"),
+    device: opt.Device = "cpu",
     window: float = typer.Option(
         None, "--window", help="Clip length for re-indexed files of an index that recorded none (default 10)."
     ),
@@ -32,8 +31,7 @@ def doctor(
     from omnisearch.ingest.doctor import diagnose, repair
     from omnisearch.spec import settle
 
-    if not qdrant_url and not Path(db).exists():
-        fail(f"no index at {db}")
+    opt.require_index(db, qdrant_url)
     st = open_checked(store, db, qdrant_url, qdrant_api_key)
     try:
         report = diagnose(st)

@@ -176,12 +176,16 @@ def eval_command(
     """Score a model on a manifest: R@1/5/10 of the 12 directions and their averages."""
     from rich.console import Console
 
-    from omnisearch.cli.main import _fail, _load_model
+    from omnisearch.cli.guard import fail as _fail
+    from omnisearch.cli.main import _load_model
     from omnisearch.eval.manifest import ManifestError
     from omnisearch.eval.report import plot, rich_table, to_json, to_markdown
+    from omnisearch.extras import require
 
     if not manifest.is_file():
         _fail(f"manifest not found: {manifest}")
+    if plot_png is not None:
+        require("plot", "--plot")  # before the evaluation, not after it
     try:
         names = parse_directions(directions)
     except ValueError as e:
@@ -255,7 +259,7 @@ def convert_command(
     cut: bool = typer.Option(False, "--cut", help="audiocaps / omnibench: add start/end for uncut sources."),
 ) -> None:
     """Convert a public retrieval benchmark into a manifest and print what was written or skipped."""
-    from omnisearch.cli.main import _fail
+    from omnisearch.cli.guard import fail as _fail
     from omnisearch.eval.converters import convert
 
     options = {"cut": True} if cut else {}

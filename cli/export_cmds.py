@@ -13,21 +13,21 @@ from pathlib import Path
 
 import typer
 
+from omnisearch.cli import options as opt
 from omnisearch.cli.guard import DEFAULT_DB, fail, note, open_checked, store_errors, writer_section
 
 
 def export(
-    db: str = typer.Option(DEFAULT_DB, "--db", help="Index folder (LanceDB) or Qdrant local path."),
-    store: str = typer.Option("lancedb", "--store", help="lancedb | qdrant"),
-    qdrant_url: str = typer.Option(None, "--qdrant-url"),
-    qdrant_api_key: str = typer.Option(None, "--qdrant-api-key", envvar="QDRANT_API_KEY"),
+    db: opt.Db = DEFAULT_DB,
+    store: opt.Store = opt.StoreKind.lancedb,
+    qdrant_url: opt.QdrantUrl = None,
+    qdrant_api_key: opt.QdrantKey = None,
     vectors: bool = typer.Option(False, "--vectors", help="Include the vectors (needed by import)."),
 ) -> None:
     """Write every clip as one JSON line on stdout: id, file, start, end, hash, words, the spec."""
     from omnisearch.indexers.transfer import export_lines
 
-    if not qdrant_url and not Path(db).exists():
-        fail(f"no index at {db}")
+    opt.require_index(db, qdrant_url)
     st = open_checked(store, db, qdrant_url, qdrant_api_key)
     n = 0
     with store_errors(db):
@@ -40,11 +40,11 @@ def export(
 
 def import_(
     source: Path = typer.Argument(..., help="A JSON lines file written by `omnisearch export --vectors`."),
-    db: str = typer.Option(DEFAULT_DB, "--db", help="Index folder (LanceDB) or Qdrant local path."),
-    store: str = typer.Option("lancedb", "--store", help="lancedb | qdrant"),
-    qdrant_url: str = typer.Option(None, "--qdrant-url"),
-    qdrant_api_key: str = typer.Option(None, "--qdrant-api-key", envvar="QDRANT_API_KEY"),
-    wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait for another writer, or exit 2 at once."),
+    db: opt.Db = DEFAULT_DB,
+    store: opt.Store = opt.StoreKind.lancedb,
+    qdrant_url: opt.QdrantUrl = None,
+    qdrant_api_key: opt.QdrantKey = None,
+    wait: opt.Wait = True,
 ) -> None:
     """Import exported clips (with their vectors and spec) into an index."""
     from omnisearch.indexers import EncoderMismatchError

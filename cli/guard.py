@@ -29,9 +29,16 @@ def err_console():
 
 
 def fail(msg: str, code: int = 2) -> None:
-    """Print `error: msg` on stderr and exit with `code`."""
-    err_console().print(f"[bold red]error:[/] {msg}")
+    """Print `error: msg` on stderr (msg as plain text, brackets kept) and exit with `code`."""
+    error_line(msg)
     raise typer.Exit(code)
+
+
+def error_line(msg: str) -> None:
+    """`error: msg` on stderr; the one form every CLI error takes."""
+    from rich.markup import escape
+
+    err_console().print(f"[bold red]error:[/] {escape(msg)}")
 
 
 def note(msg: str) -> None:

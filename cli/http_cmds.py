@@ -7,15 +7,14 @@ Example:
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
+from omnisearch.cli import options as opt
 from omnisearch.cli.guard import DEFAULT_DB, fail, note
 
 
 def serve(
-    db: str = typer.Option(DEFAULT_DB, "--db", help="Index folder to serve."),
+    db: opt.Db = DEFAULT_DB,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8765, "--port"),
     token: str = typer.Option(
@@ -43,8 +42,7 @@ def serve(
         check_config(cfg)
     except ValueError as e:
         fail(f"refusing to start: {e}")
-    if not Path(db).is_dir():
-        fail(f"no index at {db}: run `omnisearch index PATH --db {db}` first")
+    opt.require_index(db)
     from omnisearch.serve.app import run_server
 
     auth = "; bearer token required" if token else ""

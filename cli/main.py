@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import StrEnum
 from pathlib import Path
 
 import typer
 
-from omnisearch.cli.guard import DEFAULT_DB
+from omnisearch.cli import options as opt
+from omnisearch.cli.guard import DEFAULT_DB, fail, open_checked
 from omnisearch.config import set_thread_env
+from omnisearch.types import Modality
 
 set_thread_env()
 
@@ -29,40 +30,6 @@ app = typer.Typer(
 )
 
 
-class Target(StrEnum):
-    video = "video"
-    audio = "audio"
-    text = "text"
-    fused = "fused"
-
-
-class StoreKind(StrEnum):
-    lancedb = "lancedb"
-    qdrant = "qdrant"
-
-
-def _fail(msg: str, code: int = 2) -> None:
-    from rich.console import Console
-
-    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {msg}", highlight=False)
-    raise typer.Exit(code)
-
-
-def _open(
-    store: StoreKind,
-    db: str | None,
-    qdrant_url: str | None,
-    qdrant_api_key: str | None,
-    read_only: bool = False,
-    wait: bool = False,
-):
-    from omnisearch.cli.guard import open_checked
-
-    if store == StoreKind.lancedb and not db:
-        _fail("--db DIR is required")
-    return open_checked(store.value, db, qdrant_url, qdrant_api_key, wait=wait, read_only=read_only)
-
-
 def _load_model(model: str, device: str, batch_size: int):
     """An encoder by registry name or model folder (no index involved: eval)."""
     from omnisearch.models import EncoderOptions, load_encoder
@@ -70,21 +37,20 @@ def _load_model(model: str, device: str, batch_size: int):
     try:
         return load_encoder(model, EncoderOptions(device=device, batch_size=batch_size))
     except (ValueError, RuntimeError) as e:
-        _fail(str(e))
+        fail(str(e))
 
 
 def _engine(engine: str, address: str | None, device: str):
     """None for the local engine, else a RayEngine (a GPU per encoder actor unless --device cpu)."""
     if engine not in ("local", "ray"):
-        _fail(f"--engine {engine!r}: choose local or ray")
+        fail(f"--engine {engine!r}: choose local or ray")
     if engine == "local":
         if address:
-            _fail("--ray-address needs --engine ray")
+            fail("--ray-address needs --engine ray")
         return None
-    import importlib.util
+    from omnisearch.extras import require
 
-    if importlib.util.find_spec("ray") is None:
-        _fail("--engine ray needs Ray Data: pip install 'omnisearch[ray]'")
+    require("ray", "--engine ray")
     from omnisearch.ingest.ray_engine import RayEngine, RayOptions
 
     gpus = {"cpu": 0.0, "auto": None}.get(device, 1.0)  # auto: a GPU per encoder when the cluster has one
@@ -94,15 +60,15 @@ def _engine(engine: str, address: str | None, device: str):
 @app.command()
 def index(
     paths: list[Path] = typer.Argument(..., help="Files and folders to index (folders are walked)."),
-    db: str = typer.Option(DEFAULT_DB, "--db", help="Index folder (LanceDB) or Qdrant local path."),
+    db: opt.Db = DEFAULT_DB,
     model: str = typer.Option(
         None,
         "--model",
         help="Encoder name or model folder (default: the index's own; omni-lite for a new one).",
     ),
-    store: StoreKind = typer.Option(StoreKind.lancedb, "--store", help="Vector store."),
-    qdrant_url: str = typer.Option(None, "--qdrant-url", help="Qdrant server URL (with --store qdrant)."),
-    qdrant_api_key: str = typer.Option(None, "--qdrant-api-key", envvar="QDRANT_API_KEY"),
+    store: opt.Store = opt.StoreKind.lancedb,
+    qdrant_url: opt.QdrantUrl = None,
+    qdrant_api_key: opt.QdrantKey = None,
     window: float = typer.Option(
         None, "--window", help="Clip length in seconds (default: the index's, or 10)."
     ),
@@ -119,7 +85,7 @@ def index(
         None, "--max-len", help="Longest clip, s (shots, speech; the index's, or 20)."
     ),
     frames: int = typer.Option(None, "--frames", help="Frames decoded per clip (the index's, or 8)."),
-    device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda | cuda:N"),
+    device: opt.Device = "cpu",
     batch_size: int = typer.Option(16, "--batch-size"),
     workers: int = typer.Option(
         None, "--workers", help="Decoder processes (default: cores - 1, 1 to 4; 0: decode in-process)."
@@ -129,7 +95,7 @@ def index(
         None, "--ray-address", help="Ray cluster to join (auto, ray://HOST:10001); default: start Ray here."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (alone on stdout)."),
-    wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait for another writer, or exit 2 at once."),
+    wait: opt.Wait = True,
     strict: bool = typer.Option(False, "--strict", help="Exit 1 when any file or folder was skipped."),
 ) -> None:
     """Index media files: new or changed files are embedded, deleted ones removed."""
@@ -141,28 +107,30 @@ def index(
 
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
-        _fail(f"not found: {', '.join(missing)}")
+        fail(f"not found: {', '.join(missing)}")
     runner = _engine(engine, ray_address, device)  # before the store: a bad --engine fails fast
     settings = dict(
         window=window, overlap=overlap, mode=segment, min_len=min_len, max_len=max_len, frames=frames
     )
     opts = OpenOptions(store=store.value, device=device, model=model, batch_size=batch_size)
     with writer_section(db, qdrant_url, wait):
-        st = _open(store, db, qdrant_url, qdrant_api_key, wait=wait)  # before the model: busy fails fast
+        st = open_checked(
+            store, db, qdrant_url, qdrant_api_key, wait=wait
+        )  # before the model: busy fails fast
         idx = Index(db, opts, store=st)
         try:  # the index's own settings unless given; a conflicting one fails before any model loads
             idx.settings(st, **settings)
             idx.encoder(st)
         except (ValueError, RuntimeError) as e:  # RuntimeError: another encoder, a model that cannot load
             st.close()
-            _fail(str(e))
+            fail(str(e))
         try:
             with IngestProgress(disable=as_json) as prog, store_errors(db):
                 report = idx.index(
                     paths, progress=prog.callbacks(), wait=wait, workers=workers, engine=runner, **settings
                 )
         except EncoderMismatchError as e:
-            _fail(str(e))
+            fail(str(e))
         finally:
             st.close()
     if as_json:
@@ -176,12 +144,12 @@ def index(
 @app.command()
 def search(
     text: str = typer.Argument(None, help="Text query (optional when a file query is given)."),
-    db: str = typer.Option(DEFAULT_DB, "--db"),
+    db: opt.Db = DEFAULT_DB,
     audio: Path = typer.Option(None, "--audio", help="Query by a sound (audio or video file)."),
     video: Path = typer.Option(None, "--video", help="Query by a clip (its frames and its sound)."),
     image: Path = typer.Option(None, "--image", help="Query by a picture."),
     span: str = typer.Option(None, "--span", help="START-END seconds of the query file, e.g. 12-20."),
-    target: Target = typer.Option(None, "--target", help="Column; fused (default) serves av/tv/at too."),
+    target: Modality = typer.Option(None, "--target", help="Column; fused (default) serves av/tv/at too."),
     k: int = typer.Option(10, "-k", help="Number of hits."),
     rerank: bool = typer.Option(False, "--rerank", help="Rerank candidates by the fused query."),
     prefetch: int = typer.Option(100, "--prefetch", help="Candidates per first-stage list."),
@@ -195,10 +163,10 @@ def search(
     model: str = typer.Option(
         None, "--model", help="Encoder name or model folder (default: the one that built the index)."
     ),
-    store: StoreKind = typer.Option(StoreKind.lancedb, "--store"),
-    qdrant_url: str = typer.Option(None, "--qdrant-url"),
-    qdrant_api_key: str = typer.Option(None, "--qdrant-api-key", envvar="QDRANT_API_KEY"),
-    device: str = typer.Option("cpu", "--device"),
+    store: opt.Store = opt.StoreKind.lancedb,
+    qdrant_url: opt.QdrantUrl = None,
+    qdrant_api_key: opt.QdrantKey = None,
+    device: opt.Device = "cpu",
     as_json: bool = typer.Option(False, "--json", help="Print hits as a JSON list."),
     explain: bool = typer.Option(False, "--explain", help="Print the plan and each stage's time."),
     lexical_weight: float = typer.Option(
@@ -216,7 +184,7 @@ def search(
     from omnisearch.retrieval.query import QueryError, parse_span
 
     if group_by not in (None, "file"):
-        _fail("--group-by accepts only 'file'")
+        fail("--group-by accepts only 'file'")
     try:
         q = make_query(text, audio=audio, video=video, image=image, span=parse_span(span) if span else None)
         filters = dict(path=path_glob, media_type=media_type, after=after, start=start, end=end)
@@ -232,20 +200,19 @@ def search(
             group_by_file=group_by == "file",
         )
     except QueryError as e:
-        _fail(str(e))
-    if not Path(db).exists() and store == StoreKind.lancedb:
-        _fail(f"no index at {db}: run `omnisearch index PATH --db {db}` first")
-    if Path(db).exists() and not Path(db).is_dir():
-        _fail(f"--db {db} is a file, not an index folder")
-    st = _open(store, db, qdrant_url, qdrant_api_key, read_only=True)  # before the model: busy fails fast
+        fail(str(e))
+    opt.require_index(db, qdrant_url)
+    st = open_checked(
+        store, db, qdrant_url, qdrant_api_key, read_only=True
+    )  # before the model: busy fails fast
     idx = Index(db, OpenOptions(store=store.value, device=device, model=model, read_only=True), store=st)
     try:
         with store_errors(db):
             result = idx.run(q, opts)
     except (QueryError, EncoderMismatchError) as e:
-        _fail(str(e))
+        fail(str(e))
     except ValueError as e:  # an unknown --model
-        _fail(str(e))
+        fail(str(e))
     finally:
         st.close()
     if as_json:
@@ -265,15 +232,12 @@ def models() -> None:
 
 
 @app.command()
-def info(
-    db: str = typer.Option(DEFAULT_DB, "--db"), store: StoreKind = typer.Option(StoreKind.lancedb, "--store")
-) -> None:
+def info(db: opt.Db = DEFAULT_DB, store: opt.Store = opt.StoreKind.lancedb) -> None:
     """Show what an index holds: encoder, files, clips; rows, fragments, versions, indexes."""
     from omnisearch.cli.guard import store_errors
 
-    if store == StoreKind.lancedb and not Path(db).exists():
-        _fail(f"no index at {db}")
-    st = _open(store, db, None, None)
+    opt.require_index(db)
+    st = open_checked(store, db, None, None)
     with store_errors(db):
         rec, spec = st.encoder(), st.spec()
         files = st.files()
@@ -312,7 +276,16 @@ _register_more()
 
 
 def main() -> None:
-    app()
+    """The console script: a feature used without its extra ends in one line naming the extra."""
+    from omnisearch.extras import MissingExtra
+
+    try:
+        app()
+    except MissingExtra as e:
+        from omnisearch.cli.guard import error_line
+
+        error_line(str(e))
+        sys.exit(2)
 
 
 if __name__ == "__main__":

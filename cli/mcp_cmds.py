@@ -6,33 +6,27 @@ Example:
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
-from omnisearch.cli.guard import DEFAULT_DB, fail
+from omnisearch.cli import options as opt
+from omnisearch.cli.guard import DEFAULT_DB
 
 
 def mcp(
-    db: str = typer.Option(DEFAULT_DB, "--db", help="Index folder (LanceDB) or Qdrant local path."),
-    store: str = typer.Option("lancedb", "--store", help="lancedb | qdrant"),
-    qdrant_url: str = typer.Option(None, "--qdrant-url"),
-    qdrant_api_key: str = typer.Option(None, "--qdrant-api-key", envvar="QDRANT_API_KEY"),
-    device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda | cuda:N"),
+    db: opt.Db = DEFAULT_DB,
+    store: opt.Store = opt.StoreKind.lancedb,
+    qdrant_url: opt.QdrantUrl = None,
+    qdrant_api_key: opt.QdrantKey = None,
+    device: opt.Device = "cpu",
 ) -> None:
     """Serve the index to an LLM client as MCP tools (search, clip) over stdin/stdout."""
     from omnisearch.api import Index, OpenOptions
 
-    if store not in ("lancedb", "qdrant"):
-        fail(f"--store {store!r}: use lancedb or qdrant")
-    if not qdrant_url and not Path(db).is_dir():
-        fail(f"no index at {db}: run `omnisearch index PATH --db {db}` first")
-    try:
-        from omnisearch.integrations.mcp_server import serve_stdio
-    except ImportError as e:
-        fail(f"`omnisearch mcp` needs the serve extra (pip install 'omnisearch[serve]'): {e}")
+    opt.require_index(db, qdrant_url)
+    from omnisearch.integrations.mcp_server import serve_stdio  # MissingExtra('mcp') without mcp
+
     opts = OpenOptions(
-        store=store, qdrant_url=qdrant_url, qdrant_api_key=qdrant_api_key, device=device, read_only=True
+        store=store.value, qdrant_url=qdrant_url, qdrant_api_key=qdrant_api_key, device=device, read_only=True
     )
     with Index(db, opts) as idx:
         serve_stdio(idx)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import typer
 
+from omnisearch.cli import options as opt
 from omnisearch.cli.guard import DEFAULT_DB
 
 
@@ -38,9 +38,9 @@ def _brief(stats: dict, db: str) -> dict:
 
 
 def optimize(
-    db: str = typer.Option(DEFAULT_DB, "--db", help="Index folder (LanceDB) or Qdrant local path."),
-    store: str = typer.Option("lancedb", "--store", help="lancedb | qdrant"),
-    qdrant_url: str = typer.Option(None, "--qdrant-url"),
+    db: opt.Db = DEFAULT_DB,
+    store: opt.Store = opt.StoreKind.lancedb,
+    qdrant_url: opt.QdrantUrl = None,
     keep: float = typer.Option(
         0.0, "--keep", help="Keep versions newer than KEEP seconds (for readers still on them)."
     ),
@@ -52,10 +52,7 @@ def optimize(
 
     from omnisearch.indexers import open_store
 
-    if store == "lancedb" and not Path(db).exists():
-        from omnisearch.cli.main import _fail
-
-        _fail(f"no index at {db}")
+    opt.require_index(db, qdrant_url)
     from omnisearch.cli.guard import writer_section
 
     with writer_section(db, qdrant_url, wait=True):  # optimize writes: one writer per index

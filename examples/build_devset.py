@@ -14,7 +14,6 @@ files are reused.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -25,9 +24,9 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from omnisearch.media import synth
+import sources
+import synth
 
-DEFAULT_SHARED = Path(__file__).resolve().parents[2] / "shared" / "media"
 ANIMAL_CAPTIONS = {
     "cat": "a cat meowing",
     "cow": "a cow mooing",
@@ -116,13 +115,8 @@ def _copy(src: Path, dst: Path) -> None:
 def animal_items(out: Path, download: bool) -> list[dict[str, Any]]:
     """The ovos animal sounds: audio + two captions, grouped by animal."""
     dest = out / "media" / "animals"
-    if download or any(dest.glob("*.mp3")):
-        try:
-            synth.fetch_ovos_animals(dest, cache=out / ".cache")
-        except synth.SynthError as exc:
-            print(f"warning: no ovos animal sounds ({exc}); continuing", file=sys.stderr)
     items = []
-    for p in sorted(dest.glob("*.mp3")) if dest.is_dir() else []:
+    for p in sources.animal_sounds(dest, cache=out / ".cache", download=download):
         name = p.stem
         caption = ANIMAL_CAPTIONS.get(name, f"a {name} sound")
         items.append(
@@ -148,7 +142,7 @@ def freedesktop_caption(stem: str) -> str:
 def freedesktop_items(out: Path) -> list[dict[str, Any]]:
     """The 35 desktop event sounds: audio + a caption derived from the name."""
     items = []
-    for src in synth.freedesktop_sounds():
+    for src in sources.freedesktop_sounds():
         _copy(src, out / "media" / "freedesktop" / src.name)
         items.append(
             dict(
@@ -251,24 +245,21 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("out_dir", type=Path)
+    ap = sources.builder_parser(__doc__)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n-synth", type=int, default=60, help="number of generated tri-modal videos")
     ap.add_argument("--test-frac", type=float, default=0.3)
-    ap.add_argument("--shared", type=Path, default=DEFAULT_SHARED, help="folder of real clips to copy")
-    ap.add_argument("--no-download", action="store_true", help="skip pip-downloading the ovos animal sounds")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     out: Path = args.out_dir
     out.mkdir(parents=True, exist_ok=True)
-    sources = {
+    by_source = {
         "animal": animal_items(out, download=not args.no_download),
         "freedesktop": freedesktop_items(out),
         "shared": shared_items(out, args.shared),
         "synth": synth_items(out, args.n_synth, args.seed),
     }
-    train, test = split(sources, args.test_frac, args.seed)
+    train, test = split(by_source, args.test_frac, args.seed)
     every = sorted(train + test, key=lambda r: r["id"])
     assert len({r["id"] for r in every}) == len(every), "duplicate ids"
     write_jsonl(out / "all.jsonl", every)
@@ -276,10 +267,10 @@ def main(argv: list[str] | None = None) -> int:
     write_jsonl(out / "test.jsonl", test)
     split_of = {r["id"]: "train" for r in train} | {r["id"]: "test" for r in test}
     counts: dict[str, Counter[str]] = defaultdict(Counter)
-    for source, rows in sources.items():
+    for source, rows in by_source.items():
         for r in rows:
             counts[source][split_of[r["id"]]] += 1
-    for source in sources:
+    for source in by_source:
         c = counts[source]
         print(f"  {source:12s} {c['train'] + c['test']:4d} items  (train {c['train']}, test {c['test']})")
     print(f"wrote {out / 'all.jsonl'} ({len(every)}), train.jsonl ({len(train)}), test.jsonl ({len(test)})")

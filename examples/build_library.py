@@ -10,7 +10,6 @@ so re-running is cheap. Media is never meant to be committed.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -21,104 +20,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from omnisearch.media import synth
+import sources
+import synth
 
-DEFAULT_SHARED = Path(__file__).resolve().parents[2] / "shared" / "media"
-
-# name, shape colour, shape, background, on-screen text, spoken sentence, tone (Hz, kind), sidecar
-VIDEOS: list[dict[str, Any]] = [
-    dict(
-        name="v01_red_circle",
-        color="red",
-        shape="circle",
-        text="PARIS",
-        tone=(440, "sine"),
-        side="srt",
-        say="Seven green apples are lying on the kitchen table.",
-        ask="apples on the kitchen table",
-    ),
-    dict(
-        name="v02_blue_box",
-        color="blue",
-        shape="box",
-        text="TOKYO",
-        side="txt",
-        say="The last train to the airport leaves at nine o'clock.",
-        ask="when the airport train leaves",
-        desc="A blue square slides across a black screen under the word Tokyo.",
-    ),
-    dict(
-        name="v03_lime_triangle",
-        color="lime",
-        shape="triangle",
-        text="BERLIN",
-        tone=(660, "square"),
-        say="Please remember to water the tomato plants tonight.",
-        ask="watering tomato plants",
-    ),
-    dict(
-        name="v04_yellow_star",
-        color="yellow",
-        shape="star",
-        text="OCEAN",
-        side="srt",
-        say="My grandmother bakes fresh bread every Sunday morning.",
-        ask="grandmother baking bread",
-    ),
-    dict(
-        name="v05_purple_diamond",
-        color="purple",
-        shape="diamond",
-        bg="white",
-        text="GUITAR",
-        side="txt",
-        tone=(880, "chirp"),
-        say="The football match was cancelled because of heavy rain.",
-        ask="football match cancelled by rain",
-        desc="A purple diamond on a white background with the word guitar; a rising whistle.",
-    ),
-    dict(
-        name="v06_orange_cross",
-        color="orange",
-        shape="cross",
-        text="MOUNTAIN",
-        tone=(300, "saw"),
-        say="Turn left at the old church and follow the river.",
-        ask="directions past the old church",
-    ),
-    dict(
-        name="v07_cyan_circle",
-        color="cyan",
-        shape="circle",
-        text="ROCKET",
-        side="srt",
-        moving=False,
-        say="The library closes early on public holidays.",
-        ask="library opening hours on holidays",
-    ),
-    dict(
-        name="v08_white_box",
-        color="white",
-        shape="box",
-        bg="navy",
-        text="COFFEE",
-        tone=(500, "pink"),
-        side="txt",
-        say="A small dog is sleeping under the wooden bench.",
-        ask="a dog asleep under a bench",
-        desc="A white square on a navy background, soft rushing noise, the word coffee.",
-    ),
-    dict(
-        name="v09_green_star_silent",
-        color="green",
-        shape="star",
-        bg="gray",
-        text="MUSEUM",
-        side="txt",
-        desc="A silent clip: a green star drifting over a grey background.",
-        say=None,
-    ),
-]
+# the short generated videos: name, shape colour, shape, background, on-screen text, spoken sentence
+# (say), the query that should find it (ask), tone [Hz, kind], sidecar kind, description
+VIDEOS: list[dict[str, Any]] = json.loads(Path(__file__).with_name("demo_videos.json").read_text())
 LONG_SPEECH = [
     (1.0, "Volcanoes form where hot rock rises through the crust."),
     (7.5, "Penguins cannot fly, but they are excellent swimmers."),
@@ -222,24 +129,20 @@ def build_videos(b: Builder, queries: list[dict[str, Any]]) -> None:
 
 def build_sounds(b: Builder, queries: list[dict[str, Any]], download: bool) -> None:
     """Freedesktop event sounds, the ovos animal sounds, and audio query files cut from them."""
-    for src in synth.freedesktop_sounds():
+    for src in sources.freedesktop_sounds():
         b.copy(src, f"library/sounds/freedesktop/{src.name}", "freedesktop sound")
     bell = b.out / "library/sounds/freedesktop/bell.oga"
     if bell.exists():
         q = b.make("queries/bell_quiet.wav", lambda p: synth.convert_audio(bell, p, volume=0.5), "query file")
         queries.append(dict(type="audio", query=q, expect="library/sounds/freedesktop/bell.oga", via="sound"))
-    if not synth.freedesktop_sounds():
+    if not sources.freedesktop_sounds():
         print("warning: sound-theme-freedesktop is not installed; no desktop sounds", file=sys.stderr)
 
     animals_dir = b.out / "library/sounds/animals"
-    if download or any(animals_dir.glob("*.mp3")):
-        try:
-            before = set(animals_dir.glob("*")) if animals_dir.exists() else set()
-            got = synth.fetch_ovos_animals(animals_dir, cache=b.out / ".cache")
-            b.counts["animal sound"] += len(set(got) - before)
-            b.counts["animal sound (skipped)"] += len(set(got) & before)
-        except synth.SynthError as exc:
-            print(f"warning: no ovos animal sounds ({exc}); continuing", file=sys.stderr)
+    before = set(animals_dir.glob("*")) if animals_dir.exists() else set()
+    got = set(sources.animal_sounds(animals_dir, cache=b.out / ".cache", download=download))
+    b.counts["animal sound"] += len(got - before)
+    b.counts["animal sound (skipped)"] += len(got & before)
     dog = animals_dir / "dog.mp3"
     if dog.exists():
         q = b.make(
@@ -291,11 +194,7 @@ def build_shared(b: Builder, queries: list[dict[str, Any]], shared: Path) -> Non
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("out_dir", type=Path)
-    ap.add_argument("--shared", type=Path, default=DEFAULT_SHARED, help="folder of real clips to copy")
-    ap.add_argument("--no-download", action="store_true", help="skip pip-downloading the ovos animal sounds")
-    args = ap.parse_args(argv)
+    args = sources.builder_parser(__doc__).parse_args(argv)
     t0 = time.perf_counter()
     out: Path = args.out_dir
     out.mkdir(parents=True, exist_ok=True)

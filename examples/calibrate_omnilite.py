@@ -40,7 +40,8 @@ OUT = Path(__file__).resolve().parents[1] / "omnisearch" / "models" / "weights" 
 
 
 def calibration_audio(workdir: Path) -> list[np.ndarray]:
-    from omnisearch.media import synth
+    import synth
+
     from omnisearch.media.audio import decode_audio
 
     paths = []

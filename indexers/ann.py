@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from omnisearch.indexers.base import WORD_FIELDS
+from omnisearch.indexers.rows import WORD_FIELDS
 from omnisearch.types import Modality
 
 INDEX_KINDS = ("IVF_HNSW_SQ", "IVF_PQ", "IVF_RQ")

@@ -23,15 +23,8 @@ from typing import Any
 import numpy as np
 
 from omnisearch.indexers import ann, snapshot
-from omnisearch.indexers.base import (
-    META_FIELDS,
-    WORD_FIELDS,
-    Filter,
-    StoreHit,
-    match_counts,
-    postings,
-    words_matched,
-)
+from omnisearch.indexers.base import Filter, StoreHit
+from omnisearch.indexers.rows import META_FIELDS, WORD_FIELDS, match_counts, postings, words_matched
 from omnisearch.types import Modality
 
 

@@ -32,21 +32,12 @@ import pyarrow as pa
 from lancedb.index import Bitmap, BTree
 
 from omnisearch.indexers.ann import AnnPolicy, build_vector_indexes
-from omnisearch.indexers.base import (
-    META_FIELDS,
-    EncoderRecord,
-    Filter,
-    IndexSpec,
-    StoreHit,
-    VectorStore,
-    check_encoder,
-    files_of,
-    record_meta,
-    tie_order,
-)
+from omnisearch.indexers.base import Filter, StoreHit, VectorStore
 from omnisearch.indexers.lance_search import LanceSearch
 from omnisearch.indexers.lock import LOCK_NAME
+from omnisearch.indexers.rows import META_FIELDS, files_of, record_meta, tie_order
 from omnisearch.indexers.spec_file import read_spec, write_spec
+from omnisearch.spec import EncoderRecord, IndexSpec, check_encoder
 from omnisearch.types import ClipRecord, Modality
 
 TABLE = "clips"

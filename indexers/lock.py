@@ -47,18 +47,6 @@ class LockHolder:
     def describe(self) -> str:
         return f"pid {self.pid} on {self.host}"
 
-    def alive(self) -> bool | None:
-        """Whether the pid runs (None: another host, unknown)."""
-        if self.host != socket.gethostname():
-            return None
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-
 
 def read_holder(path: str) -> LockHolder | None:
     """The holder written in a lock file, or None (no file, empty or unreadable content)."""
@@ -171,14 +159,3 @@ class WriterLock:
             yield self
         finally:
             self.release()
-
-
-def clear_stale(path: str) -> LockHolder | None:
-    """Empty a stale lock file (doctor --fix); returns the dead holder it named, or None if not stale."""
-    state, holder = lock_state(path)
-    if state != "stale":
-        return None
-    lock = WriterLock(path)
-    lock.acquire(wait=False)
-    lock.release()
-    return holder

@@ -9,9 +9,8 @@ which local mode persists in its folder and servers from Qdrant 1.16 keep in the
 the collection's vector size is checked against it too.
 
 Scores: Qdrant's cosine score is the cosine similarity (vectors normalised on upload), the same
-convention as LanceStore. Filters map to Qdrant conditions; `path_glob` has no native match, so the glob
-is resolved against the distinct indexed paths in python (fnmatch, the reference semantics) and sent as
-`MatchAny` — exact, unlike over-fetching.
+convention as LanceStore. Filters map to Qdrant conditions in `qdrant_filter` (a path glob is resolved
+to the matching paths, or applied in python in local mode) — exact, unlike over-fetching.
 
 Example:
     >>> store = QdrantStore(path=":memory:")                              # doctest: +SKIP
@@ -21,7 +20,6 @@ Example:
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import uuid
 import warnings
@@ -31,31 +29,26 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
-from qdrant_client import QdrantClient, models
 
-from omnisearch.indexers.base import (
-    META_FIELDS,
-    WORD_FIELDS,
-    EncoderRecord,
-    Filter,
-    IndexSpec,
-    StoreHit,
-    VectorStore,
-    check_encoder,
-    files_of,
-    record_meta,
-    tie_order,
-    words_matched,
-)
+from omnisearch.extras import MissingExtra
+
+try:
+    from qdrant_client import QdrantClient, models
+except ImportError as e:
+    raise MissingExtra("qdrant", "the Qdrant store (--store qdrant)", "qdrant_client") from e
+
+from omnisearch.indexers.base import Filter, StoreHit, VectorStore
 from omnisearch.indexers.lock import LOCK_NAME
+from omnisearch.indexers.qdrant_filter import EMPTY, FilterPlan, plan_filter
 from omnisearch.indexers.qdrant_local import open_local_client
+from omnisearch.indexers.rows import META_FIELDS, WORD_FIELDS, files_of, record_meta, tie_order, words_matched
+from omnisearch.spec import EncoderRecord, IndexSpec, check_encoder
 from omnisearch.types import ClipRecord, Modality
 
 ENCODER_KEY = "omnisearch.encoder"
 SPEC_KEY = "omnisearch.spec"
 _FLOAT_FIELDS = ("start", "end", "keyframe", "added_at")
 _BATCH = 256
-_NOTHING = models.Filter(must=[models.FieldCondition(key="path", match=models.MatchAny(any=[]))])
 
 
 @dataclass
@@ -238,39 +231,11 @@ class QdrantStore(VectorStore):
             if offset is None:
                 return
 
-    def _post_glob(self, flt: Filter | None) -> str | None:
-        """The glob to apply in python after the query: local mode's MatchAny is O(points x values),
-        so there wildcard globs are post-filtered; servers get them resolved to MatchAny(paths)."""
-        if self.local and flt is not None and flt.path_glob and any(c in flt.path_glob for c in "*?["):
-            return flt.path_glob
-        return None
-
-    def qfilter(self, flt: Filter | None) -> models.Filter | None:
-        """The Qdrant filter of `flt`: None = everything, `_NOTHING` when no path matches the glob.
-        A glob that `_post_glob` hands to python is left out here."""
-        if flt is None or flt.is_empty():
-            return None
-        must: list[models.Condition] = []
-        if flt.path_glob and not self._post_glob(flt):
-            if any(c in flt.path_glob for c in "*?["):
-                hits = fnmatch.filter(sorted(self.files()), flt.path_glob)
-                if not hits:
-                    return _NOTHING
-                must.append(models.FieldCondition(key="path", match=models.MatchAny(any=hits)))
-            else:
-                must.append(models.FieldCondition(key="path", match=models.MatchValue(value=flt.path_glob)))
-        if flt.media_type:
-            must.append(
-                models.FieldCondition(key="media_type", match=models.MatchValue(value=flt.media_type))
-            )
-        for key, bound, side in (
-            ("start", flt.start_after, "gte"),
-            ("end", flt.end_before, "lte"),
-            ("added_at", flt.added_after, "gte"),
-        ):
-            if bound is not None:
-                must.append(models.FieldCondition(key=key, range=models.Range(**{side: float(bound)})))
-        return models.Filter(must=must) if must else None
+    def _plan(self, flt: Filter | None, read: bool = True) -> FilterPlan:
+        """How `flt` runs here (see qdrant_filter); EMPTY when `read` is false or there is no collection."""
+        if not read or not self._exists():
+            return EMPTY
+        return plan_filter(flt, self.local, lambda: self.files())
 
     def files(self) -> dict[str, str]:
         if not self._exists():
@@ -288,47 +253,42 @@ class QdrantStore(VectorStore):
             yield row
 
     def count(self, flt: Filter | None = None) -> int:
-        qf = self.qfilter(flt) if self._exists() else _NOTHING
-        if qf is _NOTHING:
+        plan = self._plan(flt)
+        if plan.empty:
             return 0
-        glob = self._post_glob(flt)
-        if glob:
-            return sum(fnmatch.fnmatch(p.payload["path"], glob) for p in self._scroll(qf, ["path"]))
-        return self.client.count(self.collection, count_filter=qf, exact=True).count
+        if plan.glob:
+            return sum(plan.keeps(p.payload["path"]) for p in self._scroll(plan.qfilter, ["path"]))
+        return self.client.count(self.collection, count_filter=plan.qfilter, exact=True).count
 
     def rows(self, flt: Filter | None = None) -> list[dict]:
-        qf = self.qfilter(flt) if self._exists() else _NOTHING
-        if qf is _NOTHING:
-            return []
-        glob = self._post_glob(flt)
-        out = [_meta(p.payload) for p in self._scroll(qf, list(META_FIELDS))]
-        out = [r for r in out if glob is None or fnmatch.fnmatch(r["path"], glob)]
+        plan = self._plan(flt)
+        out = [] if plan.empty else [_meta(p.payload) for p in self._scroll(plan.qfilter, list(META_FIELDS))]
+        out = [r for r in out if plan.keeps(r["path"])]
         out.sort(key=lambda r: (r["path"], r["start"], r["clip_id"]))
         return out
 
     def search(
         self, modality: Modality, vector: np.ndarray, k: int, flt: Filter | None = None
     ) -> list[StoreHit]:
-        qf = self.qfilter(flt) if k > 0 and self._exists() else _NOTHING
-        if qf is _NOTHING:
+        plan = self._plan(flt, read=k > 0)
+        if plan.empty:
             return []
-        glob = self._post_glob(flt)
         params = None
         if not self.local:
             params = models.SearchParams(hnsw_ef=max(self.config.search_ef, k), exact=self.config.exact)
-        limit = k if glob is None else max(4 * k, 256)
+        limit = k if plan.glob is None else max(4 * k, 256)
         while True:  # post-filtered glob: over-fetch until k hits pass or the candidates run out
             points = self.client.query_points(
                 self.collection,
                 query=np.asarray(vector, dtype=np.float32).reshape(-1).tolist(),
                 using=Modality(modality).value,
-                query_filter=qf,
+                query_filter=plan.qfilter,
                 search_params=params,
                 limit=limit,
                 with_payload=list(META_FIELDS),
                 with_vectors=[Modality(modality).value],
             ).points
-            kept = [p for p in points if glob is None or fnmatch.fnmatch(p.payload["path"], glob)]
+            kept = [p for p in points if plan.keeps(p.payload["path"])]
             if len(kept) >= k or len(points) < limit:
                 hits = [_store_hit(p, float(p.score), Modality(modality)) for p in kept]
                 return sorted(hits, key=tie_order)[:k]
@@ -337,18 +297,20 @@ class QdrantStore(VectorStore):
     def text_search(self, text: str, column: Modality, k: int, flt: Filter | None = None) -> list[StoreHit]:
         """Clips whose word fields hold any query word (full-text payload index on servers, token
         match in local mode), ranked by how many distinct query words they hold."""
-        qf = self.qfilter(flt) if k > 0 and text.strip() and self._exists() else _NOTHING
-        if qf is _NOTHING:
+        plan = self._plan(flt, read=k > 0 and bool(text.strip()))
+        if plan.empty:
             return []
         anyword = [
             models.FieldCondition(key=f, match=models.MatchTextAny(text_any=text)) for f in WORD_FIELDS
         ]
-        both = models.Filter(must=[*(qf.must if qf else []), models.Filter(should=anyword)])
-        glob, name = self._post_glob(flt), Modality(column).value
+        both = models.Filter(
+            must=[*(plan.qfilter.must if plan.qfilter else []), models.Filter(should=anyword)]
+        )
+        name = Modality(column).value
         scored = []
         for p in self._scroll(both, list(META_FIELDS), vectors=[name]):
             n = words_matched(text, p.payload)  # 0 where only stopwords matched
-            if n > 0 and (glob is None or fnmatch.fnmatch(p.payload["path"], glob)):
+            if n > 0 and plan.keeps(p.payload["path"]):
                 scored.append((n, p))
         scored.sort(key=lambda sp: (-sp[0], sp[1].payload["clip_id"]))
         return [_store_hit(p, float(n), Modality(column)) for n, p in scored[:k]]

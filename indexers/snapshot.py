@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from omnisearch.indexers.base import META_FIELDS, EncoderRecord, postings, row_words
+from omnisearch.indexers.base import EncoderRecord
+from omnisearch.indexers.rows import META_FIELDS, postings, row_words
 from omnisearch.types import Modality
 
 SNAPSHOT_DIR = "exact-snapshot"

@@ -17,17 +17,11 @@ from datetime import timedelta
 
 import numpy as np
 
-from omnisearch.indexers.base import (
-    EncoderRecord,
-    Filter,
-    IndexSpec,
-    StoreHit,
-    VectorStore,
-    check_encoder,
-    match_counts,
-)
+from omnisearch.indexers.base import Filter, StoreHit, VectorStore
+from omnisearch.indexers.rows import match_counts
 from omnisearch.indexers.snapshot import Snapshot
 from omnisearch.indexers.spec_file import read_spec
+from omnisearch.spec import EncoderRecord, IndexSpec, check_encoder
 from omnisearch.types import ClipRecord, Modality
 
 

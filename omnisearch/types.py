@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # annotations only: `omnisearch --help` imports this module, and numpy costs ~0.2 s
+    import numpy as np
 
 
 class Modality(StrEnum):

@@ -14,7 +14,7 @@ Example:
 
 from __future__ import annotations
 
-from omnisearch.indexers.base import STOPWORDS, WORD
+from omnisearch.indexers.rows import STOPWORDS, WORD
 
 
 def words(text: str) -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from omnisearch.media import synth
+import synth
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 TALK = [

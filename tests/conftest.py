@@ -22,9 +22,8 @@ def api_library(tmp_path_factory):
     library (tests/api_library.py): (home, db, the names the example defined)."""
     import os
 
+    import synth
     from api_library import make_library, readme_python
-
-    from omnisearch.media import synth
 
     if not synth.have_tools("ffmpeg", "espeak-ng"):
         pytest.skip("needs Debian ffmpeg and espeak-ng")
@@ -46,7 +45,7 @@ def api_library(tmp_path_factory):
 @pytest.fixture(scope="session")
 def serve_library(tmp_path_factory):
     """A generated library indexed with omni-lite: (library folder, db folder). For the server tests."""
-    from omnisearch.media import synth
+    import synth
 
     if not synth.have_tools("ffmpeg", "espeak-ng"):
         pytest.skip("needs Debian ffmpeg and espeak-ng")

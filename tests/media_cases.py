@@ -29,3 +29,24 @@ def modality_cases(frames: np.ndarray, audio: np.ndarray) -> dict[tuple[Modality
         (V, A): EncoderInput(frames=frames, audio=audio),
         (T, V, A): EncoderInput(text="a dog", frames=frames, audio=audio),
     }
+
+
+def text_vectors(encoder, texts: list[str]) -> np.ndarray:
+    """(N, dim) text vectors of `texts`, one `encode` call."""
+    return np.stack([e.vectors[T] for e in encoder.encode([EncoderInput(text=t) for t in texts])])
+
+
+def assert_fused_follows_each_modality(
+    encoder, frames: np.ndarray, audio: np.ndarray, other: np.ndarray
+) -> None:
+    """The fused vector of (text, frames, audio) changes when any one of them changes (`other`: frames)."""
+    tone = (0.5 * np.sin(2 * np.pi * 440 * np.arange(len(audio)) / 16000)).astype(np.float32)  # vs noise
+    base = EncoderInput(text="a dog barks", frames=frames, audio=audio)
+    variants = [
+        EncoderInput(text="a cat meows", frames=frames, audio=audio),
+        EncoderInput(text="a dog barks", frames=other, audio=audio),
+        EncoderInput(text="a dog barks", frames=frames, audio=tone),
+    ]
+    embs = encoder.encode([base, *variants])
+    for e in embs[1:]:
+        assert float(np.abs(e.vectors[Modality.FUSED] - embs[0].vectors[Modality.FUSED]).max()) > 1e-4

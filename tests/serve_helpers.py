@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from omnisearch.media import synth
+import synth
 
 TALK_SPEECH = [
     (0.5, "today we discuss the budget for the new warehouse in Lisbon"),

@@ -6,8 +6,8 @@ from __future__ import annotations
 import itertools
 
 import pytest
+import synth
 
-from omnisearch.media import synth
 from omnisearch.models.asr import HALLUCINATIONS, LOW_LOGPROB, NO_SPEECH, not_speech
 
 

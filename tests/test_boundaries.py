@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import synth
 
 from omnisearch.config import SegmentConfig
-from omnisearch.media import synth
 from omnisearch.media.boundaries import (
     file_spans,
     file_speech,

@@ -14,9 +14,8 @@ import zlib
 from pathlib import Path
 
 import pytest
+import synth
 from reliab_helpers import make_library, run_writer, write_wav
-
-from omnisearch.media import synth
 
 
 def omni(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:

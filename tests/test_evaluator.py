@@ -12,8 +12,7 @@ import subprocess
 import sys
 
 import pytest
-
-from omnisearch.media import synth
+import synth
 
 pytestmark = pytest.mark.skipif(
     not synth.have_tools("ffmpeg", "ffprobe", "espeak-ng"), reason="needs Debian ffmpeg and espeak-ng"

@@ -8,8 +8,7 @@ import os
 import shutil
 
 import pytest
-
-from omnisearch.media import synth
+import synth
 
 pytestmark = pytest.mark.skipif(
     not synth.have_tools("ffmpeg", "espeak-ng"), reason="needs Debian ffmpeg and espeak-ng"

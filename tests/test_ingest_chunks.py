@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import synth
+from enrich_fakes import OwnTools
 
 from omnisearch.config import DecodeConfig, SegmentConfig
 from omnisearch.ingest.stages import reader
 from omnisearch.ingest.stages.enricher import Enricher
 from omnisearch.ingest.stages.items import ChunkAudio, Clips, FileStart, FileTask
-from omnisearch.media import synth
 from omnisearch.media.decode import _chunks, decode_file_clips
 from omnisearch.media.walk import find_media
 from omnisearch.models.asr import Segment
@@ -57,10 +58,8 @@ def test_chunked_jobs_equal_unchunked(tmp_path, monkeypatch):
         assert np.allclose(a.input.audio[:n], b.input.audio[:n], atol=1e-4)
 
 
-class Speech:
+class Speech(OwnTools):
     """Enrichment tools that hear one word 1 s into every chunk of audio and read no text."""
-
-    ocr_frames = 2
 
     def __init__(self) -> None:
         self.heard: list[int] = []
@@ -74,15 +73,6 @@ class Speech:
 
     def read_lines(self, frame: np.ndarray) -> list[str]:
         return []
-
-    def transcriber(self):
-        return self
-
-    def text_reader(self):
-        return self
-
-    def speech_detector(self):
-        return self
 
 
 @pytest.mark.skipif(not synth.have_tools("ffmpeg"), reason="needs ffmpeg")

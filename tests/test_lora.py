@@ -234,10 +234,10 @@ def test_media_rows_decode_once_and_are_reused(tmp_path, monkeypatch):
 
 
 def test_cli_train_runs_lora_for_omniretriever(base, tmp_path):
+    import synth
     from typer.testing import CliRunner
 
     from omnisearch.cli.main import app
-    from omnisearch.media import synth
 
     if not synth.have_tools("ffmpeg"):
         pytest.skip("needs ffmpeg")

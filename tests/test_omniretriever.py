@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from media_cases import modality_cases, random_media
+from media_cases import assert_fused_follows_each_modality, modality_cases, random_media, text_vectors
 
 from omnisearch.models import omniretriever_prompt as P
 from omnisearch.models.batching import encode_with_backoff, is_oom
@@ -145,10 +145,10 @@ def test_keys_shapes_norms_for_singles_duals_and_triple(enc):
 
 def test_deterministic_and_left_padding_batch_invariant(enc):
     texts = ["a", "a much longer caption about a dog barking at the mailman"]
-    both = enc.encode_text(texts)
-    alone = np.stack([enc.encode_text([t])[0] for t in texts])
+    both = text_vectors(enc, texts)
+    alone = np.stack([text_vectors(enc, [t])[0] for t in texts])
     np.testing.assert_allclose(both, alone, atol=1e-5)
-    np.testing.assert_array_equal(enc.encode_text(texts), both)
+    np.testing.assert_array_equal(text_vectors(enc, texts), both)
     fr, au = _media(0, seconds=1.7)
     _, au_long = _media(1, seconds=4.2)
     items = [
@@ -165,18 +165,8 @@ def test_deterministic_and_left_padding_batch_invariant(enc):
 
 
 def test_fused_changes_when_any_single_modality_changes(enc):
-    fr, au = _media(0)
-    fr2, _ = _media(1)
-    au2 = (0.5 * np.sin(2 * np.pi * 440 * np.arange(len(au)) / 16000)).astype(np.float32)  # tone vs noise
-    base = EncoderInput(text="a dog barks", frames=fr, audio=au)
-    variants = [
-        EncoderInput(text="a cat meows", frames=fr, audio=au),
-        EncoderInput(text="a dog barks", frames=fr2, audio=au),
-        EncoderInput(text="a dog barks", frames=fr, audio=au2),
-    ]
-    embs = enc.encode([base, *variants])
-    for e in embs[1:]:
-        assert float(np.abs(e.vectors[F] - embs[0].vectors[F]).max()) > 1e-4
+    (fr, au), (fr2, _) = _media(0), _media(1)
+    assert_fused_follows_each_modality(enc, fr, au, fr2)
 
 
 def test_missing_weights_give_a_clear_error(monkeypatch):

@@ -18,11 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from store_cases import LanceStore, QdrantStore, clip_row
 
 from omnisearch.eval.directions import DIRECTIONS, side_name
 from omnisearch.indexers import EncoderMismatchError, Filter, VectorStore
-from omnisearch.indexers.lancedb_store import LanceStore
-from omnisearch.indexers.qdrant_store import QdrantStore
 from omnisearch.models.base import Encoder, l2_normalize
 from omnisearch.retrieval.planner import SearchOptions, search, search_vectors, target_column
 from omnisearch.retrieval.query import Query, QueryError
@@ -83,21 +82,9 @@ def records(enc: Encoder) -> list[ClipRecord]:
             vecs = dict(enc.encode([concept_input(c, mods)])[0].vectors)
             if start:  # the second window: same concept, slightly different vectors
                 vecs = {m: l2_normalize(v + 0.2 * _seeded(path, m.value)) for m, v in vecs.items()}
-            fh = hashlib.sha256(path.encode()).hexdigest()
+            words = dict(text=f"concept {c}" if T in mods else "", transcript="")
             out.append(
-                ClipRecord(
-                    clip_id=clip_id(fh, start, start + 10.0),
-                    path=path,
-                    media_type=media,
-                    start=start,
-                    end=start + 10.0,
-                    file_hash=fh,
-                    text=f"concept {c}" if T in mods else "",
-                    transcript="",
-                    vectors=vecs,
-                    keyframe=start + 4.0,
-                    added_at=1000.0 + c,
-                )
+                clip_row(path, start, 10.0, vecs, media, **words, keyframe=start + 4.0, added_at=1000.0 + c)
             )
     return out
 

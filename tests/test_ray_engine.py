@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import synth
 
 from omnisearch.config import SegmentConfig
-from omnisearch.media import synth
 
 ray = pytest.importorskip("ray", reason="needs the ray extra (pip install 'omnisearch[ray]')")
 pytestmark = [

@@ -7,7 +7,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -17,21 +16,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from store_cases import DIM, ENC, LanceStore, QdrantStore, clip_row
 
 from omnisearch.indexers import EncoderRecord, Filter, VectorStore
 from omnisearch.indexers.ann import AnnPolicy, vector_indexes
 from omnisearch.models.base import l2_normalize
 from omnisearch.retrieval.planner import SearchOptions, search_vectors
-from omnisearch.types import ClipRecord, Modality, clip_id
+from omnisearch.types import ClipRecord, Modality
 
-pytest.importorskip("lancedb")
-pytest.importorskip("qdrant_client")
-
-from omnisearch.indexers.lancedb_store import LanceStore  # noqa: E402
-from omnisearch.indexers.qdrant_store import QdrantStore  # noqa: E402
-
-DIM = 16
-ENC = EncoderRecord("test-enc", "1", DIM)
 T, F = Modality.TEXT, Modality.FUSED
 
 
@@ -42,12 +34,9 @@ def clips(n: int, seed: int = 0, dim: int = DIM, words: dict[int, str] | None = 
     out = []
     for i in range(n):
         path, start = f"/lib/f{i // 4}.mp4", 10.0 * (i % 4)
-        fh = hashlib.sha256(path.encode()).hexdigest()
         vecs = {m: l2_normalize(rng.standard_normal(dim)).astype(np.float32) for m in Modality}
-        out.append(
-            ClipRecord(clip_id(fh, start, start + 10), path, "video", start, start + 10, fh, f"clip {i}",
-                       (words or {}).get(i, "people talk about the weather"), vecs, added_at=float(i))
-        )  # fmt: skip
+        said = (words or {}).get(i, "people talk about the weather")
+        out.append(clip_row(path, start, 10.0, vecs, text=f"clip {i}", transcript=said, added_at=float(i)))
     return out
 
 
@@ -260,7 +249,7 @@ def test_onnx_minilm_vectors_stay_within_0999_of_torch() -> None:
 
 
 def test_match_counts_equal_the_reference_token_match() -> None:
-    from omnisearch.indexers.base import match_counts, postings, words_matched
+    from omnisearch.indexers.rows import match_counts, postings, words_matched
 
     rng = np.random.default_rng(12)
     vocab = ["Budget", "budget,", "LISBON", "the", "café", "Café!", "snake_case", "x", "42"]

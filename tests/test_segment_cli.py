@@ -8,9 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import synth
 from test_cli_errors import _one_line_error, omni
-
-from omnisearch.media import synth
 
 pytestmark = pytest.mark.skipif(not synth.have_tools("ffmpeg", "espeak-ng"), reason="needs ffmpeg, espeak-ng")
 

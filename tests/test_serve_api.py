@@ -35,6 +35,14 @@ def _search(client, **params):
     return r.json()
 
 
+def _post(client, field: str, path, mime: str, **data) -> list[str]:
+    """POST /api/search with the file at `path` as the query's `field`; the hits' file names."""
+    with open(path, "rb") as f:
+        r = client.post("/api/search", files={field: (os.path.basename(path), f, mime)}, data=data)
+    assert r.status_code == 200, r.text
+    return [os.path.basename(h["file"]) for h in r.json()["hits"]]
+
+
 def test_health_names_the_encoder_and_counts_clips(server, serve_index):
     client, _ = server
     body = client.get("/api/health").json()
@@ -75,22 +83,17 @@ def test_post_with_an_uploaded_sound_finds_that_sound(server, serve_library):
         r = client.post("/api/search", files={"audio": ("query.wav", f, "audio/wav")}, data={"k": "3"})
     assert r.status_code == 200, r.text
     top = r.json()["hits"][0]
-    assert os.path.basename(top["file"]) == "beep.wav"
-    assert top["score"] > 0.99
+    assert os.path.basename(top["file"]) == "beep.wav" and top["score"] > 0.99
 
 
 def test_post_with_a_picture_and_words_and_a_clip_span(server, serve_library):
     client, _ = server
     lib = serve_library[0]
-    with open(lib / "card.png", "rb") as f:
-        r = client.post("/api/search", files={"image": ("card.png", f, "image/png")}, data={"k": "2"})
-    assert r.status_code == 200, r.text
-    assert os.path.basename(r.json()["hits"][0]["file"]) == "card.png"
-    with open(lib / "talk.mp4", "rb") as f:
-        files = {"video": ("clip.mp4", f, "video/mp4")}
-        r = client.post("/api/search", files=files, data={"k": "2", "span": "0-8", "q": "warehouse"})
-    assert r.status_code == 200, r.text
-    assert os.path.basename(r.json()["hits"][0]["file"]) == "talk.mp4"
+    assert _post(client, "image", lib / "card.png", "image/png", k="2")[0] == "card.png"
+    assert (
+        _post(client, "video", lib / "talk.mp4", "video/mp4", k="2", span="0-8", q="warehouse")[0]
+        == "talk.mp4"
+    )
 
 
 def test_clip_metadata_by_id(server):
@@ -192,8 +195,9 @@ def test_concurrent_searches_all_answer_the_same(server):
 
 
 def test_a_file_indexed_while_serving_is_found_without_a_restart(server, serve_library, tmp_path):
+    import synth
+
     import omnisearch
-    from omnisearch.media import synth
 
     client, _ = server
     lib, db = serve_library
@@ -202,7 +206,5 @@ def test_a_file_indexed_while_serving_is_found_without_a_restart(server, serve_l
     with omnisearch.open(db) as writer:  # a second process in real use: `omnisearch index`
         assert writer.index([lib]).files_indexed == 1
     assert client.get("/api/health").json()["clips"] == clips_before + 1
-    with open(lib / "late.wav", "rb") as f:
-        r = client.post("/api/search", files={"audio": ("q.wav", f, "audio/wav")}, data={"k": "1"})
-    assert os.path.basename(r.json()["hits"][0]["file"]) == "late.wav"
+    assert _post(client, "audio", lib / "late.wav", "audio/wav", k="1") == ["late.wav"]
     shutil.copy(lib / "late.wav", tmp_path / "kept.wav")

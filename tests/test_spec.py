@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
+import synth
 from test_cli_errors import _one_line_error, omni
 
 from omnisearch.config import DecodeConfig, SegmentConfig
-from omnisearch.media import synth
 from omnisearch.spec import EncoderMismatchError, EncoderRecord, IndexSpec, check_spec, settle
 
 REC = EncoderRecord("omni-lite-tuned", "4+h1", 1536)

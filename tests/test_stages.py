@@ -9,11 +9,12 @@ import os
 
 import numpy as np
 import pytest
+import synth
+from enrich_fakes import OwnTools
 
 from omnisearch.config import DecodeConfig, SegmentConfig
 from omnisearch.ingest.stages.enricher import Enricher, frames_differ, thumbnail
 from omnisearch.ingest.stages.items import ClipJob
-from omnisearch.media import synth
 from omnisearch.models import audio_aisfx as A
 from omnisearch.types import EncoderInput, Span
 
@@ -112,10 +113,8 @@ def test_frames_differ_matches_naive():
     assert not frames_differ(thumbnail(base), thumbnail(np.clip(base.astype(int) + 3, 0, 255)))
 
 
-class CountingTools:
+class CountingTools(OwnTools):
     """Enrichment tools that count what they are asked (the stage's gating is what is tested)."""
-
-    ocr_frames = 2
 
     def __init__(self, speech: bool = True) -> None:
         self.read, self.heard, self.speech = [], 0, speech
@@ -130,15 +129,6 @@ class CountingTools:
 
     def has_speech(self, audio):
         return self.speech
-
-    def transcriber(self):
-        return self
-
-    def text_reader(self):
-        return self
-
-    def speech_detector(self):
-        return self
 
 
 def _clip_jobs(frame_value, n_clips=4, frames=8):

@@ -9,25 +9,18 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from store_cases import DIM, ENC, LanceStore, QdrantStore, clip_row
 
 from omnisearch.indexers import EncoderMismatchError, EncoderRecord, Filter, StoreHit, VectorStore
-from omnisearch.indexers.base import META_FIELDS
-from omnisearch.types import ClipRecord, Modality, clip_id
+from omnisearch.indexers.lancedb_store import glob_to_like
+from omnisearch.indexers.rows import META_FIELDS
+from omnisearch.types import ClipRecord, Modality
 
-pytest.importorskip("lancedb")
-pytest.importorskip("qdrant_client")
-
-from omnisearch.indexers.lancedb_store import LanceStore, glob_to_like  # noqa: E402
-from omnisearch.indexers.qdrant_store import QdrantStore  # noqa: E402
-
-DIM = 16
-ENC = EncoderRecord("test-enc", "1", DIM)
 KINDS = ("lancedb", "qdrant-memory", "qdrant-local")
 MEDIA = {"mp4": "video", "wav": "audio", "mp3": "audio", "jpg": "image"}
 ODD_PATHS = [
@@ -90,22 +83,8 @@ def unit(rng: np.random.Generator, dim: int = DIM) -> np.ndarray:
 def make_rec(
     path: str, start: float, vecs: dict[Modality, np.ndarray], media: str = "video", added: float = 1000.0
 ) -> ClipRecord:
-    fh = hashlib.sha256(path.encode()).hexdigest()
-    return ClipRecord(
-        clip_id=clip_id(fh, start, start + 5.0),
-        path=path,
-        media_type=media,
-        start=start,
-        end=start + 5.0,
-        file_hash=fh,
-        text=f"{path}@{start}",
-        transcript="said words",
-        vectors=vecs,
-        ocr_text="o",
-        tags="t1,t2",
-        keyframe=start + 2.5,
-        added_at=added,
-    )
+    words = dict(text=f"{path}@{start}", transcript="said words", ocr_text="o", tags="t1,t2")
+    return clip_row(path, start, 5.0, vecs, media, **words, keyframe=start + 2.5, added_at=added)
 
 
 def dataset(n: int, dim: int = DIM, seed: int = 0, paths: list[str] | None = None) -> list[ClipRecord]:

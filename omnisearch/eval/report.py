@@ -122,6 +122,9 @@ def to_markdown(result: EvalResult, paper_rows: bool = True) -> str:
 def plot(result: EvalResult, png_path: str | os.PathLike[str], paper_lines: bool = True) -> str:
     """Bar chart of R@1 per direction (skipped ones marked), with this run's and the paper's AVG-single
     / AVG-dual as horizontal lines over the single / dual halves. Returns the path written."""
+    from omnisearch.extras import require
+
+    require("plot", "a plot (--plot)")
     from matplotlib.figure import Figure  # lazy; Figure + savefig uses Agg without touching pyplot
 
     fig = Figure(figsize=(11, 4.8), dpi=120)

@@ -1,14 +1,17 @@
-"""Stored rows of one file's embedded clips.
+"""Stored rows of one file's embedded clips, and a file being assembled from them (both engines).
 
 Example:
     >>> records = records_from(found, fingerprint, jobs, embeddings, added_at=time.time())  # doctest: +SKIP
+    >>> f = OpenFile(start); f.jobs.append((job, emb)); writer.put(f.commit(added_at))       # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
 
-from omnisearch.ingest.stages.items import ClipJob
+from omnisearch.ingest.stages.items import ClipJob, FileStart
+from omnisearch.ingest.stages.writer import Commit
 from omnisearch.media.walk import FoundFile
 from omnisearch.types import ClipRecord, Embedding, clip_id
 
@@ -42,3 +45,21 @@ def records_from(
             )
         )
     return records
+
+
+@dataclass
+class OpenFile:
+    """A file whose clips are being embedded: its start message, the (job, embedding) pairs so far, and
+    whether its reader has finished (`read_all`)."""
+
+    start: FileStart | None = None
+    jobs: list[tuple[ClipJob, Embedding]] = field(default_factory=list)
+    read_all: bool = False
+
+    def commit(self, added_at: float) -> Commit:
+        """The writer's commit of the file: the rows of its clips, in the order of `jobs`."""
+        assert self.start is not None, "a file commits after its start message"
+        task = self.start.task
+        jobs, embs = [j for j, _ in self.jobs], [e for _, e in self.jobs]
+        records = records_from(task.found, task.fingerprint, jobs, embs, added_at=added_at)
+        return Commit(task, records, max(self.start.info.duration, 0.0))

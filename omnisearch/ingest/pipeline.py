@@ -31,7 +31,7 @@ from omnisearch.config import DecodeConfig, SegmentConfig
 from omnisearch.indexers.base import VectorStore
 from omnisearch.indexers.lock import LockHolder, WriterLock
 from omnisearch.ingest.stages.items import FileTask
-from omnisearch.ingest.stages.local import LocalResult, run_local
+from omnisearch.ingest.stages.local import IngestJob, LocalResult, run_local
 from omnisearch.ingest.stages.reader import default_workers, select_files
 from omnisearch.ingest.statcache import StatCache
 from omnisearch.media.audio import import_torch
@@ -78,16 +78,7 @@ class Engine(Protocol):
     """Runs the reader, enricher and encoder stages over `tasks` somewhere other than this process and
     commits each file through the `stages.writer.Writer` here (all of a file's clips at once)."""
 
-    def run(
-        self,
-        tasks: list[FileTask],
-        store: VectorStore,
-        encoder: Encoder,
-        seg: SegmentConfig,
-        dec: DecodeConfig,
-        progress: Progress,
-        stats: StatCache,
-    ) -> LocalResult: ...
+    def run(self, tasks: list[FileTask], job: IngestJob) -> LocalResult: ...
 
 
 @dataclass
@@ -153,10 +144,8 @@ def _index_locked(
         progress.on_file_done("", "unchanged")
     try:
         seg, dec = segment_cfg or SegmentConfig(), decode_cfg or DecodeConfig()
-        if engine is None:
-            result = run_local(tasks, store, encoder, seg, dec, progress, stats, workers)
-        else:
-            result = engine.run(tasks, store, encoder, seg, dec, progress, stats)
+        job = IngestJob(store, encoder, seg, dec, progress, stats)
+        result = run_local(tasks, job, workers) if engine is None else engine.run(tasks, job)
     finally:
         stats.save()
     report.failed += result.failed

@@ -29,31 +29,22 @@ import os
 import pickle
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from omnisearch.config import DecodeConfig, SegmentConfig
-from omnisearch.ingest.clips import records_from
+from omnisearch.extras import require
+from omnisearch.ingest.clips import OpenFile
 from omnisearch.ingest.stages.encode_stage import EncodeStage
 from omnisearch.ingest.stages.enricher import Enricher
-from omnisearch.ingest.stages.items import (
-    ChunkAudio,
-    ClipJob,
-    Clips,
-    FileEnd,
-    FileFailed,
-    FileStart,
-    FileTask,
-)
-from omnisearch.ingest.stages.local import LocalResult, StageTimes
+from omnisearch.ingest.stages.items import ChunkAudio, Clips, FileEnd, FileFailed, FileStart, FileTask
+from omnisearch.ingest.stages.local import IngestJob, LocalResult, StageTimes
 from omnisearch.ingest.stages.reader import read_file
-from omnisearch.ingest.stages.writer import Commit, Writer
-from omnisearch.ingest.statcache import StatCache
-from omnisearch.models.base import Encoder, EncoderOptions
+from omnisearch.ingest.stages.writer import Writer
+from omnisearch.models.base import EncoderOptions
 from omnisearch.models.capabilities import SoundBlockEncoder
-from omnisearch.types import Embedding
 
 KEEP_GRIDS = 8  # files whose chunk block embeddings an encoder actor keeps (their groups may follow)
 
@@ -180,44 +171,30 @@ def pool_sizes(
     return min(readers, max(1, n_files)), encoders
 
 
-@dataclass
-class _Open:
-    start: FileStart | None = None
-    jobs: list[tuple[ClipJob, Embedding]] = field(default_factory=list)
-    ended: bool = False
-
-
 class RayEngine:
     """`pipeline.Engine` on Ray Data (see the module docstring)."""
 
     def __init__(self, options: RayOptions | None = None, model: str | None = None) -> None:
+        require("ray", "the Ray engine (--engine ray)")
         self.options = options or RayOptions()
         self.model = model  # None: the model the index's spec records
 
-    def run(
-        self,
-        tasks: list[FileTask],
-        store,
-        encoder: Encoder,
-        seg: SegmentConfig,
-        dec: DecodeConfig,
-        progress,
-        stats: StatCache,
-    ) -> LocalResult:
+    def run(self, tasks: list[FileTask], job: IngestJob) -> LocalResult:
         """Read, enrich and embed `tasks` on Ray; commit each file on this process's writer thread."""
         import ray
 
         times, failed = StageTimes(), []
-        writer = Writer(store, progress, stats)
+        writer = Writer(job.store, job.progress, job.stats)
         started = bool(tasks) and not ray.is_initialized()
         if started:
             ray.init(**self._init_args())
         try:
             if tasks:
-                spec = store.spec()  # recorded before the engine runs: the model as `--model` accepts it
-                model = self.model or (spec.model if spec is not None else encoder.source or encoder.name)
-                ds = self._dataset(tasks, model, encoder.options, seg, dec)
-                self._collect(ds, writer, progress, times, failed)
+                spec = job.store.spec()  # recorded before the engine runs: the model as `--model` accepts it
+                enc = job.encoder
+                model = self.model or (spec.model if spec is not None else enc.source or enc.name)
+                ds = self._dataset(tasks, model, enc.options, job.seg, job.dec)
+                self._collect(ds, writer, job.progress, times, failed)
         finally:
             try:
                 writer.close()
@@ -275,7 +252,7 @@ class RayEngine:
     def _collect(self, ds, writer: Writer, progress, times: StageTimes, failed: list) -> None:
         """Gather each file's embedded clips as rows come (in any order) and commit a file once its
         reader has finished and every one of its clips is embedded."""
-        files: dict[str, _Open] = {}
+        files: dict[str, OpenFile] = {}
         dropped: set[str] = set()
         added_at = time.time()
         for row in ds.iter_rows():
@@ -283,7 +260,7 @@ class RayEngine:
             if path in dropped:
                 continue
             payload = pickle.loads(row["payload"])
-            o = files.setdefault(path, _Open())
+            o = files.setdefault(path, OpenFile())
             if kind == "start":
                 o.start = payload
                 progress.on_file(path, len(payload.spans))
@@ -295,19 +272,16 @@ class RayEngine:
                 msg, enrich_s = payload
                 times.read += msg.read_s
                 times.enrich += enrich_s
-                o.ended = True
+                o.read_all = True
                 if kind == "failed":
                     failed.append((path, msg.reason))
                     dropped.add(path)
                     del files[path]
                     progress.on_file_done(path, "failed")
                     continue
-            if o.ended and o.start is not None and len(o.jobs) == len(o.start.spans):
+            if o.read_all and o.start is not None and len(o.jobs) == len(o.start.spans):
                 del files[path]
                 o.jobs.sort(key=lambda je: (je[0].span.start, je[0].span.end))
-                task = o.start.task
-                jobs, embs = [j for j, _ in o.jobs], [e for _, e in o.jobs]
-                records = records_from(task.found, task.fingerprint, jobs, embs, added_at=added_at)
-                writer.put(Commit(task, records, max(o.start.info.duration, 0.0)))
+                writer.put(o.commit(added_at))
         for path in files:  # never finished (should not happen): reported, not written
             failed.append((path, "the Ray engine lost some of its clips"))

@@ -14,10 +14,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
-from langchain_core.documents import Document
-from langchain_core.retrievers import BaseRetriever
 from pydantic import Field, model_validator
+
+from omnisearch.extras import MissingExtra
+
+try:
+    from langchain_core.callbacks import CallbackManagerForRetrieverRun
+    from langchain_core.documents import Document
+    from langchain_core.retrievers import BaseRetriever
+except ImportError as e:
+    raise MissingExtra("langchain", "the LangChain retriever", "langchain_core") from e
 
 from omnisearch.integrations.common import check_search_options, hit_metadata, shared_index, split_options
 

@@ -16,9 +16,14 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from llama_index.core.callbacks import CallbackManager
-from llama_index.core.retrievers import BaseRetriever
-from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+from omnisearch.extras import MissingExtra
+
+try:
+    from llama_index.core.callbacks import CallbackManager
+    from llama_index.core.retrievers import BaseRetriever
+    from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+except ImportError as e:
+    raise MissingExtra("llama-index", "the LlamaIndex retriever", "llama_index.core") from e
 
 from omnisearch.integrations.common import check_search_options, hit_metadata, shared_index, split_options
 

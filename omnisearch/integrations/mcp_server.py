@@ -13,9 +13,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
+
+from omnisearch.extras import MissingExtra
+
+try:
+    from mcp.server.mcpserver import MCPServer
+    from mcp.server.mcpserver.exceptions import ToolError
+except ImportError as e:
+    raise MissingExtra("mcp", "the MCP server (omnisearch mcp)", "mcp") from e
 
 from omnisearch.api import Index, NoIndexError
 from omnisearch.hits import SearchHit

