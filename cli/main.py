@@ -17,6 +17,7 @@ from pathlib import Path
 import typer
 
 from omnisearch.cli.guard import DEFAULT_DB
+from omnisearch.cli.guard import fail as _fail
 from omnisearch.config import set_thread_env
 
 set_thread_env()
@@ -39,13 +40,6 @@ class Target(StrEnum):
 class StoreKind(StrEnum):
     lancedb = "lancedb"
     qdrant = "qdrant"
-
-
-def _fail(msg: str, code: int = 2) -> None:
-    from rich.console import Console
-
-    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {msg}", highlight=False)
-    raise typer.Exit(code)
 
 
 def _open(

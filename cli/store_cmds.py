@@ -53,7 +53,7 @@ def optimize(
     from omnisearch.indexers import open_store
 
     if store == "lancedb" and not Path(db).exists():
-        from omnisearch.cli.main import _fail
+        from omnisearch.cli.guard import fail as _fail
 
         _fail(f"no index at {db}")
     from omnisearch.cli.guard import writer_section
