@@ -20,7 +20,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -34,6 +33,7 @@ from accelerate import PartialState
 from torch import Tensor, nn
 
 from omnisearch.models.base import EncoderOptions
+from omnisearch.models.folder import ModelFolderInfo, write_model_info
 from omnisearch.models.heads import MODALITIES
 from omnisearch.models.omniretriever import HEAD_FILE, OmniRetriever
 from omnisearch.train.augment import AugmentConfig
@@ -181,7 +181,7 @@ class LoraTask:
         base = module.enc.base
         base = str(Path(base).resolve()) if Path(base).is_dir() else base
         info = {"name": "omniretriever-7b+lora", **meta, "encoder": "omniretriever-7b", "base": base}
-        (out / "omnisearch.json").write_text(json.dumps(jsonable(info), indent=2))
+        write_model_info(out, ModelFolderInfo.from_dict(jsonable(info)))
 
 
 def train_lora(
