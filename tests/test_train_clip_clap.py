@@ -111,7 +111,7 @@ def test_cli_trains_clip_clap_heads_into_a_loadable_folder(folder, manifest, tmp
         raise AssertionError("decoded although the features are cached")
 
     cached = extract_features(read_manifest(manifest), plain, tmp_path / "cache", decoder=no_decoding)
-    assert [f.failed for f in cached] == [""] * 6 and all(f.has("video") for f in cached)  # the CLI's cache
+    assert [f.failed for f in cached] == [""] * 6 and all("video_frames" in f.media for f in cached)
     again = CliRunner().invoke(app, [*args, "--steps", "1", "--out", str(tmp_path / "run2")])
     assert again.exit_code == 0 and "failed to decode" not in again.output, again.output
 

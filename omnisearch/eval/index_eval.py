@@ -41,10 +41,10 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from omnisearch.config import DecodeConfig
 from omnisearch.eval import directions as dirs
 from omnisearch.eval import evaluator, metrics
 from omnisearch.eval.core import EvalRun
@@ -107,22 +107,6 @@ def ranks_from_rankings(
         else:
             ranks[q] = pos + 1 if sc is None else _tie_rank(ranking, sc, wanted, pos, depth)
     return ranks
-
-
-def recall_from_rankings(
-    rankings: Sequence[Ranking],
-    relevance: RelevanceLike,
-    n_targets: int,
-    *,
-    depth: int,
-    indexed: Mask = None,
-    scores: Sequence[Sequence[float] | None] | None = None,
-) -> dict[int, float]:
-    """R@1/5/10 (percent) from rankings at least 10 deep (see `ranks_from_rankings`; pure)."""
-    if depth < max(KS):
-        raise ValueError(f"R@{max(KS)} needs rankings at least {max(KS)} deep, got depth {depth}")
-    ranks = ranks_from_rankings(rankings, relevance, n_targets, depth=depth, indexed=indexed, scores=scores)
-    return metrics.recall_at_k(ranks)
 
 
 def unit_clip_id(side: str, key: UnitKey) -> str:
@@ -321,29 +305,24 @@ def evaluate_via_index(
     encoder: Encoder,
     db_dir: str | os.PathLike[str],
     store: str = "lancedb",
-    directions: Iterable[str] | None = None,
-    cache_dir: str | os.PathLike[str] | None = None,
-    progress: Progress | None = None,
     *,
-    use_cache: bool = True,
-    model_name: str | None = None,
-    decode: DecodeConfig | None = None,
     search_progress: Progress | None = None,
+    **eval_options: Any,
 ) -> tuple[EvalRun, IndexEvalResult]:
     """(the in-memory `evaluate` run, its unit vectors scored through `store` stores under `db_dir`).
 
-    use_cache=False neither reads nor writes the embedding cache. Raises ValueError for an unknown
-    store, FileExistsError for a foreign non-empty db_dir.
+    eval_options go to `evaluator.evaluate` (directions, cache_dir, progress, use_cache, model_name,
+    decode). Raises ValueError for an unknown store, FileExistsError for a foreign non-empty db_dir
+    (both before anything is embedded).
     """
     if store not in STORES:
         raise ValueError(f"unknown store {store!r}; choose one of {', '.join(STORES)}")
     root = prepare_db_dir(db_dir)
-    names = None if directions is None else list(directions)
-    kw_eval = {"use_cache": use_cache, "model_name": model_name, "decode": decode}
-    run = evaluator.evaluate(manifest_path, encoder, names, cache_dir, progress, **kw_eval)
+    run = evaluator.evaluate(manifest_path, encoder, **eval_options)
     items = read_manifest(manifest_path, on_missing="ignore")
-    opener, model = functools.partial(_open_in, store, root), model_name or encoder.name
-    kw = {"model": model, "directions": names, "progress": search_progress}
+    names = eval_options.get("directions")
+    kw = {"model": run.model, "directions": names, "progress": search_progress}
+    opener = functools.partial(_open_in, store, root)
     return run, score_via_index(items, run.vectors, item_modalities(items), opener, encoder.record, **kw)
 
 

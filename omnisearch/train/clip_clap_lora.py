@@ -45,9 +45,9 @@ from omnisearch.models.clip_clap import IMAGE_CHUNK, TEXT_CLIP_SHARE, ClipClap
 from omnisearch.models.feature_layout import ClipClapLayout
 from omnisearch.models.heads import MODALITIES, HeadsBlend, HeadsConfig, OmniHeads, save_heads
 from omnisearch.train.batches import drop_modalities
-from omnisearch.train.loop import LoopResult, TrainableOnlyState, evaluating, run_loop
+from omnisearch.train.loop import LoopResult, TrainableOnlyState, run_loop
 from omnisearch.train.losses import OmniLoss
-from omnisearch.train.media import FIELDS, MediaBatch, MediaRow, make_media_batch, score_media
+from omnisearch.train.media import FIELDS, MediaBatch, MediaRow, make_media_batch, validate_rows
 from omnisearch.train.trainer import TrainConfig
 from omnisearch.types import EncoderInput
 
@@ -238,14 +238,15 @@ class ClipClapLoraTask:
 
     def validate(self, module: nn.Module) -> dict[str, Any] | None:
         """R@1 of `val` in the heads (or `val_alpha` blended) space of the current towers + heads."""
-        if not self.val:
-            return None
-        with evaluating(module):
+
+        def encoder() -> ClipClap:
             enc = module.enc.plain_copy()  # shares the LoRA-injected towers
             enc.attach_heads(
                 HeadsBlend(module.heads, self.cfg.val_alpha, "clip-clap+lora", layout=module.layout)
             )
-            return score_media(self.val, enc).r1_summary()
+            return enc
+
+        return validate_rows(self.val, module, encoder)
 
     def save(self, out: Path, module: nn.Module, meta: dict[str, Any]) -> None:
         """clip_lora/ + clap_lora/ (peft adapters), heads.safetensors, omnisearch.json."""

@@ -37,9 +37,9 @@ from omnisearch.models.folder import ModelFolderInfo, write_model_info
 from omnisearch.models.heads import MODALITIES
 from omnisearch.models.omniretriever import HEAD_FILE, OmniRetriever
 from omnisearch.train.augment import AugmentConfig
-from omnisearch.train.loop import LoopConfig, LoopResult, TrainableOnlyState, evaluating, jsonable, run_loop
+from omnisearch.train.loop import LoopConfig, LoopResult, TrainableOnlyState, jsonable, run_loop
 from omnisearch.train.losses import OmniLoss
-from omnisearch.train.media import FIELDS, MediaBatch, MediaRow, make_media_batch, score_media
+from omnisearch.train.media import FIELDS, MediaBatch, MediaRow, make_media_batch, validate_rows
 from omnisearch.types import EncoderInput, Modality
 
 log = logging.getLogger(__name__)
@@ -164,10 +164,7 @@ class LoraTask:
         module.loss.clamp_temperature_()
 
     def validate(self, module: nn.Module) -> dict[str, Any] | None:
-        if not self.val:
-            return None
-        with evaluating(module):
-            return score_media(self.val, module.enc).r1_summary()
+        return validate_rows(self.val, module, lambda: module.enc)
 
     def save(self, out: Path, module: nn.Module, meta: dict[str, Any]) -> None:
         """adapter_config.json + adapter_model.safetensors, head.safetensors, omnisearch.json."""

@@ -22,6 +22,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -199,6 +200,19 @@ class MediaSource:
                 flush()
         flush()
         return vectors
+
+
+def validate_rows(
+    val: Sequence[MediaRow] | None, module: Any, encoder: Callable[[], Encoder]
+) -> dict[str, Any] | None:
+    """A trainer's per-epoch validation: `score_media(val, encoder()).r1_summary()`, with `module` in
+    eval mode while the encoder is built and scores (None without validation rows)."""
+    from omnisearch.train.loop import evaluating
+
+    if not val:
+        return None
+    with evaluating(module):
+        return score_media(val, encoder()).r1_summary()
 
 
 def score_media(
