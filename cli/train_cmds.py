@@ -109,11 +109,7 @@ def train_command(
     alpha: float = typer.Option(
         0.5, "--alpha", help="Heads: blend written to the model folder, share of the encoder's own space."
     ),
-    resume: bool = typer.Option(
-        False,
-        "--resume",
-        help="Continue an interrupted run from the newest checkpoint in --out (same options).",
-    ),
+    resume: bool = typer.Option(False, "--resume", help="Continue a run from its newest checkpoint."),
     cache_dir: Path = typer.Option(
         None, "--cache-dir", help="Feature cache (default ~/.cache/omnisearch/features)."
     ),

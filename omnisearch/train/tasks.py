@@ -73,7 +73,7 @@ def choose_task(encoder: Any, lora: bool = False) -> str:
             raise TrainError(NO_TOWER_LORA)
         return "tower-lora"
     if not isinstance(encoder, HeadsHost):
-        raise TrainError(f"{getattr(encoder, 'name', encoder)!r} cannot be trained ({TRAINABLE})")
+        raise TrainError(f"a {type(encoder).__name__} cannot be trained ({TRAINABLE})")
     return "heads"
 
 
