@@ -28,7 +28,7 @@ WORDS = "a person flips a golden pancake in a hot pan while a dog barks outside"
 
 def synthetic_rows(n: int, seconds: float = 8.0, frames: int = 8, size: int = 224, seed: int = 0) -> list:
     """n complete tuples of random frames, a tone plus noise and a caption."""
-    from omnisearch.train.lora import MediaRow
+    from omnisearch.train.media import MediaRow
 
     g = np.random.default_rng(seed)
     t = np.arange(int(seconds * 16000)) / 16000

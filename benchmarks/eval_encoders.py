@@ -92,9 +92,8 @@ def chance(manifest: str | os.PathLike[str], min_items: int = 2) -> dict[str, tu
 
 def run_one(name: str, model: str, manifest: str, out: Path, args: argparse.Namespace) -> dict:
     """Load, evaluate, write OUT/<name>.json/.md/.png; returns the summary row."""
-    from omnisearch.cli.eval_cmds import failures_markdown
     from omnisearch.eval.evaluator import evaluate
-    from omnisearch.eval.report import plot, to_json, to_markdown
+    from omnisearch.eval.report import failures_markdown, plot, to_json, to_markdown
     from omnisearch.models import EncoderOptions, load_encoder
 
     t0 = time.perf_counter()

@@ -10,7 +10,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import time
 from enum import StrEnum
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 if TYPE_CHECKING:
-    from omnisearch.eval.evaluator import EvalRun
+    from omnisearch.eval.core import EvalRun
     from omnisearch.eval.index_eval import IndexEvalResult
 
 # kept literal (importing the converters pulls in numpy); tests check it against converters.FORMATS
@@ -48,16 +47,6 @@ def parse_directions(value: str | None) -> list[str] | None:
     names = [n.strip().lower() for n in value.split(",") if n.strip()]
     resolve(names)
     return names
-
-
-def failures_markdown(failed: dict[str, str]) -> str:
-    """A Markdown section listing items whose media failed (empty when none failed)."""
-    if not failed:
-        return ""
-    lines = ["", f"### {len(failed)} item(s) failed to decode (scored as misses)", "", "| id | reason |"]
-    lines.append("|---|---|")
-    lines += [f"| {i} | {r.replace('|', '/')} |" for i, r in failed.items()]
-    return "\n".join(lines) + "\n"
 
 
 def _run_eval(
@@ -110,49 +99,6 @@ def _run_eval(
         )
 
 
-def index_summary(run: EvalRun, via: IndexEvalResult, store: str, db: Path) -> dict[str, Any]:
-    """The `index` block of the JSON written by `eval --db`: how the index was built and searched, the
-    in-memory figures and where the two differ (empty list: identical R@1/5/10)."""
-    from omnisearch.eval.index_eval import differences
-    from omnisearch.eval.report import to_json
-    from omnisearch.retrieval.planner import target_column
-
-    return {
-        "store": store,
-        "db": str(db),
-        "k": via.k,
-        "prefetch": via.prefetch,
-        "stores": {
-            name: {
-                "side": ts.side,
-                "column": target_column(ts.side).value,
-                "rows": ts.rows,
-                "directions": ts.directions,
-            }
-            for name, ts in via.stores.items()
-        },
-        "build_s": round(via.build_s, 3),
-        "search_s": round(via.search_s, 3),
-        "differences": differences(run, via),
-        "store_order": _store_order(via),
-        "in_memory": to_json(run),
-    }
-
-
-def _store_order(via: IndexEvalResult) -> dict[str, Any]:
-    """Directions whose figures change when tied hits keep the store's order (clip id) instead of
-    counting against the query: how many queries move, and R@K in that order."""
-    import numpy as np
-
-    out: dict[str, Any] = {}
-    for name, own in via.store_order.items():
-        cap = via.k + 1
-        moved = int((np.minimum(own.ranks, cap) != np.minimum(via.directions[name].ranks, cap)).sum())
-        if moved:
-            out[name] = {"tied_queries": moved, **{f"R@{k}": round(v, 4) for k, v in own.recall.items()}}
-    return out
-
-
 def eval_command(
     manifest: Path = typer.Argument(..., help="Retrieval manifest (JSONL; see docs/benchmark-format.md)."),
     json_out: Path = typer.Option(..., "--json", help="Write the scores here as JSON."),
@@ -179,7 +125,7 @@ def eval_command(
     from omnisearch.cli.guard import fail as _fail
     from omnisearch.cli.main import _load_model
     from omnisearch.eval.manifest import ManifestError
-    from omnisearch.eval.report import plot, rich_table, to_json, to_markdown
+    from omnisearch.eval.report import rich_table, write_reports
     from omnisearch.extras import require
 
     if not manifest.is_file():
@@ -202,19 +148,8 @@ def eval_command(
         err.print(f"[yellow]failed[/] {item_id}: {reason}", highlight=False)
     if len(run.failed) > MAX_LISTED_FAILURES:
         err.print(f"[yellow]... and {len(run.failed) - MAX_LISTED_FAILURES} more failed item(s)[/]")
-    shown = run if via is None else via
-    data = to_json(shown)
-    if via is not None:
-        data["index"] = index_summary(run, via, store.value, db)
-    json_out.parent.mkdir(parents=True, exist_ok=True)
-    json_out.write_text(json.dumps(data, indent=2) + "\n")
-    if markdown is not None:
-        markdown.parent.mkdir(parents=True, exist_ok=True)
-        markdown.write_text(to_markdown(shown) + failures_markdown(run.failed))
-    if plot_png is not None:
-        plot_png.parent.mkdir(parents=True, exist_ok=True)
-        plot(shown, plot_png)
-    Console().print(rich_table(shown))
+    data = write_reports(run, json_out, markdown, plot_png, via, store.value, db)
+    Console().print(rich_table(run if via is None else via))
     if via is not None:
         _print_index(err, data["index"])
     s = run.stats

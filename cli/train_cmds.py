@@ -12,20 +12,12 @@ Example:
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from omnisearch.cli.guard import fail as _fail
-
-
-def default_feature_cache() -> Path:
-    """$OMNISEARCH_CACHE/features, else ~/.cache/omnisearch/features."""
-    env = os.environ.get("OMNISEARCH_CACHE")
-    return (Path(env).expanduser() if env else Path.home() / ".cache" / "omnisearch") / "features"
 
 
 def parse_floats(value: str, n: int = 3) -> tuple[float, ...]:
@@ -44,68 +36,41 @@ def parse_floats(value: str, n: int = 3) -> tuple[float, ...]:
     return out
 
 
-def _encoder(model: str, device: str, lora_ok: bool = False) -> Any:
-    """The encoder to train: a heads host (frozen features: omni-lite, clip-clap) or, when `lora_ok`,
-    a LoRA-trainable model (omniretriever-7b). Capabilities are the explicit classes and protocols of
-    `omnisearch.models.base.HeadsHost` and `omnisearch.models.capabilities`."""
-    from omnisearch.models import EncoderOptions, load_encoder
-    from omnisearch.models.base import HeadsHost
-    from omnisearch.models.capabilities import LoraTrainable
+def _encoder(model: str, device: str, heads_only: bool = False) -> Any:
+    """`tasks.load_trainable`, its error shown as a one-line error."""
+    from omnisearch.train.tasks import TrainError, load_trainable
 
     try:
-        encoder = load_encoder(model, EncoderOptions(device=device))
-    except (ValueError, RuntimeError) as e:
+        return load_trainable(model, device, heads_only=heads_only)
+    except TrainError as e:
         _fail(str(e))
-    if lora_ok and isinstance(encoder, LoraTrainable):
-        return encoder
-    if not isinstance(encoder, HeadsHost):
-        what = "heads or LoRA" if lora_ok else "heads (ablation); train omniretriever-7b with `train`"
-        _fail(f"model {model!r} cannot be trained here: {what} (omni-lite, clip-clap, omniretriever-7b)")
-    return encoder
 
 
-def _prepare(manifest: Path, label: str, work: Callable[..., list[Any]], cache_dir: Path | None) -> list[Any]:
-    """Read the manifest and run `work(items, cache_dir, progress=...)` over it with a progress bar;
-    reports the items whose media failed to decode (they score as misses)."""
+def _rows(task: str, manifest: Path, encoder: Any, cache_dir: Path | None) -> list[Any]:
+    """`tasks.task_rows` of a manifest with a progress bar; reports the items whose media failed to
+    decode (they score as misses)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from omnisearch.eval.manifest import ManifestError, read_manifest
+    from omnisearch.train.tasks import TrainError, read_items, task_rows
 
     try:
-        items = read_manifest(manifest)
-    except (ManifestError, OSError) as e:
+        items = read_items(manifest)
+    except TrainError as e:
         _fail(str(e))
+    label = "features" if task == "heads" else "media"
     cols = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*cols) as bar:
-        task = bar.add_task(f"{label} {manifest.name}", total=len(items))
-        out = work(items, cache_dir or default_feature_cache(), progress=lambda n: bar.advance(task, n))
+        job = bar.add_task(f"{label} {manifest.name}", total=len(items))
+        out = task_rows(task, items, encoder, cache_dir, progress=lambda n: bar.advance(job, n))
     failed = [(x.item.id, x.failed) for x in out if x.failed]
     if failed:
         typer.echo(f"{len(failed)} item(s) failed to decode (scored as misses), e.g. {failed[0]}")
     return out
 
 
-def _features(manifest: Path, encoder: Any, cache_dir: Path | None) -> list[Any]:
-    """The frozen features of every item (extracted once, then read from the cache)."""
-    from omnisearch.train.features import extract_features
-
-    def work(items: list[Any], cache: Path, **kw: Any) -> list[Any]:
-        return extract_features(items, encoder, cache, **kw)
-
-    return _prepare(manifest, "features", work, cache_dir)
-
-
-def _media(manifest: Path, cache_dir: Path | None) -> list[Any]:
-    """The decoded media of every item (decoded once, then read from the cache)."""
-    from omnisearch.train.lora import media_rows
-
-    return _prepare(manifest, "media", media_rows, cache_dir)
-
-
-AVERAGES = ("avg_single", "avg_dual", "avg_all")
-
-
 def _print_log(record: dict[str, Any]) -> None:
+    from omnisearch.train.ablation import AVERAGES
+
     if "val" in record:
         v = {k: "-" if record["val"][k] is None else f"{record['val'][k]:.1f}" for k in AVERAGES}
         typer.echo(  # an average is "-" when the val set has none of its directions (e.g. audio-text only)
@@ -144,11 +109,7 @@ def train_command(
     alpha: float = typer.Option(
         0.5, "--alpha", help="Heads: blend written to the model folder, share of the encoder's own space."
     ),
-    resume: bool = typer.Option(
-        False,
-        "--resume",
-        help="Continue an interrupted run from the newest checkpoint in --out (same options).",
-    ),
+    resume: bool = typer.Option(False, "--resume", help="Continue a run from its newest checkpoint."),
     cache_dir: Path = typer.Option(
         None, "--cache-dir", help="Feature cache (default ~/.cache/omnisearch/features)."
     ),
@@ -165,82 +126,29 @@ def train_command(
 
     omni-lite / clip-clap: projection heads + fusion on cached frozen features (clip-clap --lora: with LoRA on its towers, over cached decoded media). omniretriever-7b: LoRA on the language model's attention (+ the embedding head) over cached decoded media; a GPU is expected.
     """  # noqa: E501 - one paragraph in --help
-    from omnisearch.train.trainer import TrainConfig
+    from omnisearch.train.tasks import TrainError, TrainOptions, choose_task, run_task, task_config
 
-    encoder = _encoder(model, device, lora_ok=True)
-    common = {"max_steps": steps, "seed": seed, "weights": parse_floats(weights)}
-    common.update(temperature=temperature, cpu=device == "cpu")
+    encoder = _encoder(model, device)
+    loop = {"max_steps": steps, "seed": seed, "weights": parse_floats(weights)}
+    loop.update(temperature=temperature, cpu=device == "cpu")
     for key, value in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr)):
         if value is not None:
-            common[key] = value
-    from omnisearch.models.capabilities import LoraTrainable, TowerLoraTrainable
-
-    if isinstance(encoder, LoraTrainable):
-        from omnisearch.train.lora import LoraTrainConfig
-
-        cfg = LoraTrainConfig(rank=lora_rank, gradient_checkpointing=gradient_checkpointing, **common)
-        _train_lora(manifest, out, encoder, cfg, val, cache_dir, resume)
-        return
-    if lora:
-        if not isinstance(encoder, TowerLoraTrainable):
-            _fail("--lora is for clip-clap (omniretriever-7b always trains LoRA; omni-lite has none)")
-        from omnisearch.train.clip_clap_lora import ClipClapLoraConfig
-
-        cfg = ClipClapLoraConfig(alpha=alpha, rank=lora_rank, **common)
-        _train_lora(manifest, out, encoder, cfg, val, cache_dir, resume)
-        return
-    from omnisearch.train.batches import rows_from_features
-    from omnisearch.train.trainer import train
-
-    heads_cfg, folder_meta = encoder.heads_setup()
-    feats = _features(manifest, encoder, cache_dir)
-    val_feats = _features(val, encoder, cache_dir) if val else None
-    cfg = TrainConfig(heads=heads_cfg, alpha=alpha, **common)
+            loop[key] = value
+    opts = TrainOptions(loop, alpha, lora_rank, gradient_checkpointing)
     try:
-        result = train(
-            rows_from_features(feats),
-            out,
-            cfg,
-            val=val_feats,
-            resume=resume,
-            on_log=_print_log,
-            layout=encoder.feature_layout,
-            base=encoder.plain_copy,
-            folder_meta=folder_meta,
-        )
-    except ValueError as e:
+        task = choose_task(encoder, lora)
+        cfg = task_config(task, encoder, opts)
+    except TrainError as e:
         _fail(str(e))
-    typer.echo(
-        f"done: {result.steps} steps, {result.samples_per_s:.1f} samples/s; model folder {out} "
-        f"(use --model {out})"
-    )
-
-
-def _train_lora(
-    manifest: Path, out: Path, encoder: Any, cfg: Any, val: Path | None, cache_dir: Path | None, resume: bool
-) -> None:
-    """LoRA with the paper's objective over decoded media: omniretriever-7b (LoRA + its head) or
-    clip-clap --lora (LoRA on both towers + heads + fusion)."""
-    rows = _media(manifest, cache_dir)
-    val_rows = _media(val, cache_dir) if val else None
-    kw = {"val": val_rows, "resume": resume, "on_log": _print_log}
-    from omnisearch.models.capabilities import LoraTrainable
-
+    rows = _rows(task, manifest, encoder, cache_dir)
+    val_rows = _rows(task, val, encoder, cache_dir) if val else None
     try:
-        if isinstance(encoder, LoraTrainable):
-            from omnisearch.train.lora import train_lora
-
-            result = train_lora(rows, out, cfg, encoder.lora_location(), **kw)
-        else:
-            from omnisearch.train.clip_clap_lora import train_clip_clap_lora
-
-            result = train_clip_clap_lora(rows, out, cfg, encoder, **kw)
-    except (ValueError, RuntimeError) as e:
+        result = run_task(task, encoder, rows, out, cfg, val_rows, resume, _print_log)
+    except TrainError as e:
         _fail(str(e))
-    typer.echo(
-        f"done: {result.steps} steps, {result.samples_per_s:.2f} samples/s; LoRA model folder {out} "
-        f"(use --model {out})"
-    )
+    what = "model folder" if task == "heads" else "LoRA model folder"
+    speed = f"{result.samples_per_s:.1f}" if task == "heads" else f"{result.samples_per_s:.2f}"
+    typer.echo(f"done: {result.steps} steps, {speed} samples/s; {what} {out} (use --model {out})")
 
 
 def ablation_command(
@@ -259,14 +167,13 @@ def ablation_command(
 ) -> None:
     """L_A vs L_A+L_D vs L_A+L_T vs all three, same data and steps, several seeds, scored on TEST."""
     from omnisearch.train.ablation import run_ablation
-    from omnisearch.train.trainer import TrainConfig
+    from omnisearch.train.tasks import ablation_config
 
     seed_list = [int(s) for s in seeds.split(",") if s.strip()]
-    encoder = _encoder(model, "cpu")
-    heads_cfg, _ = encoder.heads_setup()
-    train_feats = _features(train_manifest, encoder, cache_dir)
-    test_feats = _features(test_manifest, encoder, cache_dir)
-    base = TrainConfig(batch_size=batch_size, lr=lr, temperature=temperature, heads=heads_cfg)
+    encoder = _encoder(model, "cpu", heads_only=True)
+    train_feats = _rows("heads", train_manifest, encoder, cache_dir)
+    test_feats = _rows("heads", test_manifest, encoder, cache_dir)
+    base = ablation_config(encoder, batch_size, lr, temperature)
 
     def show(name: str, seed: int, m: dict[str, Any]) -> None:
         typer.echo(

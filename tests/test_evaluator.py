@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import synth
 
@@ -103,6 +104,9 @@ def test_json_shape_and_counts(first_run):
     assert all(isinstance(data[k], float) for k in ("avg_single", "avg_dual", "avg_all"))
     s = first_run.stats
     assert (s.items, s.cached, s.embedded, first_run.failed) == (6, 0, s.units, {})
+    vectors = [v for table in first_run.vectors.values() for v in table.values()]  # what it scored
+    assert len(vectors) == s.units and len({v.shape for v in vectors}) == 1
+    assert all(np.isfinite(v).all() for v in vectors)
 
 
 def test_spoken_and_written_captions_are_found(first_run):

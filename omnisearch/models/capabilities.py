@@ -11,6 +11,10 @@ instead of probing attributes by name: an encoder takes part in a stage by imple
   needs a `base.HeadsHost`).
 - `SoundBlockEncoder`: an encoder whose sound vector is a pool of short block embeddings, so that a
   file's audio is embedded once in blocks and each window pools the blocks it covers.
+- `FeatureEncoder`: vectors built from frozen features that can be cached (`feature_key`, `features`,
+  `project`): what heads train on and what `train.features` caches.
+- `FolderLoaded`: an encoder whose model folder (`path`) shapes its vectors (omni-lite + heads), so
+  evaluation caches never mix a folder's vectors with its base's.
 
 Example:
     >>> class Echo:
@@ -80,6 +84,33 @@ class SoundBlockEncoder(Protocol):
         """`encode(items)`, with item i's sound taken from the raw block rows `sounds[i]` (None: embed
         its audio as `encode` does)."""
         ...
+
+
+@runtime_checkable
+class FeatureEncoder(Protocol):
+    """Vectors built in two steps, frozen features then a cheap projection (omni-lite, clip-clap)."""
+
+    name: str
+
+    @property
+    def feature_key(self) -> str:
+        """Identity of the frozen features (caches of `features` are keyed by it)."""
+        ...
+
+    def features(self, items: Sequence[EncoderInput]) -> list[dict]:
+        """The frozen feature dict of each input (no heads involved)."""
+        ...
+
+    def project(self, features: Sequence[dict]) -> list[Embedding]:
+        """Embeddings from feature dicts (through attached heads, if any)."""
+        ...
+
+
+@runtime_checkable
+class FolderLoaded(Protocol):
+    """An encoder loaded from a model folder whose files change its vectors (None: the plain model)."""
+
+    path: str | None
 
 
 @runtime_checkable

@@ -52,8 +52,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from omnisearch.models.base import Encoder, EncoderOptions, HeadsHost, l2_normalize
-from omnisearch.models.batching import encode_with_backoff, hub_kwargs, read_model_json, weights_location
+from omnisearch.models.batching import encode_with_backoff, hub_kwargs, weights_location
 from omnisearch.models.feature_layout import ClipClapLayout, pool_rows
+from omnisearch.models.folder import read_model_info
 from omnisearch.models.fusion import blocks_vector, weighted_mean_fusion
 from omnisearch.types import Embedding, EncoderInput, Modality
 
@@ -98,10 +99,10 @@ def _split(rows: np.ndarray, counts: list[int]) -> list[np.ndarray]:
 def adapter_folders(path: str | Path | None) -> dict[str, str]:
     """{"clip": folder, "clap": folder} of the LoRA adapters a model folder's omnisearch.json names
     ("clip_adapter" / "clap_adapter"; relative paths are taken from the model folder)."""
-    meta = read_model_json(path)
-    out = {}
+    info = read_model_info(path)
+    out: dict[str, str] = {}
     for key in ("clip", "clap"):
-        if value := meta.get(f"{key}_adapter"):
+        if info is not None and (value := info.link(f"{key}_adapter")):
             p = Path(value)
             out[key] = str(p if p.is_absolute() or path is None else Path(path) / p)
     return out
@@ -154,7 +155,8 @@ class ClipClap(HeadsHost, Encoder):
         self.adapters = adapter_folders(path)  # {"clip": folder, "clap": folder} a LoRA run wrote
         if self.adapters:
             self.version = f"{ClipClap.version}+lora-{adapters_digest(self.adapters)}"
-        if path is not None and "heads" in read_model_json(path):  # a model folder `omnisearch train` wrote
+        info = read_model_info(path)
+        if info is not None and info.heads is not None:  # a model folder `omnisearch train` wrote
             from omnisearch.models.device import resolve_device
             from omnisearch.models.heads import HeadsBlend
 

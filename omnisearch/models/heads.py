@@ -27,7 +27,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -46,10 +45,18 @@ from omnisearch.models.feature_layout import (
     layout_from_dict,
     present,
 )
+from omnisearch.models.folder import (
+    CONFIG_FILE,
+    ModelFolderError,
+    ModelFolderInfo,
+    config_path,
+    read_model_info,
+    write_model_info,
+)
 
 SEM_DIM = OmniLiteLayout().base_dim
 INPUT_DIMS: dict[str, int] = OmniLiteLayout().input_dims
-CONFIG_FILE, WEIGHTS_FILE = "omnisearch.json", "heads.safetensors"
+WEIGHTS_FILE = "heads.safetensors"
 FUSION_INITS = ("identity", "mean", "gated")
 
 
@@ -256,35 +263,36 @@ def save_heads(
     cfg = {"encoder": encoder, "alpha": float(alpha), "dtype": dtype, "heads": asdict(heads.config), **meta}
     cfg["layout"] = (layout or OmniLiteLayout()).to_dict()
     cfg["weights"] = weights
-    (folder / config).write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+    write_model_info(folder, ModelFolderInfo.from_dict(cfg), config)
     return folder / config if stem else folder
 
 
-def _paths(path: str | Path) -> tuple[Path, Path]:
-    """(config file, weights file) of a model folder or of a STEM.json file."""
-    path = Path(path)
-    config = path if path.is_file() else path / CONFIG_FILE
-    weights = json.loads(config.read_text()).get("weights", WEIGHTS_FILE)
-    return config, config.parent / weights
+def _info(path: str | Path) -> tuple[ModelFolderInfo, Path]:
+    """(the parsed config, the weights file) of a model folder or of a STEM.json file."""
+    info = read_model_info(path)
+    if info is None:
+        raise ModelFolderError(f"no {config_path(path)}: not a model folder")
+    if info.heads is None:
+        raise ModelFolderError(f'{config_path(path)} holds no "heads": not a folder of trained heads')
+    return info, config_path(path).parent / (info.weights or WEIGHTS_FILE)
 
 
-def load_heads(path: str | Path, device: str = "cpu") -> tuple[OmniHeads, dict[str, Any]]:
-    """Read a model folder (or STEM.json): (heads in eval mode, the config dict)."""
+def load_heads(path: str | Path, device: str = "cpu") -> tuple[OmniHeads, ModelFolderInfo]:
+    """Read a model folder (or STEM.json): (heads in eval mode, its parsed omnisearch.json)."""
     from safetensors.torch import load_file
 
-    config, weights = _paths(path)
-    cfg = json.loads(config.read_text())
+    info, weights = _info(path)
     # folders written before fusion_init existed were trained from the "identity" start
-    heads = OmniHeads(HeadsConfig(**{"fusion_init": "identity", **cfg["heads"]}))
+    heads = OmniHeads(HeadsConfig(**{"fusion_init": "identity", **info.heads}))
     heads.load_state_dict(load_file(str(weights), device="cpu"))
-    return heads.to(device).eval(), cfg
+    return heads.to(device).eval(), info
 
 
 def weights_digest(path: str | Path) -> str:
     """First 8 hex digits of the heads file's SHA-256 (goes into the encoder version)."""
     import hashlib
 
-    return hashlib.sha256(_paths(path)[1].read_bytes()).hexdigest()[:8]
+    return hashlib.sha256(_info(path)[1].read_bytes()).hexdigest()[:8]
 
 
 class HeadsBlend:
@@ -320,10 +328,10 @@ class HeadsBlend:
 
     @classmethod
     def from_folder(cls, folder: str | Path, device: str = "cpu") -> HeadsBlend:
-        heads, cfg = load_heads(folder, device)
-        name = cfg.get("name", "omni-lite+heads")
-        layout = layout_from_dict(cfg.get("layout"))
-        return cls(heads, cfg.get("alpha", 0.0), name, weights_digest(folder), layout)
+        heads, info = load_heads(folder, device)
+        name = info.name or "omni-lite+heads"
+        alpha = info.alpha if info.alpha is not None else 0.0
+        return cls(heads, alpha, name, weights_digest(folder), layout_from_dict(info.layout))
 
     def output_dim(self, block_dim: int) -> int:
         return self.heads.config.dim + (block_dim if self.alpha > 0 else 0)

@@ -58,7 +58,8 @@ import numpy as np
 
 from omnisearch.models import omniretriever_prompt as P
 from omnisearch.models.base import Encoder, EncoderOptions
-from omnisearch.models.batching import encode_with_backoff, hub_kwargs, read_model_json, weights_location
+from omnisearch.models.batching import encode_with_backoff, hub_kwargs, weights_location
+from omnisearch.models.folder import ModelFolderInfo, read_model_info
 from omnisearch.models.omniretriever_weights import HEAD_FILE, beats_state, head_tensors, weight_files
 from omnisearch.models.omniretriever_weights import config_json as _config_json
 from omnisearch.models.omniretriever_weights import thinker_config as _thinker_config
@@ -90,13 +91,14 @@ class OmniRetriever(Encoder):
         super().__init__(options)
         self.merge_adapter = merge_adapter  # False: keep a LoRA adapter unmerged and trainable (self.peft)
         self.peft: nn.Module | None = None
-        self.meta = read_model_json(path)
-        if model is None and path is not None and "model" not in self.meta:
+        own = read_model_info(path)
+        if model is None and path is not None and (own is None or own.model is None):
             model = path  # the model folder is the checkpoint itself
         self.location = model or weights_location(
             path, "model", "OMNISEARCH_OMNIRETRIEVER", self.name, "YunzeLiu/OmniRetriever-7B"
         )
-        self.meta = {**read_model_json(self.location), **self.meta}  # flags of the checkpoint folder too
+        flags = read_model_info(self.location)  # flags of the checkpoint folder too
+        self.meta = flags.merged(own) if flags and own else (own or flags or ModelFolderInfo(self.name))
         self.frames_per_clip = frames_per_clip
         self.adapter = (Path(self.location) / "adapter_config.json").is_file()
         self.base = self._base_location() if self.adapter else self.location
@@ -116,7 +118,7 @@ class OmniRetriever(Encoder):
         return self.location
 
     def _base_location(self) -> str:
-        base = self.meta.get("base") or os.environ.get("OMNISEARCH_OMNIRETRIEVER_BASE", "")
+        base = self.meta.base or os.environ.get("OMNISEARCH_OMNIRETRIEVER_BASE", "")
         if not base:
             conf = json.loads((Path(self.location) / "adapter_config.json").read_text())
             base = conf.get("base_model_name_or_path") or ""
@@ -215,7 +217,7 @@ class OmniRetriever(Encoder):
             files += weight_files(self.base)
         found = head_tensors(files)
         if found is None:
-            if not self.meta.get("random_head"):
+            if not self.meta.random_head:
                 raise ValueError(
                     f"no classify_linear head in {self.location} ({HEAD_FILE}, adapter modules_to_save) "
                     f"or in the base {self.base}: the embedding head is required"
@@ -247,7 +249,7 @@ class OmniRetriever(Encoder):
             raise ValueError("a beats_only WAVE checkpoint (no Whisper tokens) is not supported")
         files = weight_files(self.base) if Path(self.base).is_dir() else []
         state = beats_state([*files, Path(self.location) / "adapter_model.safetensors"])
-        branch = load_branch(state, self.dim, **self.meta.get("beats", {}))
+        branch = load_branch(state, self.dim, **(self.meta.beats or {}))
         if branch is None:
             log.warning(
                 "omniretriever: no BEATs weights in %s: audio goes through the Whisper tower only "

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from omnisearch.models.base import Encoder, EncoderOptions
+from omnisearch.models.folder import ModelFolderError, is_model_folder, read_model_info
 from omnisearch.spec import EncoderMismatchError, EncoderRecord, IndexSpec, check_encoder
 
 
@@ -79,12 +80,13 @@ def load_encoder(name_or_path: str = "omni-lite", options: EncoderOptions | None
         enc.source, enc.source_digest = name_or_path, ""
         return enc
     path = Path(name_or_path).expanduser()
-    if path.is_dir() and (path / "omnisearch.json").is_file():
-        import json
-
-        base = json.loads((path / "omnisearch.json").read_text())["encoder"]
+    info = read_model_info(path) if is_model_folder(path) else None
+    if info is not None:
+        base = info.encoder
         if base not in REGISTRY:
-            raise ValueError(f"{path}/omnisearch.json names unknown encoder {base!r}")
+            raise ModelFolderError(
+                f"{path}/omnisearch.json names unknown encoder {base!r}: use one of {', '.join(REGISTRY)}"
+            )
         enc = REGISTRY[base].build(options, path=str(path))
         enc.source, enc.source_digest = model_source(str(path)), folder_digest(path)
         return enc

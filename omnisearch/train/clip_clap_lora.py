@@ -3,7 +3,7 @@
 The heads-only mode (omnisearch.train.trainer) learns `OmniHeads` over CACHED frozen CLIP / CLAP
 features. Here the towers carry peft LoRA adapters on their attention projections (CLIP text + vision:
 q/k/v/out_proj; CLAP text + HTSAT audio: query/key/value + attention.output.dense) and every step runs
-them with gradients over decoded media (`lora.media_rows`; batches from `lora.make_media_batch`: clean,
+them with gradients over decoded media (`media.media_rows`; batches from `media.make_media_batch`: clean,
 augmented and hard-negative views). Per view the tower outputs become the head inputs exactly as
 `ClipClapLayout.modality_input` builds them from `ClipClap.features` (`text_block`, `layout_input`:
 text [sqrt(.5) unit(CLIP) | sqrt(.5) unit(CLAP)], video [pooled unit CLIP frames | 0], audio
@@ -45,15 +45,9 @@ from omnisearch.models.clip_clap import IMAGE_CHUNK, TEXT_CLIP_SHARE, ClipClap
 from omnisearch.models.feature_layout import ClipClapLayout
 from omnisearch.models.heads import MODALITIES, HeadsBlend, HeadsConfig, OmniHeads, save_heads
 from omnisearch.train.batches import drop_modalities
-from omnisearch.train.loop import LoopResult, TrainableOnlyState, evaluating, run_loop
-from omnisearch.train.lora import (
-    FIELDS,
-    MediaBatch,
-    MediaRow,
-    make_media_batch,
-    score_media,
-)
+from omnisearch.train.loop import LoopResult, TrainableOnlyState, run_loop
 from omnisearch.train.losses import OmniLoss
+from omnisearch.train.media import FIELDS, MediaBatch, MediaRow, make_media_batch, validate_rows
 from omnisearch.train.trainer import TrainConfig
 from omnisearch.types import EncoderInput
 
@@ -244,14 +238,15 @@ class ClipClapLoraTask:
 
     def validate(self, module: nn.Module) -> dict[str, Any] | None:
         """R@1 of `val` in the heads (or `val_alpha` blended) space of the current towers + heads."""
-        if not self.val:
-            return None
-        with evaluating(module):
+
+        def encoder() -> ClipClap:
             enc = module.enc.plain_copy()  # shares the LoRA-injected towers
             enc.attach_heads(
                 HeadsBlend(module.heads, self.cfg.val_alpha, "clip-clap+lora", layout=module.layout)
             )
-            return score_media(self.val, enc).r1_summary()
+            return enc
+
+        return validate_rows(self.val, module, encoder)
 
     def save(self, out: Path, module: nn.Module, meta: dict[str, Any]) -> None:
         """clip_lora/ + clap_lora/ (peft adapters), heads.safetensors, omnisearch.json."""
@@ -282,7 +277,7 @@ def train_clip_clap_lora(
     on_log: Callable[[dict[str, Any]], None] | None = None,
     meta: Mapping[str, Any] | None = None,
 ) -> LoopResult:
-    """Train LoRA on both towers + heads + fusion on `rows` (`lora.media_rows`; rows without any
+    """Train LoRA on both towers + heads + fusion on `rows` (`media.media_rows`; rows without any
     modality are dropped), checkpoint into `out`, write the model folder there and return the loop's
     result (`result.module`: the `ClipClapLoraModule`). `clip_clap`: a clip-clap model folder (or a
     `ClipClap` encoder, or "clip-clap": OMNISEARCH_CLIP / OMNISEARCH_CLAP); `val`: rows scored each

@@ -2,16 +2,17 @@
 
 Training only touches trainable heads, so the frozen towers (MiniLM, Whisper, OCR, aisfx) run once per
 item: `extract_features(items, encoder, cache_dir)` decodes each item's media the way the evaluator does
-(`omnisearch.eval.evaluator.decode_item`), runs `encoder.features(...)` and stores the result under
+(`omnisearch.media.item_decode.decode_item`), runs `encoder.features(...)` and stores the result under
 `cache_dir/<encoder.feature_key>/`:
 - media/<key>.npz: the item's video / audio features (+ derived text), key = SHA-256 of the files'
   content hashes, start/end and the decode settings;
 - text/<key>.npy: the MiniLM vector of one caption, key = SHA-256 of the caption.
 A second call reads everything back without loading a tower.
 
-`score_features(feats, encoder)` embeds every side unit of the 12 directions from the cached features with
-`encoder.project` (block vectors, or heads / blend when heads are attached) and scores them with
-`metrics.score_all`: the same numbers as `evaluate(manifest, encoder)` without decoding anything.
+`score_features(feats, encoder)` scores the 12 directions through the evaluation core (`eval.core`)
+over a `FeatureSource`: every side unit embedded from the cached features with `encoder.project`
+(block vectors, or heads / blend when heads are attached), the same numbers as
+`evaluate(manifest, encoder)` without decoding anything.
 
 Example:
     >>> from omnisearch.eval.manifest import read_manifest                      # doctest: +SKIP
@@ -34,10 +35,11 @@ from typing import Any
 import numpy as np
 
 from omnisearch.config import DecodeConfig
-from omnisearch.eval.directions import SIDES, plan, vector_modality
+from omnisearch.eval.core import EvalRun, Units, Vectors, evaluate_source
+from omnisearch.eval.directions import SIDES, UnitKey, vector_modality
 from omnisearch.eval.manifest import ManifestItem, item_modalities
-from omnisearch.eval.metrics import EvalResult, score_all
-from omnisearch.models.capabilities import Enriching
+from omnisearch.media.item_decode import ItemDecoder, decode_item
+from omnisearch.models.capabilities import Enriching, FeatureEncoder
 from omnisearch.types import EncoderInput, Modality
 
 SEM_DIM = 384
@@ -162,18 +164,16 @@ def _media_need(mods: frozenset[Modality]) -> set[str]:
 
 def extract_features(
     items: Sequence[ManifestItem],
-    encoder: Any,
+    encoder: FeatureEncoder,
     cache_dir: str | os.PathLike[str],
     decode: DecodeConfig | None = None,
     progress: Callable[[int], None] | None = None,
+    decoder: ItemDecoder = decode_item,
 ) -> list[ItemFeatures]:
-    """Frozen features of every item (from the cache when present, else decoded and encoded once).
-
-    `encoder` needs `features(inputs)`, `feature_key` and optionally `transcribe(audio)` (omni-lite).
+    """Frozen features of every item (from the cache when present, else decoded by `decoder` and
+    encoded once). An `Enriching` encoder (omni-lite) also transcribes the audio.
     `progress(n)` is called as n items are done.
     """
-    from omnisearch.eval.evaluator import decode_item
-
     cfg = decode or DecodeConfig()
     cache = FeatureCache(cache_dir, encoder.feature_key)
     mods = item_modalities(items)
@@ -195,7 +195,7 @@ def extract_features(
         if cached is not None:
             feat.media = cached
         elif need:
-            media, problems = decode_item(feat.item, need, cfg)
+            media, problems = decoder(feat.item, need, cfg)
             feat.failed = "; ".join(problems)
             if media:
                 audio = media.get("a")
@@ -215,33 +215,38 @@ def extract_features(
     return out
 
 
+class FeatureSource:
+    """The `eval.core.VectorSource` of cached frozen features: every side unit embedded by
+    `encoder.project` (block vectors, or heads / blend when heads are attached); no decoding."""
+
+    def __init__(self, feats: Sequence[ItemFeatures], encoder: FeatureEncoder, name: str = "model") -> None:
+        self.feats, self.encoder, self.name, self.dim = feats, encoder, name, 1
+        self.items = [f.item for f in feats]
+        self.modalities = [f.modalities for f in feats]
+
+    def unit_vectors(self, units: Units) -> Vectors:
+        keys: list[tuple[str, UnitKey]] = []
+        inputs: list[dict[str, Any]] = []
+        for side, us in units.items():
+            for u in us:
+                d = self.feats[u.item_index].unit(side, u.text)
+                if d is not None:
+                    keys.append((side, u.key))
+                    inputs.append(d)
+        vectors: Vectors = {side: {} for side in units}
+        for (side, key), emb in zip(keys, self.encoder.project(inputs), strict=True):
+            vectors[side][key] = emb.vectors[vector_modality(SIDES[side])]
+        return vectors
+
+
 def score_features(
     feats: Sequence[ItemFeatures],
-    encoder: Any,
+    encoder: FeatureEncoder,
     directions: Iterable[str] | None = None,
     model: str | None = None,
-) -> EvalResult:
+) -> EvalRun:
     """Score the directions from cached features with `encoder.project` (no decoding, no towers).
 
     Units whose media is missing score as misses, as in `evaluate`.
     """
-    directions = list(directions) if directions is not None else None
-    items = [f.item for f in feats]
-    mods = [f.modalities for f in feats]
-    units = plan(items, mods, directions)
-    keys: list[tuple[str, tuple[str, str]]] = []
-    inputs: list[dict[str, Any]] = []
-    for side, us in units.items():
-        for u in us:
-            d = feats[u.item_index].unit(side, u.text)
-            if d is not None:
-                keys.append((side, u.key))
-                inputs.append(d)
-    vectors: dict[str, dict[tuple[str, str], np.ndarray]] = {side: {} for side in units}
-    for (side, key), emb in zip(keys, encoder.project(inputs), strict=True):
-        vectors[side][key] = emb.vectors[vector_modality(SIDES[side])]
-    dim = next((len(v) for t in vectors.values() for v in t.values()), 1)
-    nan = np.full(dim, np.nan, np.float32)
-    filled = {side: {u.key: vectors[side].get(u.key, nan) for u in us} for side, us in units.items()}
-    name = model or getattr(encoder, "name", "model")
-    return score_all(items, filled, mods, model=name, directions=directions, on_missing="miss")
+    return evaluate_source(FeatureSource(feats, encoder, model or encoder.name), directions)

@@ -1,11 +1,8 @@
 """LoRA training of omniretriever-7b (Qwen2.5-Omni thinker + classify_linear head), the paper's objective.
 
-Rows (`media_rows`): manifest items decoded ONCE (frames uint8 (N, H, W, 3), 16 kHz audio) into an npz
-per item under cache_dir/omniretriever-media-v1/, keyed like `FeatureCache.media_key` (content hashes,
-start/end, decode settings), read back lazily each step. A batch (`make_media_batch`): clean view (one
-caption drawn at random, frames, audio cut to `max_audio_s`), augmented view for L_T (`augment_video`,
-`augment_audio`, `augment_caption`), hard negatives of `hard_negative_kind(step)` by
-`batches.hard_negatives` run on row indices (so partial tuples follow exactly its fallback rules).
+Rows and batches come from `train.media` (`media_rows`: manifest items decoded once and cached;
+`make_media_batch`: clean, augmented and hard-negative views); validation scores rows through the
+evaluation core (`media.score_media`).
 `LoraModule.forward` embeds the single modalities present, the fused, augmented and hard-negative
 tuples (`OmniRetriever.embed_tensor`, one pass per modality set) into `OmniLoss`: a missing
 modality is a zero row with mask False; a single-modality row's fused vector is that modality's.
@@ -23,7 +20,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -36,24 +32,18 @@ import torch
 from accelerate import PartialState
 from torch import Tensor, nn
 
-from omnisearch.config import DecodeConfig
-from omnisearch.eval.manifest import ManifestItem, item_modalities
 from omnisearch.models.base import EncoderOptions
+from omnisearch.models.folder import ModelFolderInfo, write_model_info
 from omnisearch.models.heads import MODALITIES
 from omnisearch.models.omniretriever import HEAD_FILE, OmniRetriever
-from omnisearch.train.augment import AugmentConfig, augment_audio, augment_caption, augment_video
-from omnisearch.train.batches import hard_negatives
-from omnisearch.train.features import FeatureCache
-from omnisearch.train.loop import LoopConfig, LoopResult, TrainableOnlyState, evaluating, jsonable, run_loop
+from omnisearch.train.augment import AugmentConfig
+from omnisearch.train.loop import LoopConfig, LoopResult, TrainableOnlyState, jsonable, run_loop
 from omnisearch.train.losses import OmniLoss
+from omnisearch.train.media import FIELDS, MediaBatch, MediaRow, make_media_batch, validate_rows
 from omnisearch.types import EncoderInput, Modality
 
 log = logging.getLogger(__name__)
-MEDIA_KEY = "omniretriever-media-v1"
-LETTERS = {"video": "v", "audio": "a"}
-FIELDS = {"text": "text", "video": "frames", "audio": "audio"}
 OUTPUTS = (*MODALITIES, "fused", "fused_aug", "fused_hardneg")
-Arr = np.ndarray | None
 
 
 @dataclass
@@ -88,128 +78,6 @@ def lora_target(names: Sequence[str]) -> str:
     [True, False]
     """
     return r"(?!.*(audio_tower|visual)).*\blayers\.\d+\.self_attn\.(" + "|".join(names) + ")"
-
-
-@dataclass
-class MediaRow:
-    """One manifest item: its captions, the media decoded (npz at `path`, or `data` in memory) and the
-    manifest's modalities (what validation scores; media that failed to decode count as misses)."""
-
-    item: ManifestItem
-    modalities: frozenset[Modality]
-    have: tuple[str, ...] = ()  # decoded media letters ("a", "v")
-    path: Path | None = None
-    data: dict[str, np.ndarray] | None = None
-    failed: str = ""
-
-    @classmethod
-    def from_arrays(cls, id: str, texts: Sequence[str], frames: Arr = None, audio: Arr = None) -> MediaRow:
-        """An in-memory row (tests, synthetic benchmarks)."""
-        data = {k: v for k, v in (("v", frames), ("a", audio)) if v is not None}
-        mods = {Modality.TEXT} if texts else set()
-        mods |= {m for k, m in (("v", Modality.VIDEO), ("a", Modality.AUDIO)) if k in data}
-        return cls(ManifestItem(id, texts=list(texts)), frozenset(mods), tuple(sorted(data)), data=data)
-
-    @property
-    def captions(self) -> list[str]:
-        return self.item.texts
-
-    @property
-    def present(self) -> tuple[str, ...]:
-        """The modalities available for training, in `MODALITIES` order."""
-        ok = {"text": bool(self.captions), **{m: k in self.have for m, k in LETTERS.items()}}
-        return tuple(m for m in MODALITIES if ok[m])
-
-    def media(self) -> dict[str, np.ndarray]:
-        """{"v": frames, "a": audio} (read from the npz each call: rows stay small in memory)."""
-        if self.data is not None or self.path is None:
-            return self.data or {}
-        with np.load(self.path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-
-
-def media_rows(
-    items: Sequence[ManifestItem],
-    cache_dir: str | os.PathLike[str],
-    decode_cfg: DecodeConfig | None = None,
-    progress: Callable[[int], None] | None = None,
-) -> list[MediaRow]:
-    """A `MediaRow` per item; media decoded once (`evaluator.decode_item`) and cached as npz, so a
-    second call decodes nothing. Items whose decode had problems are kept in memory, not cached."""
-    from omnisearch.eval.evaluator import decode_item
-
-    cfg = decode_cfg or DecodeConfig()
-    cache = FeatureCache(cache_dir, MEDIA_KEY)
-    rows: list[MediaRow] = []
-    for item, mods in zip(items, item_modalities(items), strict=True):
-        need = {k for m, k in (("video", "v"), ("audio", "a")) if Modality(m) in mods}
-        key = cache.media_key(item, need, cfg) if need else None
-        path = cache.root / key[:2] / f"{key}.npz" if key else None
-        if path is not None and path.is_file():
-            with np.load(path, allow_pickle=False) as z:
-                rows.append(MediaRow(item, mods, tuple(sorted(z.files)), path=path))
-        else:
-            media, problems = decode_item(item, need, cfg) if need else ({}, [])
-            if path is not None and not problems:  # written whole, then renamed: never half a file
-                path.parent.mkdir(parents=True, exist_ok=True)
-                with open(path.with_suffix(".tmp"), "wb") as f:
-                    np.savez(f, **media)
-                os.replace(path.with_suffix(".tmp"), path)
-            keep = {"path": path} if path is not None and not problems else {"data": media}
-            rows.append(MediaRow(item, mods, tuple(sorted(media)), failed="; ".join(problems), **keep))
-        if progress:
-            progress(1)
-    return rows
-
-
-@dataclass
-class MediaBatch:
-    """The three views as `EncoderInput`s (hardneg None where a row has none) and the masks."""
-
-    clean: list[EncoderInput]
-    aug: list[EncoderInput]
-    hardneg: list[EncoderInput | None]
-    masks: dict[str, np.ndarray]
-    hardneg_mask: np.ndarray
-    hardneg_kinds: list[str]
-
-    def __len__(self) -> int:
-        return len(self.clean)
-
-
-def make_media_batch(
-    rows: Sequence[MediaRow],
-    rng: np.random.Generator,
-    step: int,
-    augment: AugmentConfig | None = None,
-    max_audio_s: float | None = None,
-) -> MediaBatch:
-    """Clean, augmented and hard-negative views of `rows`; all randomness from `rng` (see module doc)."""
-    cfg = augment or AugmentConfig()
-    n = len(rows)
-    masks = {m: np.zeros(n, bool) for m in MODALITIES}
-    clean, aug = [], []
-    for i, row in enumerate(rows):
-        present, media = row.present, row.media()
-        for m in present:
-            masks[m][i] = True
-        text = row.captions[int(rng.integers(len(row.captions)))] if "text" in present else None
-        frames = media["v"] if "video" in present else None
-        audio = media["a"] if "audio" in present else None
-        if audio is not None and max_audio_s and len(audio) > (cap := int(max_audio_s * 16000)):
-            start = int(rng.integers(0, len(audio) - cap + 1))
-            audio = audio[start : start + cap]
-        clean.append(EncoderInput(text=text, frames=frames, audio=audio))
-        a_text = augment_caption(row.captions, rng, cfg.word_dropout) if text is not None else None
-        a_frames = augment_video(frames, rng, cfg) if frames is not None else None
-        a_audio = augment_audio(audio, rng, cfg) if audio is not None else None
-        aug.append(EncoderInput(a_text, a_frames, a_audio))
-    index = {m: np.arange(n) for m in MODALITIES}  # hard negatives on row indices: the same fallback rules
-    src, hn_mask, kinds = hard_negatives(index, masks, step, rng)
-    hardneg: list[EncoderInput | None] = [None] * n
-    for i in np.flatnonzero(hn_mask):  # row i with the modalities of rows src[m][i]
-        hardneg[i] = EncoderInput(**{FIELDS[m]: getattr(clean[src[m][i]], FIELDS[m]) for m in MODALITIES})
-    return MediaBatch(clean, aug, hardneg, masks, hn_mask, kinds)
 
 
 class LoraModule(TrainableOnlyState):
@@ -254,40 +122,6 @@ class LoraModule(TrainableOnlyState):
         return self.loss(out, step, masks, torch.as_tensor(batch.hardneg_mask, device=dev))
 
 
-def score_media(rows: Sequence[MediaRow], encoder: Any, directions: Sequence[str] | None = None) -> Any:
-    """`EvalResult` of the 12 directions (R@1 ...) over rows of decoded media, as `evaluate` scores a
-    manifest but without decoding (media that failed score as misses)."""
-    from omnisearch.eval.directions import SIDES, plan, vector_modality
-    from omnisearch.eval.metrics import score_all
-
-    items, mods = [r.item for r in rows], [r.modalities for r in rows]
-    units = plan(items, mods, directions)
-    by_item: dict[int, list[tuple[str, Any]]] = {}
-    for side, us in units.items():
-        for u in us:
-            by_item.setdefault(u.item_index, []).append((side, u))
-    vectors: dict[str, dict[Any, np.ndarray]] = {side: {} for side in units}
-    pending: list[tuple[str, Any, EncoderInput]] = []
-
-    def flush() -> None:
-        for (side, key, _), emb in zip(pending, encoder.encode([p[2] for p in pending]), strict=True):
-            vectors[side][key] = emb.vectors[vector_modality(SIDES[side])]
-        pending.clear()
-
-    for i in sorted(by_item):
-        media = rows[i].media() if any(set(s) & {"v", "a"} for s, _ in by_item[i]) else {}
-        for side, u in by_item[i]:
-            if all(k in media for k in side if k in "va"):
-                frames_audio = [media.get(k) if k in side else None for k in "va"]
-                pending.append((side, u.key, EncoderInput(u.text if "t" in side else None, *frames_audio)))
-        if len(pending) >= encoder.options.batch_size:
-            flush()
-    flush()
-    nan = np.full(encoder.dim, np.nan, np.float32)
-    filled = {side: {u.key: vectors[side].get(u.key, nan) for u in us} for side, us in units.items()}
-    return score_all(items, filled, mods, model=encoder.name, directions=directions, on_missing="miss")
-
-
 class LoraTask:
     """The `loop.TrainTask` of LoRA training: load base (+ LoRA), batches, validation, model folder."""
 
@@ -330,10 +164,7 @@ class LoraTask:
         module.loss.clamp_temperature_()
 
     def validate(self, module: nn.Module) -> dict[str, Any] | None:
-        if not self.val:
-            return None
-        with evaluating(module):
-            return score_media(self.val, module.enc).r1_summary()
+        return validate_rows(self.val, module, lambda: module.enc)
 
     def save(self, out: Path, module: nn.Module, meta: dict[str, Any]) -> None:
         """adapter_config.json + adapter_model.safetensors, head.safetensors, omnisearch.json."""
@@ -347,7 +178,7 @@ class LoraTask:
         base = module.enc.base
         base = str(Path(base).resolve()) if Path(base).is_dir() else base
         info = {"name": "omniretriever-7b+lora", **meta, "encoder": "omniretriever-7b", "base": base}
-        (out / "omnisearch.json").write_text(json.dumps(jsonable(info), indent=2))
+        write_model_info(out, ModelFolderInfo.from_dict(jsonable(info)))
 
 
 def train_lora(
