@@ -1,6 +1,9 @@
 """Run example searches against the demo index built by `make demo` and print them.
 
     python examples/demo_searches.py demo            # uses demo/db and demo/queries.json
+    python examples/demo_searches.py demo --db demo/db-sound   # an index built with another --model
+
+The queries run with the encoder the index was built with (its recorded model).
 
 Each query of queries.json names the file it should find; the script prints the hits of a few of
 them and a summary of how many of all the queries found their file first.
@@ -31,7 +34,7 @@ def main() -> None:
 
     from omnisearch.cli.render import print_hits
     from omnisearch.indexers import open_store
-    from omnisearch.models import load_encoder
+    from omnisearch.models import encoder_for_index
     from omnisearch.retrieval.planner import SearchOptions, search
     from omnisearch.retrieval.query import Query
 
@@ -39,7 +42,9 @@ def main() -> None:
     base = os.path.abspath(args.demo_dir)
     spec = json.load(open(os.path.join(base, "queries.json")))
     store = open_store("lancedb", args.db or os.path.join(base, "db"))
-    encoder = load_encoder("omni-lite")
+    index_spec = store.spec()
+    encoder = encoder_for_index(index_spec, store.encoder())
+    console.print(f"model: {index_spec.model if index_spec else encoder.name}")
     shown: set[str] = set()
     by_via: dict[str, list[bool]] = {}
     for q in spec["queries"]:

@@ -298,13 +298,26 @@ class OmniLite(HeadsHost, Encoder):
         )
 
 
-class OmniLiteTuned(OmniLite):
-    """omni-lite + the heads shipped as weights/omni-lite-tuned.{json,safetensors} (trained on the dev
-    benchmark's train split by examples/train_omnilite.py; alpha and its scores in the json)."""
+class ShippedHeads(OmniLite):
+    """omni-lite + heads shipped in the package as weights/STEM.{json,safetensors} (alpha, how they were
+    trained and their scores in the json). Subclasses name the STEM; `path` loads another folder."""
+
+    stem: str = ""
 
     def __init__(self, options: EncoderOptions | None = None, path: str | None = None) -> None:
         from pathlib import Path
 
-        super().__init__(
-            options, path=path or str(Path(__file__).parent / "weights" / "omni-lite-tuned.json")
-        )
+        super().__init__(options, path=path or str(Path(__file__).parent / "weights" / f"{self.stem}.json"))
+
+
+class OmniLiteTuned(ShippedHeads):
+    """Heads trained on the dev benchmark's train split (examples/train_omnilite.py)."""
+
+    stem = "omni-lite-tuned"
+
+
+class OmniLiteSound(ShippedHeads):
+    """Heads trained on the words-to-sound corpus (examples/build_sound_corpus.py, issue 16) by
+    examples/train_sound_heads.py: text queries reach non-speech sounds."""
+
+    stem = "omni-lite-sound"

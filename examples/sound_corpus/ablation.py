@@ -1,0 +1,122 @@
+"""The loss ablation (L_A, +L_D, +L_T, all three) on the sound corpus, with a data-size curve.
+
+Usage:
+    python examples/sound_corpus/ablation.py --corpus runs/sound --cache DIR --out runs/sound-ablation \\
+        [--seeds 0,1,2] [--steps 240] [--fractions 0.25,0.5,1.0] [--presets before]
+
+For each preset of `omnisearch.train.fidelity.PRESETS` (the objective options; "before" = today's
+default objective) and each fraction of the TRAIN split, `omnisearch.train.ablation.run_ablation` trains
+the four variants x seeds for the same number of steps on the cached features and scores the TEST split
+(disjoint: other source packages) in the heads-only space. The fractions are nested (25 % within 50 %
+within 100 %), taken by a hash of each item's id. Writes OUT/<preset>/<pct>/ablation.{md,json} and
+OUT/summary.md: t2a, a2t and AVG-single R@1 per variant (mean ± std over seeds) and all three minus L_A.
+
+The corpus has audio and text only, so only t2a and a2t exist: the dual directions that the paper's
+L_D and L_T target need three modalities and cannot be measured here (see docs/figures.md, issue 16).
+
+Example:
+    >>> [len(subset([f"id{i}" for i in range(8)], p)) for p in (0.25, 0.5, 1.0)]
+    [2, 4, 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+COLUMNS = ("t2a", "a2t", "avg_single")
+
+
+def subset(ids: Sequence[str], fraction: float) -> set[str]:
+    """The first round(fraction * n) ids by sha256 (nested across fractions, independent of order)."""
+    ranked = sorted(ids, key=lambda i: hashlib.sha256(i.encode()).hexdigest())
+    return set(ranked[: max(1, round(fraction * len(ranked)))])
+
+
+def column(runs: list[dict[str, Any]], key: str) -> list[float]:
+    return [float(r["r1"][key] if key in r["r1"] else r[key]) for r in runs]
+
+
+def mean_std(v: list[float]) -> tuple[float, float]:
+    m = sum(v) / len(v)
+    s = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else 0.0
+    return m, s
+
+
+def summary(reports: dict[str, dict[str, Any]]) -> str:
+    """Markdown: one row per (preset, fraction, variant), and the all-three minus L_A difference / SE."""
+    head = "| preset | train items | variant | t2a R@1 | a2t R@1 | AVG-single | s/run |"
+    lines = [head, "|---|---|---|---|---|---|---|"]
+    diffs = [
+        "| preset | train items | all three - L_A: t2a | a2t | AVG-single (diff / SE) |",
+        "|---|---|---|---|---|",
+    ]
+    for key, rep in reports.items():
+        preset, n = key.split("/")[0], rep["setup"]["train_items"]
+        for variant, runs in rep["runs"].items():
+            cells = [f"{m:.1f} ± {s:.1f}" for m, s in (mean_std(column(runs, c)) for c in COLUMNS)]
+            secs = sum(r["seconds"] for r in runs) / len(runs)
+            lines.append(f"| {preset} | {n} | {variant} | " + " | ".join(cells) + f" | {secs:.0f} |")
+        a, full = rep["runs"]["L_A"], rep["runs"]["L_A+L_D+L_T"]
+        out = []
+        for c in COLUMNS:
+            (ma, sa), (mf, sf) = mean_std(column(a, c)), mean_std(column(full, c))
+            se = math.sqrt(sa**2 / len(a) + sf**2 / len(full))
+            out.append(f"{mf - ma:+.1f} ({(mf - ma) / se:+.1f})" if se > 0 else f"{mf - ma:+.1f}")
+        diffs.append(f"| {preset} | {n} | " + " | ".join(out) + " |")
+    return "\n".join(lines) + "\n\n" + "\n".join(diffs) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from omnisearch.eval.manifest import read_manifest
+    from omnisearch.models.omni_lite import OmniLite
+    from omnisearch.train.ablation import run_ablation
+    from omnisearch.train.features import extract_features
+    from omnisearch.train.fidelity import BASE, config
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", type=Path, default=Path("runs/sound"))
+    ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "omnisearch" / "features")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--steps", type=int, default=240)
+    ap.add_argument("--fractions", default="0.25,0.5,1.0")
+    ap.add_argument("--presets", default="before")
+    args = ap.parse_args(argv)
+    enc = OmniLite()
+    train = extract_features(read_manifest(args.corpus / "train.jsonl"), enc, args.cache)
+    test = extract_features(read_manifest(args.corpus / "test.jsonl"), enc, args.cache)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    reports: dict[str, dict[str, Any]] = {}
+    for preset in args.presets.split(","):
+        for frac in (float(f) for f in args.fractions.split(",")):
+            keep = subset([f.item.id for f in train], frac)
+            part = [f for f in train if f.item.id in keep]
+            key = f"{preset}/{round(100 * frac)}"
+            rep = run_ablation(
+                part,
+                test,
+                args.out / key,
+                seeds,
+                args.steps,
+                config(preset, BASE),
+                on_run=lambda v, s, m, k=key: print(
+                    f"{k} {v} seed {s}: t2a/a2t {m['r1']} ({m['seconds']} s)", flush=True
+                ),
+            )
+            reports[key] = rep
+            (args.out / "summary.md").write_text(summary(reports))
+            (args.out / "summary.json").write_text(
+                json.dumps({k: r["runs"] for k, r in reports.items()}) + "\n"
+            )
+    print((args.out / "summary.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
