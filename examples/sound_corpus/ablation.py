@@ -75,7 +75,7 @@ def summary(reports: dict[str, dict[str, Any]]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     from omnisearch.eval.manifest import read_manifest
     from omnisearch.models.omni_lite import OmniLite
-    from omnisearch.train.ablation import run_ablation
+    from omnisearch.train.ablation import VARIANTS, run_ablation
     from omnisearch.train.features import extract_features
     from omnisearch.train.fidelity import BASE, config
 
@@ -87,7 +87,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=240)
     ap.add_argument("--fractions", default="0.25,0.5,1.0")
     ap.add_argument("--presets", default="before")
+    ap.add_argument("--variants", default=",".join(VARIANTS), help="a subset of the four variants")
+    ap.add_argument("--summary-only", action="store_true", help="rewrite OUT/summary.md from OUT's runs")
     args = ap.parse_args(argv)
+    if args.summary_only:
+        keys = [
+            f"{p}/{round(100 * float(f))}" for p in args.presets.split(",") for f in args.fractions.split(",")
+        ]
+        reports = {k: json.loads((args.out / k / "ablation.json").read_text()) for k in keys}
+        (args.out / "summary.md").write_text(summary(reports))
+        print((args.out / "summary.md").read_text())
+        return 0
     enc = OmniLite()
     train = extract_features(read_manifest(args.corpus / "train.jsonl"), enc, args.cache)
     test = extract_features(read_manifest(args.corpus / "test.jsonl"), enc, args.cache)
@@ -105,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 seeds,
                 args.steps,
                 config(preset, BASE),
+                {v: VARIANTS[v] for v in args.variants.split(",")},
                 on_run=lambda v, s, m, k=key: print(
                     f"{k} {v} seed {s}: t2a/a2t {m['r1']} ({m['seconds']} s)", flush=True
                 ),

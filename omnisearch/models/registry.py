@@ -49,6 +49,13 @@ REGISTRY: dict[str, EncoderSpec] = {
         weights_from="omni-lite's packages + heads shipped as omnisearch/models/weights/omni-lite-tuned.*",
         description="omni-lite blended with heads trained by the paper's objective on the dev train split",
     ),
+    "omni-lite-sound": EncoderSpec(
+        name="omni-lite-sound",
+        target="omnisearch.models.omni_lite:OmniLiteSound",
+        dim="1536 (1152 omni-lite blocks + 384 head space)",
+        weights_from="omni-lite's packages + heads shipped as omnisearch/models/weights/omni-lite-sound.*",
+        description="omni-lite blended with heads trained on the sound corpus: text finds non-speech sounds",
+    ),
     "clip-clap": EncoderSpec(
         name="clip-clap",
         target="omnisearch.models.clip_clap:ClipClap",
