@@ -2,7 +2,8 @@
 
 Usage:
     python examples/sound_corpus/ablation.py --corpus runs/sound --cache DIR --out runs/sound-ablation \\
-        [--seeds 0,1,2] [--steps 240] [--fractions 0.25,0.5,1.0] [--presets before]
+        [--seeds 0,1,2] [--steps 240] [--fractions 0.25,0.5,1.0] [--presets before] [--variants L_A,...]
+    python examples/sound_corpus/ablation.py --out runs/sound-ablation --merge DIR0,DIR1,DIR2 --fractions 1.0
 
 For each preset of `omnisearch.train.fidelity.PRESETS` (the objective options; "before" = today's
 default objective) and each fraction of the TRAIN split, `omnisearch.train.ablation.run_ablation` trains
@@ -72,6 +73,16 @@ def summary(reports: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n\n" + "\n".join(diffs) + "\n"
 
 
+def merged(paths: Sequence[Path]) -> dict[str, Any]:
+    """One report from several ablation.json files of the same setup: their runs joined per variant."""
+    reports = [json.loads(p.read_text()) for p in paths if p.is_file()]
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for r in reports:
+        for variant, rs in r["runs"].items():
+            runs.setdefault(variant, []).extend(rs)
+    return {"setup": reports[0]["setup"], "runs": runs}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from omnisearch.eval.manifest import read_manifest
     from omnisearch.models.omni_lite import OmniLite
@@ -88,13 +99,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--fractions", default="0.25,0.5,1.0")
     ap.add_argument("--presets", default="before")
     ap.add_argument("--variants", default=",".join(VARIANTS), help="a subset of the four variants")
-    ap.add_argument("--summary-only", action="store_true", help="rewrite OUT/summary.md from OUT's runs")
+    ap.add_argument(
+        "--merge",
+        default="",
+        help="comma-separated OUT folders of earlier runs (e.g. one per seed): only write OUT/summary.md",
+    )
     args = ap.parse_args(argv)
-    if args.summary_only:
-        keys = [
-            f"{p}/{round(100 * float(f))}" for p in args.presets.split(",") for f in args.fractions.split(",")
-        ]
-        reports = {k: json.loads((args.out / k / "ablation.json").read_text()) for k in keys}
+    if args.merge:
+        fracs = args.fractions.split(",")
+        keys = [f"{p}/{round(100 * float(f))}" for p in args.presets.split(",") for f in fracs]
+        reports = {k: merged([Path(d) / k / "ablation.json" for d in args.merge.split(",")]) for k in keys}
+        args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "summary.md").write_text(summary(reports))
         print((args.out / "summary.md").read_text())
         return 0
