@@ -24,11 +24,25 @@ def kill_at(step: int) -> Callable[[dict], None]:
 
 
 def full_killed_resumed(
-    run: Callable[..., Any], root: Path, kill_step: int = 3, after_kill: Callable[[Path], None] | None = None
+    run: Callable[..., Any],
+    root: Path,
+    kill_step: int = 3,
+    after_kill: Callable[[Path], None] | None = None,
+    one_thread: bool = False,
 ) -> tuple[Any, Any]:
     """(result of `run(root / "full")`, result of `run(root / "part", resume=True)` after a first
     `run(root / "part", on_log=...)` was killed at `kill_step`). `after_kill(part)` looks at what the
-    killed run left (its checkpoints) before the resume."""
+    killed run left (its checkpoints) before the resume. `one_thread`: torch on one thread meanwhile
+    (bitwise-equal runs; a module-scope fixture is set up before the one_torch_thread fixture)."""
+    if one_thread:
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return full_killed_resumed(run, root, kill_step, after_kill)
+        finally:
+            torch.set_num_threads(threads)
     full = run(root / "full")
     with pytest.raises(Killed):
         run(root / "part", on_log=kill_at(kill_step))

@@ -145,12 +145,7 @@ def runs(folder, tmp_path_factory):
         val_rows = val if out.name == "full" else None
         return train_clip_clap_lora(mixed_rows(), out, cfg, folder, val=val_rows, **kw)
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # module scope: set up before the one_torch_thread fixture
-    try:
-        full, resumed = full_killed_resumed(run, root, kill_step=3)
-    finally:
-        torch.set_num_threads(threads)
+    full, resumed = full_killed_resumed(run, root, kill_step=3, one_thread=True)
     return root, full, resumed
 
 

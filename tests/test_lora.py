@@ -148,12 +148,7 @@ def runs(base, tmp_path_factory):
     def run(out, **kw):  # the uninterrupted run validates too; killed at step 3, inside epoch 1
         return train_lora(mixed_rows(), out, cfg, base, val=val if out.name == "full" else None, **kw)
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # module scope: set up before the one_torch_thread fixture
-    try:
-        full, resumed = full_killed_resumed(run, root, kill_step=3)
-    finally:
-        torch.set_num_threads(threads)
+    full, resumed = full_killed_resumed(run, root, kill_step=3, one_thread=True)
     return root, full, resumed
 
 

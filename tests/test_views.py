@@ -84,18 +84,24 @@ def test_rotating_align_pair_matches_naive(step):
     assert float(parts["loss_align"]) == pytest.approx(ref, rel=1e-5)
 
 
+def tuple_case(cfg: ObjectiveConfig, step: int, seed: int):
+    """An L_T-only module's loss on a toy batch, with the singles of its plain, augmented and
+    hard-negative inputs, and which modalities each row has (and whether it is a full tuple)."""
+    b = make_batch(rows(), np.random.default_rng(seed), step)
+    mod = module(cfg, weights=(0.0, 0.0, 1.0))
+    _, parts = mod(b, step)
+    plain, aug, hard = (embed(mod, x, b.masks) for x in (b.inputs, b.aug_inputs, b.hardneg_inputs))
+    have = [[m for m in MODALITIES if b.masks[m][i]] for i in range(len(b))]
+    return b, mod, parts, plain, aug, hard, have, [len(h) == 3 for h in have]
+
+
 @pytest.mark.parametrize("step", [0, 1, 2])
 def test_pair_views_of_tuple_infonce_match_naive(step):
-    b = make_batch(rows(), np.random.default_rng(step), step)
-    mod = module(ObjectiveConfig(tuple_views="full+pairs"), weights=(0.0, 0.0, 1.0))
-    _, parts = mod(b, step)
+    b, mod, parts, (s, k), (sa, ka), (sh, _), have, full = tuple_case(
+        ObjectiveConfig(tuple_views="full+pairs"), step, seed=step
+    )
     heads = mod.heads
-    s, k = embed(mod, b.inputs, b.masks)
-    sa, ka = embed(mod, b.aug_inputs, b.masks)
-    sh, _ = embed(mod, b.hardneg_inputs, b.masks)
     n = len(b)
-    have = [[m for m in MODALITIES if b.masks[m][i]] for i in range(n)]
-    full = [len(h) == 3 for h in have]
     views = [
         naive_nce(
             torch.stack([fuse_row(heads, s, i, have[i]) for i in range(n)]),
@@ -232,16 +238,11 @@ def test_distillation_with_gradient_into_the_anchor_matches_naive(step):
 def test_mean_target_of_tuple_infonce_matches_naive(views):
     """tuple_target="mean": the positive of every L_T view is the unit mean of the augmented singles."""
     step = 2
-    b = make_batch(rows(), np.random.default_rng(5), step)
-    mod = module(ObjectiveConfig(tuple_views=views, tuple_target="mean"), weights=(0.0, 0.0, 1.0))
-    _, parts = mod(b, step)
+    b, mod, parts, (s, _), (sa, _), (sh, _), have, full = tuple_case(
+        ObjectiveConfig(tuple_views=views, tuple_target="mean"), step, seed=5
+    )
     heads = mod.heads
-    s, _ = embed(mod, b.inputs, b.masks)
-    sa, _ = embed(mod, b.aug_inputs, b.masks)
-    sh, _ = embed(mod, b.hardneg_inputs, b.masks)
     n = len(b)
-    have = [[m for m in MODALITIES if b.masks[m][i]] for i in range(n)]
-    full = [len(h) == 3 for h in have]
 
     def mean_row(i, keep):
         return F.normalize(sum(sa[m][i] for m in keep), dim=-1)

@@ -31,6 +31,17 @@ class EncoderSpec:
         return klass(options) if path is None else klass(options, path=path)
 
 
+def _shipped_heads(name: str, cls: str, trained: str) -> EncoderSpec:
+    """The entry of omni-lite blended with heads shipped in the package (`weights/<name>.*`)."""
+    return EncoderSpec(
+        name=name,
+        target=f"omnisearch.models.omni_lite:{cls}",
+        dim="1536 (1152 omni-lite blocks + 384 head space)",
+        weights_from=f"omni-lite's packages + heads shipped as omnisearch/models/weights/{name}.*",
+        description=f"omni-lite blended with heads {trained}",
+    )
+
+
 REGISTRY: dict[str, EncoderSpec] = {
     "omni-lite": EncoderSpec(
         name="omni-lite",
@@ -42,20 +53,13 @@ REGISTRY: dict[str, EncoderSpec] = {
         ),
         description="default; words (spoken, on screen, captions) + what is seen + look + sound features",
     ),
-    "omni-lite-tuned": EncoderSpec(
-        name="omni-lite-tuned",
-        target="omnisearch.models.omni_lite:OmniLiteTuned",
-        dim="1536 (1152 omni-lite blocks + 384 head space)",
-        weights_from="omni-lite's packages + heads shipped as omnisearch/models/weights/omni-lite-tuned.*",
-        description="omni-lite blended with heads trained by the paper's objective on the dev train split",
-    ),
-    "omni-lite-sound": EncoderSpec(
-        name="omni-lite-sound",
-        target="omnisearch.models.omni_lite:OmniLiteSound",
-        dim="1536 (1152 omni-lite blocks + 384 head space)",
-        weights_from="omni-lite's packages + heads shipped as omnisearch/models/weights/omni-lite-sound.*",
-        description="omni-lite blended with heads trained on the sound corpus: text finds non-speech sounds",
-    ),
+    **{
+        name: _shipped_heads(name, cls, trained)
+        for name, cls, trained in (
+            ("omni-lite-tuned", "OmniLiteTuned", "trained by the paper's objective on the dev train split"),
+            ("omni-lite-sound", "OmniLiteSound", "trained on the sound corpus: text finds non-speech sounds"),
+        )
+    },
     "clip-clap": EncoderSpec(
         name="clip-clap",
         target="omnisearch.models.clip_clap:ClipClap",
