@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from omnisearch.indexers import ann, snapshot
+from omnisearch.indexers import ann, lance_ivf, snapshot
 from omnisearch.indexers.base import Filter, StoreHit
+from omnisearch.indexers.ivf import search_layout
 from omnisearch.indexers.rows import META_FIELDS, WORD_FIELDS, match_counts, postings, words_matched
 from omnisearch.types import Modality
 
@@ -89,6 +90,7 @@ class LanceSearch:
         self._row_meta: _RowMeta | None = None
         self._facts: tuple[tuple[int, int], dict[str, Any]] | None = None  # (cache key, facts)
         self._gen = 0  # bumped by every write through this store: the caches are keyed by it
+        self._ivf = lance_ivf.IvfCache(self.db_dir)
 
     def _stale(self) -> None:
         """Forget the cached matrices and table facts (after a write through this store)."""
@@ -207,9 +209,35 @@ class LanceSearch:
         norm = float(np.linalg.norm(q))
         q = q / norm if norm > 0 else q  # cosine: the query's norm is irrelevant
         facts = self._table_facts()
-        if f"vec_{m}" not in facts["indexed"] and (flt is None or flt.is_empty()):
-            return self._search_exact(m, q, k)
+        if flt is None or flt.is_empty():
+            if f"vec_{m}" not in facts["indexed"]:
+                return self._search_exact(m, q, k)
+            hits = self._search_ivf(m, q, k, facts)
+            if hits is not None:
+                return hits
         return self._search_lance(m, q, k, flt, facts)
+
+    def _search_ivf(self, m: str, q: np.ndarray, k: int, facts: dict) -> list[StoreHit] | None:
+        """Unfiltered search of an indexed column through its in-process IVF (lance_ivf.py): exact
+        cosines over the `nprobes` nearest partitions plus the rows written since it was built. None
+        when the column has no current layout (the caller then asks LanceDB's index)."""
+        live = self._ivf.live(
+            self._tbl, m, self._cache_key(), dim=self._dim(), max_new=self.policy.refresh_rows, rows=facts[m]
+        )
+        if live is None:
+            return None
+        pos, sims = search_layout(live.layout, q, k, self.policy.nprobes, live.dead)
+        ids, vecs = live.layout.rowids[pos], np.asarray(live.layout.vectors[pos])
+        if len(live.new_ids):
+            ids = np.concatenate([ids, live.new_ids])
+            sims = np.concatenate([sims, live.new_vecs @ q])
+            vecs = np.concatenate([vecs, live.new_vecs])
+            order = np.argsort(-sims, kind="stable")[:k]
+            ids, sims, vecs = ids[order], sims[order], vecs[order]
+        rows = self._indexed_rows(ids)
+        if rows is None:
+            return None
+        return [StoreHit(row=r, score=float(s), vector=v) for r, s, v in zip(rows, sims, vecs, strict=True)]
 
     def text_search(self, text: str, column: Modality, k: int, flt: Filter | None = None) -> list[StoreHit]:
         """BM25 over the native full-text indexes of the word columns (empty without them)."""
@@ -268,7 +296,8 @@ class LanceSearch:
         if self._tbl is None:
             return []
         self._stale()
-        return ann.maintain(self._tbl, self.policy, self._dim()) + self._refresh_snapshot()
+        done = ann.maintain(self._tbl, self.policy, self._dim())
+        return done + self._refresh_snapshot() + self._refresh_ivf()
 
     def optimize(self, keep: timedelta = timedelta(0), rebuild: bool = False) -> list[str]:
         """Compact, fold new rows into the indexes, prune versions older than `keep`, build indexes."""
@@ -276,7 +305,36 @@ class LanceSearch:
             return ["empty index: nothing to do"]
         self._stale()
         done = ann.optimize(self._tbl, self.policy, self._dim(), keep, rebuild=rebuild)
-        return done + self._refresh_snapshot()
+        return done + self._refresh_snapshot() + self._refresh_ivf(force=True, retrain=rebuild)
+
+    def _refresh_ivf(self, *, force: bool = False, retrain: bool = False) -> list[str]:
+        """(Re)write the in-process IVF of every indexed column whose layout readers can no longer
+        make current (or every one: `force`); remove those of columns without an index."""
+        self._stale()
+        facts, done = self._table_facts(), []
+        for m in Modality:
+            name = m.value
+            if f"vec_{name}" not in facts["indexed"]:
+                if lance_ivf.remove(self.db_dir, name):
+                    done.append(f"removed the in-process IVF of vec_{name}")
+                continue
+            if (
+                force
+                or self._ivf.live(
+                    self._tbl,
+                    name,
+                    ("maintain", self._cache_key()),
+                    dim=self._dim(),
+                    max_new=self.policy.refresh_rows,
+                    rows=facts[name],
+                )
+                is None
+            ):
+                nlist = self.policy.num_partitions
+                done.append(
+                    lance_ivf.rebuild(self.db_dir, self._tbl, name, self._dim(), nlist=nlist, retrain=retrain)
+                )
+        return done
 
     def _refresh_snapshot(self) -> list[str]:
         """Write the exact-search snapshot of a small unindexed table; remove it otherwise."""
@@ -299,5 +357,7 @@ class LanceSearch:
             "ef": p.ef,
             "refine_factor": p.refine(),
             "exact_below_threshold": "cached matrix (numpy) unfiltered, LanceDB flat scan filtered",
+            "indexed_unfiltered": "in-process IVF (exact cosines over nprobes partitions)",
         }
+        out["ivf"] = lance_ivf.describe(self.db_dir)
         return out

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from omnisearch.indexers import EncoderRecord
+from omnisearch.models.base import l2_normalize
 from omnisearch.types import ClipRecord, Modality, clip_id
 
 pytest.importorskip("lancedb")
@@ -30,3 +31,16 @@ def clip_row(
     end = start + length
     ident = dict(clip_id=clip_id(fh, start, end), path=path, media_type=media, start=start, end=end)
     return ClipRecord(**ident, file_hash=fh, vectors=vectors, **kw)
+
+
+def clips(n: int, seed: int = 0, dim: int = DIM, words: dict[int, str] | None = None) -> list[ClipRecord]:
+    """n clips of 10 s from n // 4 files, random unit vectors in every column; `words` puts a
+    transcript on some of them."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        path, start = f"/lib/f{i // 4}.mp4", 10.0 * (i % 4)
+        vecs = {m: l2_normalize(rng.standard_normal(dim)).astype(np.float32) for m in Modality}
+        said = (words or {}).get(i, "people talk about the weather")
+        out.append(clip_row(path, start, 10.0, vecs, text=f"clip {i}", transcript=said, added_at=float(i)))
+    return out

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from store_cases import DIM, ENC, LanceStore, QdrantStore, clip_row
+from store_cases import DIM, ENC, LanceStore, QdrantStore, clips
 
 from omnisearch.indexers import EncoderRecord, Filter, VectorStore
 from omnisearch.indexers.ann import AnnPolicy, vector_indexes
@@ -25,19 +25,6 @@ from omnisearch.retrieval.planner import SearchOptions, search_vectors
 from omnisearch.types import ClipRecord, Modality
 
 T, F = Modality.TEXT, Modality.FUSED
-
-
-def clips(n: int, seed: int = 0, dim: int = DIM, words: dict[int, str] | None = None) -> list[ClipRecord]:
-    """n clips of 10 s from n // 4 files, random unit vectors in every column; `words` puts a
-    transcript on some of them."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(n):
-        path, start = f"/lib/f{i // 4}.mp4", 10.0 * (i % 4)
-        vecs = {m: l2_normalize(rng.standard_normal(dim)).astype(np.float32) for m in Modality}
-        said = (words or {}).get(i, "people talk about the weather")
-        out.append(clip_row(path, start, 10.0, vecs, text=f"clip {i}", transcript=said, added_at=float(i)))
-    return out
 
 
 def open_store(kind: str, tmp: Path, records: list[ClipRecord]) -> VectorStore:
