@@ -81,6 +81,11 @@ def _stamp(path: Path) -> tuple[int, int, int] | None:
     return st.st_ino, st.st_mtime_ns, st.st_size
 
 
+def _consistent(lay: IvfLayout) -> bool:
+    n = len(lay.rowids)
+    return len(lay.offsets) == lay.nlist + 1 and int(lay.offsets[-1]) == n == len(lay.vectors)
+
+
 def live_column(
     tbl, layout: IvfLayout, sorted_ids: np.ndarray, m: str, dim: int, max_new: int, rows: int
 ) -> LiveColumn | None:
@@ -114,7 +119,8 @@ class IvfCache:
             return None
         if got is None or got.stamp != stamp:
             read = load_layout(head.parent)
-            if read is None:
+            # a rebuild may swap the folder while it is read: use only files of one build
+            if read is None or _stamp(head) != stamp or not _consistent(read[0]):
                 return None
             layout = read[0]
             got = self._loaded[m] = _Loaded(stamp, layout, np.sort(layout.rowids))

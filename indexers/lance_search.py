@@ -56,6 +56,7 @@ class _RowMeta:
         """The rows of these row ids, in order; None for an id not known (yet)."""
         if len(ids) == 0:
             return []
+        ids = np.asarray(ids, dtype=self.rowids.dtype)  # one dtype: else numpy casts all of rowids
         known = np.zeros(len(ids), dtype=bool)
         pos = np.zeros(len(ids), dtype=np.int64)
         if len(self.rowids):
@@ -105,7 +106,11 @@ class LanceSearch:
         """Indexed vector columns and per-modality row counts, cached per table version."""
         version = self._cache_key()
         if self._facts is None or self._facts[0] != version:
-            facts = {"indexed": set(ann.vector_indexes(self._tbl)), "rows": self._tbl.count_rows()}
+            facts = {
+                "key": version,
+                "indexed": set(ann.vector_indexes(self._tbl)),
+                "rows": self._tbl.count_rows(),
+            }
             for m in Modality:
                 facts[m.value] = self._tbl.count_rows(f"`has_{m.value}` = true")
             self._facts = (version, facts)
@@ -222,7 +227,7 @@ class LanceSearch:
         cosines over the `nprobes` nearest partitions plus the rows written since it was built. None
         when the column has no current layout (the caller then asks LanceDB's index)."""
         live = self._ivf.live(
-            self._tbl, m, self._cache_key(), dim=self._dim(), max_new=self.policy.refresh_rows, rows=facts[m]
+            self._tbl, m, facts["key"], dim=self._dim(), max_new=self.policy.refresh_rows, rows=facts[m]
         )
         if live is None:
             return None
@@ -323,7 +328,7 @@ class LanceSearch:
                 or self._ivf.live(
                     self._tbl,
                     name,
-                    ("maintain", self._cache_key()),
+                    ("maintain", facts["key"]),
                     dim=self._dim(),
                     max_new=self.policy.refresh_rows,
                     rows=facts[name],
