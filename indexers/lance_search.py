@@ -5,8 +5,11 @@ the clip's words, and index upkeep (`maintain`, `optimize`, `stats`).
 Exact search: the first unfiltered query of a column reads its vectors (rows that have the modality)
 and metadata once into memory (until the next write through this store) and answers by one matrix
 product, as fast as numpy brute force; a filtered query runs LanceDB's prefiltered flat scan
-instead. Indexed search: `nprobes`, `ef` and `refine_factor` come from the `AnnPolicy`; the
-`has_<modality>` prefilter is skipped when every row has the modality.
+instead. Indexed search: an unfiltered query scans the column's in-process IVF (lance_ivf.py,
+written beside the table by `maintain` / `optimize`), exact cosines over its `nprobes` nearest
+partitions; a filtered one, or one whose IVF is missing or too far behind the table, asks LanceDB's
+index with `nprobes`, `ef` and `refine_factor` from the `AnnPolicy`; the `has_<modality>` prefilter
+is skipped when every row has the modality.
 
 Example:
     >>> store = LanceStore("/tmp/db")                                   # doctest: +SKIP
