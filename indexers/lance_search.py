@@ -313,11 +313,12 @@ class LanceSearch:
             return ["empty index: nothing to do"]
         self._stale()
         done = ann.optimize(self._tbl, self.policy, self._dim(), keep, rebuild=rebuild)
-        return done + self._refresh_snapshot() + self._refresh_ivf(force=True, retrain=rebuild)
+        return done + self._refresh_snapshot() + self._refresh_ivf(fold=True, retrain=rebuild)
 
-    def _refresh_ivf(self, *, force: bool = False, retrain: bool = False) -> list[str]:
+    def _refresh_ivf(self, *, fold: bool = False, retrain: bool = False) -> list[str]:
         """(Re)write the in-process IVF of every indexed column whose layout readers can no longer
-        make current (or every one: `force`); remove those of columns without an index."""
+        make current (`fold`: also one that is merely behind the table; `retrain`: every one, with new
+        centroids); remove those of columns without an index."""
         self._stale()
         facts, done = self._table_facts(), []
         for m in Modality:
@@ -326,18 +327,12 @@ class LanceSearch:
                 if lance_ivf.remove(self.db_dir, name):
                     done.append(f"removed the in-process IVF of vec_{name}")
                 continue
-            if (
-                force
-                or self._ivf.live(
-                    self._tbl,
-                    name,
-                    ("maintain", facts["key"]),
-                    dim=self._dim(),
-                    max_new=self.policy.refresh_rows,
-                    rows=facts[name],
-                )
-                is None
-            ):
+            live = self._ivf.live(
+                self._tbl, name, ("maintain", facts["key"]), dim=self._dim(),
+                max_new=self.policy.refresh_rows, rows=facts[name],
+            )  # fmt: skip
+            behind = live is None or live.dead is not None or len(live.new_ids) > 0
+            if retrain or live is None or (fold and behind):
                 nlist = self.policy.num_partitions
                 done.append(
                     lance_ivf.rebuild(self.db_dir, self._tbl, name, self._dim(), nlist=nlist, retrain=retrain)
