@@ -81,6 +81,16 @@ def _stamp(path: Path) -> tuple[int, int, int] | None:
     return st.st_ino, st.st_mtime_ns, st.st_size
 
 
+def prefault(vectors: np.ndarray) -> None:
+    """Touch every page of the memory-mapped vectors once, in order (the kernel reads ahead), so
+    that queries never wait on the disk: at 1M x 384 a cold first touch of each probed partition
+    made the slowest 1 % of queries 17x the median. The pages stay shared page cache, not copies."""
+    flat = vectors.reshape(-1)
+    step = max(1, 4096 // flat.itemsize)
+    for lo in range(0, len(flat), 1 << 24):  # 64 MB at a time
+        float(flat[lo : lo + (1 << 24) : step].sum())
+
+
 def _consistent(lay: IvfLayout) -> bool:
     n = len(lay.rowids)
     return len(lay.offsets) == lay.nlist + 1 and int(lay.offsets[-1]) == n == len(lay.vectors)
@@ -123,6 +133,7 @@ class IvfCache:
             if read is None or _stamp(head) != stamp or not _consistent(read[0]):
                 return None
             layout = read[0]
+            prefault(layout.vectors)
             got = self._loaded[m] = _Loaded(stamp, layout, np.sort(layout.rowids))
         return got
 
