@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 import torch.nn.functional as F  # noqa: E402
 
 from omnisearch.models.heads import MODALITIES, HeadsConfig, OmniHeads  # noqa: E402
-from omnisearch.train.batches import make_batch, toy_row  # noqa: E402
+from omnisearch.train.batches import Batch, make_batch, toy_row  # noqa: E402
 from omnisearch.train.losses import OmniLoss, fusion_teacher_pair  # noqa: E402
 from omnisearch.train.trainer import TrainModule  # noqa: E402
 from omnisearch.train.views import PAIR_VIEWS, ObjectiveConfig, view_outputs  # noqa: E402
@@ -73,34 +74,53 @@ def embed(mod: TrainModule, inputs, masks):
     return mod.heads.singles(t, k), k
 
 
+@dataclass
+class Case:
+    """A module's loss on the toy batch, with (singles, masks) of its plain, augmented and
+    hard-negative inputs."""
+
+    batch: Batch
+    mod: TrainModule
+    loss: torch.Tensor
+    parts: dict
+    plain: tuple
+    aug: tuple
+    hard: tuple
+
+    @property
+    def have(self) -> list[list[str]]:
+        """The modalities each row has."""
+        return [[m for m in MODALITIES if self.batch.masks[m][i]] for i in range(len(self.batch))]
+
+    @property
+    def full(self) -> list[bool]:
+        """Whether each row is a full tuple."""
+        return [len(h) == 3 for h in self.have]
+
+
+def case(cfg: ObjectiveConfig, weights, step: int, seed: int | None = None) -> Case:
+    """The loss of a module with `cfg` and `weights` on the toy batch of `step` (rng `seed`, else `step`)."""
+    b = make_batch(rows(), np.random.default_rng(step if seed is None else seed), step)
+    mod = module(cfg, weights=weights)
+    loss, parts = mod(b, step)
+    plain, aug, hard = (embed(mod, x, b.masks) for x in (b.inputs, b.aug_inputs, b.hardneg_inputs))
+    return Case(b, mod, loss, parts, plain, aug, hard)
+
+
 @pytest.mark.parametrize("step", [0, 1, 2])
 def test_rotating_align_pair_matches_naive(step):
-    b = make_batch(rows(), np.random.default_rng(step), step)
-    mod = module(ObjectiveConfig(align_pairs="rotate"), weights=(1.0, 0.0, 0.0))
-    _, parts = mod(b, step)
-    s, k = embed(mod, b.inputs, b.masks)
+    c = case(ObjectiveConfig(align_pairs="rotate"), (1.0, 0.0, 0.0), step)
+    s, k = c.plain
     x, y = fusion_teacher_pair(step)
     ref = naive_nce(s[x], s[y], (k[x] & k[y]).tolist())
-    assert float(parts["loss_align"]) == pytest.approx(ref, rel=1e-5)
-
-
-def tuple_case(cfg: ObjectiveConfig, step: int, seed: int):
-    """An L_T-only module's loss on a toy batch, with the singles of its plain, augmented and
-    hard-negative inputs, and which modalities each row has (and whether it is a full tuple)."""
-    b = make_batch(rows(), np.random.default_rng(seed), step)
-    mod = module(cfg, weights=(0.0, 0.0, 1.0))
-    _, parts = mod(b, step)
-    plain, aug, hard = (embed(mod, x, b.masks) for x in (b.inputs, b.aug_inputs, b.hardneg_inputs))
-    have = [[m for m in MODALITIES if b.masks[m][i]] for i in range(len(b))]
-    return b, mod, parts, plain, aug, hard, have, [len(h) == 3 for h in have]
+    assert float(c.parts["loss_align"]) == pytest.approx(ref, rel=1e-5)
 
 
 @pytest.mark.parametrize("step", [0, 1, 2])
 def test_pair_views_of_tuple_infonce_match_naive(step):
-    b, mod, parts, (s, k), (sa, ka), (sh, _), have, full = tuple_case(
-        ObjectiveConfig(tuple_views="full+pairs"), step, seed=step
-    )
-    heads = mod.heads
+    c = case(ObjectiveConfig(tuple_views="full+pairs"), (0.0, 0.0, 1.0), step)
+    b, heads, have, full = c.batch, c.mod.heads, c.have, c.full
+    (s, _), (sa, _), (sh, _) = c.plain, c.aug, c.hard
     n = len(b)
     views = [
         naive_nce(
@@ -123,56 +143,48 @@ def test_pair_views_of_tuple_infonce_match_naive(step):
                 hard_ok,
             )
         )
-    assert float(parts["loss_tuple"]) == pytest.approx(float(np.mean(views)), rel=1e-5)
+    assert float(c.parts["loss_tuple"]) == pytest.approx(float(np.mean(views)), rel=1e-5)
     # the pair views differ from the full view: the test would catch a pair view that fused all three
     assert len({round(v, 6) for v in views}) == 4
 
 
 @pytest.mark.parametrize("step", [0, 1, 2])
-def test_complement_anchor_of_distillation_matches_naive(step):
-    b = make_batch(rows(), np.random.default_rng(step), step)
-    mod = module(ObjectiveConfig(distill_anchor="complement"), weights=(0.0, 1.0, 0.0))
-    _, parts = mod(b, step)
-    s, k = embed(mod, b.inputs, b.masks)
-    n = len(b)
-    have = [[m for m in MODALITIES if b.masks[m][i]] for i in range(n)]
+@pytest.mark.parametrize("anchor", ["tuple", "complement"])
+@pytest.mark.parametrize("grad", [False, True])
+def test_distillation_matches_naive_and_reaches_the_fusion_only_with_gradient(step, anchor, grad):
+    """L_D by a loop over rows for both anchors; the fusion gets gradient through it only with
+    `distill_grad=True` (else the anchor is detached: the method's stop-gradient)."""
+    c = case(ObjectiveConfig(distill_anchor=anchor, distill_grad=grad), (0.0, 1.0, 0.0), step)
+    (s, k), have, n = c.plain, c.have, len(c.batch)
     x, y = fusion_teacher_pair(step)
-    both = (k[x] & k[y]).tolist()
     terms = []
     for m in (x, y):
-        rest = [o for o in MODALITIES if o != m]
-        anchor = [fuse_row(mod.heads, s, i, rest if len(have[i]) == 3 else have[i]) for i in range(n)]
-        terms.append(naive_nce(torch.stack(anchor), s[m], both))
-    assert float(parts["loss_distill"]) == pytest.approx(0.5 * sum(terms), rel=1e-5)
-    tuple_anchor = module(ObjectiveConfig(), weights=(0.0, 1.0, 0.0))(b, step)[1]["loss_distill"]
-    assert float(tuple_anchor) != pytest.approx(float(parts["loss_distill"]), rel=1e-3)
-
-
-def test_complement_anchor_gets_no_gradient():
-    b = make_batch(rows(), np.random.default_rng(0), 0)
-    mod = module(ObjectiveConfig(distill_anchor="complement"), weights=(0.0, 1.0, 0.0))
-    loss, _ = mod(b, 0)
-    loss.backward()
-    # the anchors are detached fusions, so nothing reaches the fusion through L_D
-    assert all(p.grad is None or not p.grad.any() for p in mod.heads.fusion.parameters())
-    assert any(p.grad is not None and p.grad.any() for p in mod.heads.heads["text"].parameters())
+        rest = [o for o in MODALITIES if o != m] if anchor == "complement" else list(MODALITIES)
+        keep = [rest if len(have[i]) == 3 else have[i] for i in range(n)]
+        a = torch.stack([fuse_row(c.mod.heads, s, i, keep[i]) for i in range(n)])
+        terms.append(naive_nce(a, s[m], (k[x] & k[y]).tolist()))
+    assert float(c.parts["loss_distill"]) == pytest.approx(0.5 * sum(terms), rel=1e-5)
+    if anchor == "complement":  # the anchors differ: the loop would catch one anchor for the other
+        tuple_anchor = case(ObjectiveConfig(distill_grad=grad), (0.0, 1.0, 0.0), step).parts["loss_distill"]
+        assert float(tuple_anchor) != pytest.approx(float(c.parts["loss_distill"]), rel=1e-3)
+    c.loss.backward()
+    assert any(p.grad is not None and p.grad.any() for p in c.mod.heads.fusion.parameters()) == grad
+    for m in (x, y):  # the students of the step's pair always learn
+        assert any(p.grad is not None and p.grad.any() for p in c.mod.heads.heads[m].parameters())
 
 
 @pytest.mark.parametrize("views", ["full", "full+pairs"])
 def test_constant_hard_negatives_equal_a_detached_reference(views):
     """hardneg_grad=False gives the gradient of the same loss with every hard negative detached."""
     step = 1
-    b = make_batch(rows(), np.random.default_rng(3), step)
     grads = {}
     for grad in (False, True):
-        mod = module(ObjectiveConfig(hardneg_grad=grad, tuple_views=views), weights=(0.0, 0.0, 1.0))
-        mod(b, step)[0].backward()
-        grads[grad] = [p.grad.clone() for p in mod.heads.parameters()]
+        c = case(ObjectiveConfig(hardneg_grad=grad, tuple_views=views), (0.0, 0.0, 1.0), step, seed=3)
+        c.loss.backward()
+        grads[grad] = [p.grad.clone() for p in c.mod.heads.parameters()]
     # reference: build the outputs by hand with gradient everywhere, then detach the hard negatives
-    mod = module(ObjectiveConfig(tuple_views=views), weights=(0.0, 0.0, 1.0))
-    s, k = embed(mod, b.inputs, b.masks)
-    sa, _ = embed(mod, b.aug_inputs, b.masks)
-    sh, _ = embed(mod, b.hardneg_inputs, b.masks)
+    c = case(ObjectiveConfig(tuple_views=views), (0.0, 0.0, 1.0), step, seed=3)
+    b, mod, (s, k), (sa, _), (sh, _) = c.batch, c.mod, c.plain, c.aug, c.hard
     out = {**s, "fused": mod.heads.fuse(s, k), "fused_aug": mod.heads.fuse(sa, k)}
     out["fused_hardneg"] = mod.heads.fuse(sh, k).detach()
     hn_mask = torch.as_tensor(b.hardneg_mask)
@@ -212,36 +224,13 @@ def test_objective_config_rejects_unknown_options():
         HeadsConfig(fusion_init="zero")
 
 
-@pytest.mark.parametrize("step", [0, 1, 2])
-def test_distillation_with_gradient_into_the_anchor_matches_naive(step):
-    """distill_grad=True: the same value as the loop, and the fusion now gets gradient through L_D."""
-    b = make_batch(rows(), np.random.default_rng(step), step)
-    for anchor in ("tuple", "complement"):
-        mod = module(ObjectiveConfig(distill_anchor=anchor, distill_grad=True), weights=(0.0, 1.0, 0.0))
-        loss, parts = mod(b, step)
-        s, k = embed(mod, b.inputs, b.masks)
-        n = len(b)
-        have = [[m for m in MODALITIES if b.masks[m][i]] for i in range(n)]
-        x, y = fusion_teacher_pair(step)
-        terms = []
-        for m in (x, y):
-            rest = [o for o in MODALITIES if o != m] if anchor == "complement" else list(MODALITIES)
-            keep = [rest if len(have[i]) == 3 else have[i] for i in range(n)]
-            a = torch.stack([fuse_row(mod.heads, s, i, keep[i]) for i in range(n)])
-            terms.append(naive_nce(a, s[m], (k[x] & k[y]).tolist()))
-        assert float(parts["loss_distill"]) == pytest.approx(0.5 * sum(terms), rel=1e-5)
-        loss.backward()
-        assert any(p.grad is not None and p.grad.any() for p in mod.heads.fusion.parameters())
-
-
 @pytest.mark.parametrize("views", ["full", "full+pairs"])
 def test_mean_target_of_tuple_infonce_matches_naive(views):
     """tuple_target="mean": the positive of every L_T view is the unit mean of the augmented singles."""
     step = 2
-    b, mod, parts, (s, _), (sa, _), (sh, _), have, full = tuple_case(
-        ObjectiveConfig(tuple_views=views, tuple_target="mean"), step, seed=5
-    )
-    heads = mod.heads
+    c = case(ObjectiveConfig(tuple_views=views, tuple_target="mean"), (0.0, 0.0, 1.0), step, seed=5)
+    b, heads, have, full = c.batch, c.mod.heads, c.have, c.full
+    (s, _), (sa, _), (sh, _) = c.plain, c.aug, c.hard
     n = len(b)
 
     def mean_row(i, keep):
@@ -262,9 +251,9 @@ def test_mean_target_of_tuple_infonce_matches_naive(views):
             keep = [pair if full[i] else have[i] for i in range(n)]
             hard_ok = [full[i] and b.hardneg_mask[i] and b.hardneg_kinds[i] in pair for i in range(n)]
             want.append(one(keep, full, hard_ok))
-    assert float(parts["loss_tuple"]) == pytest.approx(float(np.mean(want)), rel=1e-5)
-    fused_target = module(ObjectiveConfig(tuple_views=views), weights=(0.0, 0.0, 1.0))(b, step)[1]
-    assert float(fused_target["loss_tuple"]) != pytest.approx(float(parts["loss_tuple"]), rel=1e-3)
+    assert float(c.parts["loss_tuple"]) == pytest.approx(float(np.mean(want)), rel=1e-5)
+    fused_target = case(ObjectiveConfig(tuple_views=views), (0.0, 0.0, 1.0), step, seed=5).parts
+    assert float(fused_target["loss_tuple"]) != pytest.approx(float(c.parts["loss_tuple"]), rel=1e-3)
 
 
 @pytest.mark.parametrize("train_mode", [False, True])

@@ -51,9 +51,6 @@ class Problem:
     path: str
     detail: str
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass
 class DoctorReport:
@@ -69,7 +66,7 @@ class DoctorReport:
             "files": self.files,
             "clips": self.clips,
             "healthy": not self.problems,
-            "problems": [p.to_dict() for p in self.problems],
+            "problems": [asdict(p) for p in self.problems],
             "fixed": self.fixed,
         }
 

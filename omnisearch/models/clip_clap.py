@@ -150,7 +150,7 @@ class ClipClap(HeadsHost, Encoder):
             ) from exc
         self.dim = self.clip_dim + self.clap_dim
         self.fusion: Callable[[Mapping[str, np.ndarray]], np.ndarray] = weighted_mean_fusion
-        self._clip = self._clap = None
+        self._towers: dict[str, tuple[Any, Any, Any]] = {}  # "clip" / "clap": loaded on first use
         self._device = self._dtype = None
         self.adapters = adapter_folders(path)  # {"clip": folder, "clap": folder} a LoRA run wrote
         if self.adapters:
@@ -184,31 +184,28 @@ class ClipClap(HeadsHost, Encoder):
     @property
     def clip(self) -> tuple[Any, Any, Any]:
         """(CLIPModel, tokenizer, PIL image processor), loaded on first use."""
-        if self._clip is None:
-            from transformers import AutoTokenizer, CLIPModel
-            from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
-
-            self._setup()
-            kw = hub_kwargs()
-            model = self._load_tower(CLIPModel, self.clip_path, "clip")
-            tok = AutoTokenizer.from_pretrained(self.clip_path, **kw)
-            proc = CLIPImageProcessorPil.from_pretrained(self.clip_path, **kw)
-            self._clip = (model, tok, proc)
-        return self._clip
+        return self._tower("clip")
 
     @property
     def clap(self) -> tuple[Any, Any, Any]:
         """(ClapModel, tokenizer, ClapFeatureExtractor), loaded on first use."""
-        if self._clap is None:
-            from transformers import AutoTokenizer, ClapFeatureExtractor, ClapModel
+        return self._tower("clap")
 
+    def _tower(self, key: str) -> tuple[Any, Any, Any]:
+        """(model, tokenizer, processor) of tower `key` ("clip" | "clap") from its folder, loaded once."""
+        if key not in self._towers:
+            from transformers import AutoTokenizer, ClapFeatureExtractor, ClapModel, CLIPModel
+            from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+
+            model_cls, proc_cls, folder = {
+                "clip": (CLIPModel, CLIPImageProcessorPil, self.clip_path),
+                "clap": (ClapModel, ClapFeatureExtractor, self.clap_path),
+            }[key]
             self._setup()
-            kw = hub_kwargs()
-            model = self._load_tower(ClapModel, self.clap_path, "clap")
-            tok = AutoTokenizer.from_pretrained(self.clap_path, **kw)
-            fe = ClapFeatureExtractor.from_pretrained(self.clap_path, **kw)
-            self._clap = (model, tok, fe)
-        return self._clap
+            model = self._load_tower(model_cls, folder, key)
+            tok = AutoTokenizer.from_pretrained(folder, **hub_kwargs())
+            self._towers[key] = (model, tok, proc_cls.from_pretrained(folder, **hub_kwargs()))
+        return self._towers[key]
 
     def _load_tower(self, cls: Any, folder: str, key: str) -> Any:
         """`cls.from_pretrained(folder)` on the device in eval mode; with a LoRA adapter for `key` in
