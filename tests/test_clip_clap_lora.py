@@ -13,8 +13,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-from resume_runs import assert_resumed_equal, full_killed_resumed  # noqa: E402
-from test_lora import TRI, mixed_rows, synth_row  # noqa: E402
+from lora_cases import assert_short_runs_equal, fit_one_batch, short_runs, synth_row  # noqa: E402
 
 from omnisearch.models.feature_layout import ClipClapLayout, head_inputs  # noqa: E402
 from omnisearch.models.registry import load_encoder  # noqa: E402
@@ -104,16 +103,7 @@ def test_only_lora_and_heads_train_and_the_loss_falls(folder):
     assert not module.clip.training and not module.clap.training  # the towers stay in eval mode
     params = {n: p.detach().clone() for n, p in module.named_parameters()}
     buffers = {n: b.detach().clone() for n, b in module.named_buffers()}
-    batch = task.make_batch(mixed_rows(), np.random.default_rng(0), step=0)
-    opt = torch.optim.AdamW([p for p in module.parameters() if p.requires_grad], lr=3e-3)
-    losses = []
-    for _ in range(5):
-        loss, parts = module(batch, 0)
-        assert torch.isfinite(loss) and {"loss_align", "loss_distill", "loss_tuple"} <= set(parts)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+    losses = fit_one_batch(task, steps=5)
     assert losses[-1] < losses[0]
     for n, p in module.named_parameters():
         changed = not torch.equal(p.detach(), params[n])
@@ -137,24 +127,14 @@ def test_modality_dropout_in_the_augmented_view(folder):
 # ---- resume and the model folder -----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def runs(folder, tmp_path_factory):
-    root = tmp_path_factory.mktemp("cc-lora-runs")
-    cfg = ClipClapLoraConfig(epochs=2, batch_size=4, lr=2e-3, cpu=True, log_every=1, warmup_steps=1)
-    val = [synth_row(i + 20, TRI if i % 3 else ("text", "video")) for i in range(4)]
-
-    def run(out, **kw):  # the uninterrupted run validates too; killed at step 3, inside epoch 1
-        val_rows = val if out.name == "full" else None
-        return train_clip_clap_lora(mixed_rows(), out, cfg, folder, val=val_rows, **kw)
-
-    full, resumed = full_killed_resumed(run, root, kill_step=3, one_thread=True)
-    return root, full, resumed
+    return short_runs(
+        train_clip_clap_lora, ClipClapLoraConfig, folder, tmp_path_factory.mktemp("cc-lora-runs")
+    )
 
 
 def test_resumed_run_matches_uninterrupted(runs):
-    root, full, resumed = runs
-    assert full.epochs == 2
     adapters = tuple(f"{tower}_lora/adapter_model.safetensors" for tower in ("clip", "clap"))
-    files = (*adapters, "heads.safetensors")
-    assert_resumed_equal(root, full, resumed, files, steps=4)
+    assert_short_runs_equal(runs, (*adapters, "heads.safetensors"))
 
 
 def test_model_folder_loads_with_merged_adapters_and_heads(runs, folder):

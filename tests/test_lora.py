@@ -12,34 +12,12 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-from resume_runs import assert_resumed_equal, full_killed_resumed  # noqa: E402
+from lora_cases import RATE, assert_short_runs_equal, fit_one_batch, mixed_rows, short_runs, synth_row  # noqa: E402
 
 from omnisearch.models.registry import load_encoder  # noqa: E402
 from omnisearch.train.lora import LoraTask, LoraTrainConfig, train_lora  # noqa: E402
-from omnisearch.train.media import MediaRow, make_media_batch, media_rows  # noqa: E402
+from omnisearch.train.media import make_media_batch, media_rows  # noqa: E402
 from omnisearch.types import EncoderInput, Modality  # noqa: E402
-
-TRI = ("text", "video", "audio")
-RATE = 16000
-
-
-def synth_row(i: int, mods: tuple[str, ...] = TRI, seconds: float = 1.5) -> MediaRow:
-    """Frames: noise with a per-row colour; audio: a per-row tone plus noise; two captions."""
-    g = np.random.default_rng(i)
-    frames = audio = None
-    if "video" in mods:
-        frames = np.clip(g.normal(40 * (i % 6), 30, (6, 40, 56, 3)), 0, 255).astype(np.uint8)
-    if "audio" in mods:
-        t = np.arange(int(seconds * RATE)) / RATE
-        audio = (0.4 * np.sin(2 * np.pi * (150 + 90 * i) * t) + 0.05 * g.normal(size=t.size)).astype(
-            np.float32
-        )
-    caps = [f"clip {i} a dog barks", f"the {i}th sound of a busy street"] if "text" in mods else []
-    return MediaRow.from_arrays(f"r{i}", caps, frames, audio)
-
-
-def mixed_rows(n: int = 8) -> list[MediaRow]:
-    return [synth_row(i, ("text", "audio") if i % 4 == 0 else TRI) for i in range(n)]
 
 
 @pytest.fixture(scope="module")
@@ -101,17 +79,8 @@ def test_only_lora_and_head_train_and_the_loss_falls(base, train_head, checkpoin
     assert all("language_model.layers" in n for n in lora) and len(lora) == 2 * 4 * layers
     assert any(getattr(m, "gradient_checkpointing", False) for m in module.modules()) == checkpointing
     before = {n: p.detach().clone() for n, p in module.named_parameters()}
-    batch = task.make_batch(mixed_rows(), np.random.default_rng(0), step=0)
-    opt = torch.optim.AdamW([p for p in module.parameters() if p.requires_grad], lr=3e-3)
     module.train()
-    losses = []
-    for _ in range(6):
-        loss, parts = module(batch, 0)
-        assert torch.isfinite(loss) and {"loss_align", "loss_distill", "loss_tuple"} <= set(parts)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+    losses = fit_one_batch(task, steps=6)
     assert losses[-1] < losses[0]
     for n, p in module.named_parameters():
         changed = not torch.equal(p.detach(), before[n])
@@ -141,21 +110,11 @@ def test_an_adapter_folder_is_continued_unmerged(tmp_path):
 # ---- resume and the model folder -----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def runs(base, tmp_path_factory):
-    root = tmp_path_factory.mktemp("lora-runs")
-    cfg = LoraTrainConfig(epochs=2, batch_size=4, lr=2e-3, cpu=True, log_every=1, warmup_steps=1)
-    val = [synth_row(i + 20, TRI if i % 3 else ("text", "video")) for i in range(4)]
-
-    def run(out, **kw):  # the uninterrupted run validates too; killed at step 3, inside epoch 1
-        return train_lora(mixed_rows(), out, cfg, base, val=val if out.name == "full" else None, **kw)
-
-    full, resumed = full_killed_resumed(run, root, kill_step=3, one_thread=True)
-    return root, full, resumed
+    return short_runs(train_lora, LoraTrainConfig, base, tmp_path_factory.mktemp("lora-runs"))
 
 
 def test_resumed_run_matches_uninterrupted(runs):
-    root, full, resumed = runs
-    assert full.epochs == 2
-    assert_resumed_equal(root, full, resumed, ("adapter_model.safetensors", "head.safetensors"), steps=4)
+    assert_short_runs_equal(runs, ("adapter_model.safetensors", "head.safetensors"))
 
 
 def test_model_folder_loads_and_gives_the_trained_vectors(runs, base):
