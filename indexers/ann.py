@@ -15,7 +15,7 @@ fragments in (LanceDB's optimize: compaction + incremental index update) once en
 `optimize(tbl, keep)` does all of it on demand and also prunes versions older than `keep`. The store
 then (re)writes each indexed column's in-process IVF (lance_ivf.py), which answers its unfiltered
 queries: at 1M rows LanceDB's per-query cost (planning, schema and version checks, 100 random
-vector reads) exceeded a numpy scan of 24 partitions.
+vector reads) exceeded a numpy scan of 16 partitions.
 
 Example:
     >>> index_config("IVF_PQ", 100_000, dim=384).__class__.__name__

@@ -27,8 +27,15 @@ import numpy as np
 
 from omnisearch.indexers import ann, lance_ivf, snapshot
 from omnisearch.indexers.base import Filter, StoreHit
-from omnisearch.indexers.ivf import search_layout
-from omnisearch.indexers.rows import META_FIELDS, WORD_FIELDS, match_counts, postings, words_matched
+from omnisearch.indexers.ivf import search_layout, top_k
+from omnisearch.indexers.rows import (
+    META_FIELDS,
+    WORD_FIELDS,
+    match_counts,
+    postings,
+    vector_matrix,
+    words_matched,
+)
 from omnisearch.types import Modality
 
 
@@ -74,11 +81,6 @@ def _by_rowid(t) -> tuple[np.ndarray, Any]:
     ids = t["_rowid"].to_numpy()
     order = np.argsort(ids, kind="stable")
     return ids[order], t.drop_columns(["_rowid"]).take(order).combine_chunks()
-
-
-def _to_matrix(column, dim: int) -> np.ndarray:
-    flat = column.combine_chunks().flatten().to_numpy(zero_copy_only=False)
-    return np.ascontiguousarray(flat.reshape(-1, dim), dtype=np.float32)
 
 
 class LanceSearch:
@@ -131,7 +133,7 @@ class LanceSearch:
                 .to_arrow()
             )
             meta = t.drop_columns([f"vec_{m}"]).combine_chunks()
-            hit = _Exact(version, _to_matrix(t[f"vec_{m}"], self._dim()), meta)
+            hit = _Exact(version, vector_matrix(t[f"vec_{m}"], self._dim()), meta)
             self._exact[m] = hit
         return hit
 
@@ -159,9 +161,7 @@ class LanceSearch:
         if n == 0:
             return []
         sims = col.matrix @ q
-        k = min(k, n)
-        top = np.argpartition(-sims, k - 1)[:k] if k < n else np.arange(n)
-        top = top[np.argsort(-sims[top], kind="stable")]
+        top = top_k(sims, k)
         rows = col.meta.take(top).to_pylist()
         return [
             StoreHit(row=r, score=float(sims[i]), vector=col.matrix[i])
@@ -194,7 +194,7 @@ class LanceSearch:
             if refine:
                 query = query.refine_factor(refine)
         t = query.to_arrow()
-        vecs = _to_matrix(t[f"vec_{m}"], self._dim())
+        vecs = vector_matrix(t[f"vec_{m}"], self._dim())
         if from_memory:
             rows = self._indexed_rows(t["_rowid"].to_numpy())
             if rows is None:  # a row deleted since the query read it: read the fields with the query
@@ -230,11 +230,12 @@ class LanceSearch:
         cosines over the `nprobes` nearest partitions plus the rows written since it was built. None
         when the column has no current layout (the caller then asks LanceDB's index)."""
         live = self._ivf.live(
-            self._tbl, m, facts["key"], dim=self._dim(), max_new=self.policy.refresh_rows, rows=facts[m]
-        )
+            self._tbl, m, facts["key"], dim=self._dim(), max_new=self.policy.refresh_rows, rows=facts[m],
+            table_id=self.table_id(),
+        )  # fmt: skip
         if live is None:
             return None
-        pos, sims = search_layout(live.layout, q, k, self.policy.nprobes, live.dead)
+        pos, sims = search_layout(live.layout, q, k, self.policy.nprobes, live.dead, live.sizes)
         ids, vecs = live.layout.rowids[pos], np.asarray(live.layout.vectors[pos])
         if len(live.new_ids):
             ids = np.concatenate([ids, live.new_ids])
@@ -266,7 +267,7 @@ class LanceSearch:
         if where:
             query = query.where(where, prefilter=True)
         t = query.to_arrow()
-        vecs = _to_matrix(t[f"vec_{m}"], self._dim())
+        vecs = vector_matrix(t[f"vec_{m}"], self._dim())
         has = t[f"has_{m}"].to_pylist()
         scores = t["_score"].to_numpy()
         rows = t.drop_columns([f"vec_{m}", f"has_{m}", "_score"]).to_pylist()
@@ -329,13 +330,21 @@ class LanceSearch:
                 continue
             live = self._ivf.live(
                 self._tbl, name, ("maintain", facts["key"]), dim=self._dim(),
-                max_new=self.policy.refresh_rows, rows=facts[name],
+                max_new=self.policy.refresh_rows, rows=facts[name], table_id=self.table_id(), warm=False,
             )  # fmt: skip
             behind = live is None or live.dead is not None or len(live.new_ids) > 0
             if retrain or live is None or (fold and behind):
                 nlist = self.policy.num_partitions
                 done.append(
-                    lance_ivf.rebuild(self.db_dir, self._tbl, name, self._dim(), nlist=nlist, retrain=retrain)
+                    lance_ivf.rebuild(
+                        self.db_dir,
+                        self._tbl,
+                        name,
+                        self._dim(),
+                        table_id=self.table_id(),
+                        nlist=nlist,
+                        retrain=retrain,
+                    )  # fmt: skip
                 )
         return done
 

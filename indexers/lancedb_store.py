@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -42,6 +43,7 @@ from omnisearch.types import ClipRecord, Modality
 
 TABLE = "clips"
 ENCODER_KEY = b"omnisearch.encoder"
+TABLE_ID_KEY = b"omnisearch.table_id"  # random, written at creation: tells a remade table from the old
 _FLOAT_FIELDS = ("start", "end", "keyframe", "added_at")
 _CHUNK = 500  # values per SQL IN (...) list
 
@@ -123,6 +125,12 @@ class LanceStore(LanceSearch, VectorStore):
         raw = (self._schema().metadata or {}).get(ENCODER_KEY)
         return EncoderRecord.from_dict(json.loads(raw)) if raw else None
 
+    def table_id(self) -> str:
+        """The random id written into the table's schema at creation ("" for tables made before it)."""
+        if self._tbl is None:
+            return ""
+        return (self._schema().metadata or {}).get(TABLE_ID_KEY, b"").decode()
+
     def spec(self) -> IndexSpec | None:
         return read_spec(self.db_dir)
 
@@ -138,7 +146,10 @@ class LanceStore(LanceSearch, VectorStore):
             [pa.field(f, pa.float64() if f in _FLOAT_FIELDS else pa.string()) for f in META_FIELDS]
             + [pa.field(f"vec_{m.value}", pa.list_(pa.float32(), record.dim)) for m in Modality]
             + [pa.field(f"has_{m.value}", pa.bool_()) for m in Modality],
-            metadata={ENCODER_KEY: json.dumps(record.to_dict()).encode()},
+            metadata={
+                ENCODER_KEY: json.dumps(record.to_dict()).encode(),
+                TABLE_ID_KEY: uuid.uuid4().hex.encode(),
+            },
         )
         # exist_ok: a writer that does not hold the lock may have created it meanwhile
         self._tbl = self._db.create_table(TABLE, schema=schema, exist_ok=True)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 from omnisearch.indexers.base import StoreHit
 from omnisearch.types import ClipRecord
 
@@ -95,3 +97,9 @@ def files_of(paths: list[str], hashes: list[str]) -> dict[str, str]:
     for p, h in zip(paths, hashes, strict=True):
         out[p] = h if out.get(p, h) == h else ""
     return out
+
+
+def vector_matrix(column, dim: int) -> np.ndarray:
+    """A pyarrow column of fixed-size float lists -> a contiguous float32 (n, dim) matrix."""
+    flat = column.combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    return np.ascontiguousarray(np.asarray(flat, dtype=np.float32).reshape(-1, dim))

@@ -18,6 +18,7 @@ from datetime import timedelta
 import numpy as np
 
 from omnisearch.indexers.base import Filter, StoreHit, VectorStore
+from omnisearch.indexers.ivf import top_k
 from omnisearch.indexers.rows import match_counts
 from omnisearch.indexers.snapshot import Snapshot
 from omnisearch.indexers.spec_file import read_spec
@@ -103,9 +104,7 @@ class SnapshotStore(VectorStore):
             k = min(k, int(keep.sum()))
             if k == 0:
                 return []
-        k = min(k, len(idx))
-        top = np.argpartition(-sims, k - 1)[:k] if k < len(idx) else np.arange(len(idx))
-        top = top[np.argsort(-sims[top], kind="stable")]
+        top = top_k(sims, k)
         return [
             StoreHit(row=dict(self.snap.rows[idx[j]]), score=float(sims[j]), vector=np.asarray(mat[j]))
             for j in top

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from omnisearch.indexers.ivf import (
     assign,
@@ -59,8 +60,13 @@ def test_layout_groups_rows_by_their_nearest_centroid() -> None:
         assert np.array_equal(lay.vectors[a:b], x[part == p])
 
 
+def live_sizes(lay, dead: np.ndarray) -> np.ndarray:
+    return np.array([int((~dead[lay.offsets[p] : lay.offsets[p + 1]]).sum()) for p in range(lay.nlist)])
+
+
 def naive_search(lay, q, k, nprobes, dead=None):
-    """Brute force over the rows of the nprobes best partitions (ties: lower partition, lower row)."""
+    """Brute force over the rows of the nprobes best partitions, and more until they hold k live rows
+    (ties: lower partition, lower row)."""
     scores = [float(c @ q) for c in lay.centroids]
     parts = sorted(range(lay.nlist), key=lambda p: (-scores[p], p))
     chosen, held = [], 0
@@ -68,7 +74,7 @@ def naive_search(lay, q, k, nprobes, dead=None):
         if len(chosen) >= nprobes and held >= k:
             break
         chosen.append(p)
-        held += int(lay.offsets[p + 1] - lay.offsets[p])
+        held += sum(1 for i in range(lay.offsets[p], lay.offsets[p + 1]) if dead is None or not dead[i])
     cand = [
         (float(lay.vectors[i] @ q), i)
         for p in chosen
@@ -87,7 +93,8 @@ def test_search_equals_the_naive_scan_of_the_probed_partitions() -> None:
     for nprobes in (1, 3, 20):
         for d in (None, dead):
             q = unit(rng.standard_normal(16))
-            pos, sims = search_layout(lay, q, 10, nprobes, d)
+            sizes = None if d is None else live_sizes(lay, d)
+            pos, sims = search_layout(lay, q, 10, nprobes, d, sizes)
             want_pos, want_sims = naive_search(lay, q, 10, nprobes, d)
             assert set(pos.tolist()) == set(want_pos) and np.allclose(sims, want_sims, atol=1e-6)
             assert list(sims) == sorted(sims, reverse=True)
@@ -103,6 +110,15 @@ def test_all_partitions_is_exact_search_and_k_widens_the_probe() -> None:
     pos, _ = search_layout(lay, q, 250, nprobes=1)  # one partition holds fewer than 250 rows
     assert len(pos) == 250 and len(set(pos.tolist())) == 250
     assert len(search_layout(lay, q, 0, 3)[0]) == 0
+    # dead rows do not count toward k: the probe widens past a partition whose rows are mostly gone
+    dead = np.zeros(300, bool)
+    first = int(np.argmax(lay.centroids @ q))
+    a, b = lay.offsets[first], lay.offsets[first + 1]
+    dead[a + 1 : b] = True
+    pos, _ = search_layout(lay, q, 5, nprobes=1, dead=dead, sizes=live_sizes(lay, dead))
+    assert len(pos) == 5 and not dead[pos].any()
+    with pytest.raises(ValueError):
+        train_centroids(np.zeros((0, 16), np.float32), 4)
 
 
 def test_save_and_load_round_trip_memory_mapped(tmp_path: Path) -> None:
