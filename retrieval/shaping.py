@@ -4,8 +4,9 @@ well), grouping by file.
 A hit is its best-scoring window. A neighbouring window of the same file joins it only when it
 overlaps that best window and its cosine is within `margin` of the best one, and at most
 `max_windows` windows make one moment; any other window whose time lies in a moment already kept is
-dropped (it is a weaker view of the same moment). So a talk whose every window matches gives moments
-of one to three windows, never the whole file.
+dropped (it is a weaker view of the same moment), and so is a neighbour that would grow a moment
+into another one: the moments of a file never overlap. So a talk whose every window matches gives
+moments of one to three windows, never the whole file.
 
 Hits are ordered by `Hit.order_score` (the RRF value or boosted score when set, else the cosine),
 best first, ties broken by clip id (then path and start), so the same candidates give the same order
@@ -77,6 +78,10 @@ def merge_moments(hits: Sequence[Hit], cfg: MomentConfig | None = None) -> list[
             windows[home] < cfg.max_windows
             and _overlap(best.start, best.end, h.start, h.end)
             and h.score >= best.score - cfg.margin
+            and not any(  # never grow into another moment: the moments of a file stay disjoint
+                i != home and k.path == h.path and _overlap(*_span(k), h.start, h.end)
+                for i, k in enumerate(kept)
+            )
         )
         if joins:
             s0, s1 = _span(best)

@@ -57,6 +57,15 @@ def test_a_talk_whose_every_window_matches_gives_moments_not_the_file() -> None:
     assert all(h.span_end - h.span_start <= 20 for h in merge_moments(hits, cfg))  # neighbours overlap it
 
 
+def test_a_neighbour_never_grows_a_moment_into_the_next_one() -> None:
+    """The talk's case: the window after the best one ranks second, then the one between them would
+    join the first moment and overlap the second: it is dropped instead."""
+    first, second = hit("t.mp4", 575, 585, 0.412), hit("t.mp4", 585, 595, 0.409)
+    between = hit("t.mp4", 580, 590, 0.405)
+    out = merge_moments([first, second, between])
+    assert [(h.start, h.span_start, h.span_end) for h in out] == [(575, 575, 585), (585, 585, 595)]
+
+
 @pytest.mark.parametrize("seed", range(30))
 def test_moment_invariants(seed: int) -> None:
     rng = random.Random(seed)
@@ -77,8 +86,10 @@ def test_moment_invariants(seed: int) -> None:
             if h.path == m.path and h.start < m.end and h.end > m.start and h.score >= m.score - cfg.margin
         ]  # fmt: skip
         assert m.span_start >= min(h.start for h in joined) and m.span_end <= max(h.end for h in joined)
-        for later in out[i + 1 :]:  # a later moment's window never overlaps an earlier best window
-            assert not (later.path == m.path and later.start < m.end and later.end > m.start)
+        for later in out[i + 1 :]:  # the moments of a file never overlap
+            assert not (
+                later.path == m.path and later.span_start < m.span_end and later.span_end > m.span_start
+            )
     for h in hits:  # every window is a moment, or lies in (overlaps) one kept before it
         assert any(m.path == h.path and m.span_start < h.end and m.span_end > h.start for m in out)
     assert [h.clip_id for h in out] == [h.clip_id for h in merge_moments(list(reversed(hits)), cfg)]
