@@ -13,8 +13,9 @@ the choice, never used to make it):
 2. scores VAL in the blend with omni-lite's blocks for each alpha of ALPHAS (alpha = 0: heads only);
    the alpha with the highest mean of t2a and a2t R@1 on VAL wins (ties: the larger alpha, i.e. more of
    omni-lite kept);
-3. scores omni-lite, omni-lite-tuned and the chosen blend on TEST (t2a / a2t R@1/5/10, zero-shot
-   accuracy) into HEADS/comparison.json;
+   the chosen blend is compared on VAL with the shipped `omni-lite-sound` (better: a higher mean);
+3. scores omni-lite, omni-lite-tuned, the shipped omni-lite-sound and the chosen blend on TEST (t2a /
+   a2t R@1/5/10, zero-shot accuracy) into HEADS/comparison.json;
 4. with --ship writes the heads (float16) with the chosen alpha as
    omnisearch/models/weights/omni-lite-sound.{json,safetensors} (the registry entry `omni-lite-sound`).
 
@@ -92,16 +93,21 @@ def main() -> int:
     alpha = max(ALPHAS, key=lambda a: (val_score(by_alpha[a]), a))
     for a, r in by_alpha.items():
         print(f"VAL alpha {a}: {r}" + ("  <- chosen" if a == alpha else ""))
+    shipped_val = recall(feats["val"], load_encoder(STEM))
+    better = val_score(by_alpha[alpha]) > val_score(shipped_val)
+    print(f"VAL shipped {STEM}: {shipped_val}; the new heads are {'better' if better else 'not better'}")
     seen = {c for f in feats["train"] for c in f.item.texts}
     test = {
         "omni-lite": test_row(feats["test"], enc, seen),
         "omni-lite-tuned": test_row(feats["test"], load_encoder("omni-lite-tuned"), seen),
+        f"{STEM} (shipped)": test_row(feats["test"], load_encoder(STEM), seen),
         f"heads, alpha {alpha}": test_row(feats["test"], blended(heads, alpha), seen),
         "chance": chance(feats["test"]),
     }
     train_info = {k: cfg["train"][k] for k in ("epochs", "steps", "seed", "lr", "batch_size", "temperature",
                                               "weights") if k in cfg.get("train", {})}  # fmt: skip
-    choice = {"alpha": alpha, "val_by_alpha": {str(a): r for a, r in by_alpha.items()}, "train": train_info}
+    choice = {"alpha": alpha, "val_by_alpha": {str(a): r for a, r in by_alpha.items()}, "train": train_info,
+              "val_shipped": shipped_val, "better_than_shipped_on_val": better}  # fmt: skip
     report = {"choice": choice, "test": test}
     (args.heads / "comparison.json").write_text(json.dumps(report, indent=1) + "\n")
     for name, row in test.items():

@@ -190,3 +190,30 @@ def test_train_log_prints_a_missing_average_as_a_dash(capsys: pytest.CaptureFixt
 
     _print_log({"epoch": 1, "step": 36, "val": {"avg_single": 12.34, "avg_dual": None, "avg_all": 12.34}})
     assert "AVG-single 12.3  AVG-dual -  AVG-all 12.3" in capsys.readouterr().out
+
+
+ablation = importlib.import_module("sound_corpus.ablation")
+
+
+def test_ablation_default_preset_is_the_heads_trainers_default_objective() -> None:
+    from omnisearch.train.fidelity import BASE, config
+    from omnisearch.train.trainer import TrainConfig
+
+    cfg, default = config("mean+target", BASE), TrainConfig()
+    assert cfg.objective == default.objective
+    assert cfg.heads == default.heads
+
+
+def _runs(t2a: list[float]) -> list[dict]:
+    return [{"seed": s, "r1": {"t2a": v, "a2t": v / 2}, "avg_single": v * 0.75, "seconds": 1.0}
+            for s, v in enumerate(t2a)]  # fmt: skip
+
+
+def test_ablation_summary_pairs_every_variant_with_l_a_by_seed() -> None:
+    runs = {"L_A": _runs([10.0, 20.0, 30.0]), "L_A+L_T": list(reversed(_runs([11.0, 22.0, 30.0])))}
+    text = ablation.summary({"mean+target/100": {"setup": {"train_items": 591}, "runs": runs}})
+    # t2a differences 1, 2, 0: mean 1.0, std 1.0, paired SE 1/sqrt(3) = 0.577; none below L_A
+    assert "| mean+target | 591 | L_A+L_T | +1.0 ± 0.6 (0/3) | +0.5 ± 0.3 (0/3) |" in text
+    assert "| mean+target | 591 | L_A | 20.0 ± 10.0 |" in text
+    with pytest.raises(ValueError, match="no seed in common"):
+        ablation.paired(runs["L_A"], [{"seed": 7, "r1": {"t2a": 1.0}}], "t2a")

@@ -2,15 +2,17 @@
 
 Usage:
     python examples/sound_corpus/ablation.py --corpus runs/sound --cache DIR --out runs/sound-ablation \\
-        [--seeds 0,1,2] [--steps 240] [--fractions 0.25,0.5,1.0] [--presets before] [--variants L_A,...]
+        [--seeds 0,1,2] [--steps 240] [--fractions 0.25,0.5,1.0] [--presets mean+target] [--variants L_A,...]
     python examples/sound_corpus/ablation.py --out runs/sound-ablation --merge DIR0,DIR1,DIR2 --fractions 1.0
 
-For each preset of `omnisearch.train.fidelity.PRESETS` (the objective options; "before" = today's
-default objective) and each fraction of the TRAIN split, `omnisearch.train.ablation.run_ablation` trains
-the four variants x seeds for the same number of steps on the cached features and scores the TEST split
-(disjoint: other source packages) in the heads-only space. The fractions are nested (25 % within 50 %
+For each preset of `omnisearch.train.fidelity.PRESETS` (the objective options; "mean+target" = the
+heads trainer's default objective, `TrainConfig()`'s; "before" = its old one) and each fraction of the
+TRAIN split, `omnisearch.train.ablation.run_ablation` trains the four variants x seeds for the same
+number of steps on the cached features and scores the TEST split (disjoint: other source packages) in
+the heads-only space. The fractions are nested (25 % within 50 %
 within 100 %), taken by a hash of each item's id. Writes OUT/<preset>/<pct>/ablation.{md,json} and
-OUT/summary.md: t2a, a2t and AVG-single R@1 per variant (mean ± std over seeds) and all three minus L_A.
+OUT/summary.md: t2a, a2t and AVG-single R@1 per variant (mean ± std over seeds) and each variant minus
+L_A, paired by seed (mean difference ± its paired standard error).
 
 The corpus has audio and text only, so only t2a and a2t exist: the dual directions that the paper's
 L_D and L_T target need three modalities and cannot be measured here (see docs/figures.md, issue 16).
@@ -49,13 +51,32 @@ def mean_std(v: list[float]) -> tuple[float, float]:
     return m, s
 
 
+def paired(base: list[dict[str, Any]], other: list[dict[str, Any]], key: str) -> tuple[float, float, int]:
+    """(mean of other - base, its paired standard error, seeds where other < base), runs matched by seed.
+
+    >>> a = [{"seed": 0, "r1": {"t2a": 10.0}}, {"seed": 1, "r1": {"t2a": 12.0}}]
+    >>> b = [{"seed": 1, "r1": {"t2a": 13.0}}, {"seed": 0, "r1": {"t2a": 13.0}}]
+    >>> paired(a, b, "t2a")
+    (2.0, 1.0, 0)
+    """
+    by_seed = {r["seed"]: r for r in base}
+    diffs = [
+        column([r], key)[0] - column([by_seed[r["seed"]]], key)[0] for r in other if r["seed"] in by_seed
+    ]
+    if not diffs:
+        raise ValueError(f"no seed in common for {key}")
+    m, s = mean_std(diffs)
+    return m, s / math.sqrt(len(diffs)), sum(d < 0 for d in diffs)
+
+
 def summary(reports: dict[str, dict[str, Any]]) -> str:
-    """Markdown: one row per (preset, fraction, variant), and the all-three minus L_A difference / SE."""
+    """Markdown: one row per (preset, fraction, variant), and each variant minus L_A, paired by seed
+    (difference / paired SE, seeds below L_A)."""
     head = "| preset | train items | variant | t2a R@1 | a2t R@1 | AVG-single | s/run |"
     lines = [head, "|---|---|---|---|---|---|---|"]
     diffs = [
-        "| preset | train items | all three - L_A: t2a | a2t | AVG-single (diff / SE) |",
-        "|---|---|---|---|---|",
+        "| preset | train items | variant - L_A | t2a (diff ± paired SE, seeds below) | a2t | AVG-single |",
+        "|---|---|---|---|---|---|",
     ]
     for key, rep in reports.items():
         preset, n = key.split("/")[0], rep["setup"]["train_items"]
@@ -63,13 +84,15 @@ def summary(reports: dict[str, dict[str, Any]]) -> str:
             cells = [f"{m:.1f} ± {s:.1f}" for m, s in (mean_std(column(runs, c)) for c in COLUMNS)]
             secs = sum(r["seconds"] for r in runs) / len(runs)
             lines.append(f"| {preset} | {n} | {variant} | " + " | ".join(cells) + f" | {secs:.0f} |")
-        a, full = rep["runs"]["L_A"], rep["runs"]["L_A+L_D+L_T"]
-        out = []
-        for c in COLUMNS:
-            (ma, sa), (mf, sf) = mean_std(column(a, c)), mean_std(column(full, c))
-            se = math.sqrt(sa**2 / len(a) + sf**2 / len(full))
-            out.append(f"{mf - ma:+.1f} ({(mf - ma) / se:+.1f})" if se > 0 else f"{mf - ma:+.1f}")
-        diffs.append(f"| {preset} | {n} | " + " | ".join(out) + " |")
+        base = rep["runs"].get("L_A")
+        for variant, runs in rep["runs"].items():
+            if base is None or variant == "L_A":
+                continue
+            cells = []
+            for c in COLUMNS:
+                d, se, below = paired(base, runs, c)
+                cells.append(f"{d:+.1f} ± {se:.1f} ({below}/{len(runs)})")
+            diffs.append(f"| {preset} | {n} | {variant} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n\n" + "\n".join(diffs) + "\n"
 
 
@@ -97,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--steps", type=int, default=240)
     ap.add_argument("--fractions", default="0.25,0.5,1.0")
-    ap.add_argument("--presets", default="before")
+    ap.add_argument("--presets", default="mean+target", help="mean+target: the heads trainer's default")
     ap.add_argument("--variants", default=",".join(VARIANTS), help="a subset of the four variants")
     ap.add_argument(
         "--merge",
