@@ -104,8 +104,9 @@ def main() -> int:
         f"heads, alpha {alpha}": test_row(feats["test"], blended(heads, alpha), seen),
         "chance": chance(feats["test"]),
     }
-    train_info = {k: cfg["train"][k] for k in ("epochs", "steps", "seed", "lr", "batch_size", "temperature",
-                                              "weights") if k in cfg.get("train", {})}  # fmt: skip
+    trained = cfg.train or {}  # the folder's omnisearch.json "train" record
+    keys = ("epochs", "steps", "seed", "lr", "batch_size", "temperature", "weights", "objective")
+    train_info = {k: trained[k] for k in keys if k in trained}
     choice = {"alpha": alpha, "val_by_alpha": {str(a): r for a, r in by_alpha.items()}, "train": train_info,
               "val_shipped": shipped_val, "better_than_shipped_on_val": better}  # fmt: skip
     report = {"choice": choice, "test": test}
