@@ -11,6 +11,7 @@ import random
 import pytest
 
 from omnisearch.retrieval.rerankers import rrf
+from omnisearch.retrieval.rerankers.rrf import shared_ranks
 from omnisearch.retrieval.shaping import MomentConfig, group_by_file, merge_moments, rank_key, shape
 from omnisearch.types import Hit
 
@@ -131,3 +132,21 @@ def test_rrf_reference_and_weights() -> None:
     assert rrf([]) == {}
     with pytest.raises(ValueError, match="weights"):
         rrf([["a"]], weights=[1.0, 2.0])
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_shared_ranks_equal_a_count_of_higher_scores(seed: int) -> None:
+    rng = random.Random(seed)
+    scores = [rng.choice([0.0, 0.5, 0.5, 0.9, 1.0]) for _ in range(rng.randint(0, 12))]
+    ids = [f"c{i}" for i in range(len(scores))]
+    assert shared_ranks(ids, scores) == [1 + sum(t > s for t in scores) for s in scores]
+    assert shared_ranks(ids, None) == list(range(1, len(ids) + 1))
+
+
+def test_a_list_of_tied_scores_adds_the_same_to_each_whatever_its_order() -> None:
+    """A text query against clips with no words scores them all 0: that list must not rank them."""
+    audio = (["s3", "s3b", "s6", "s5"], [1.0, 1.0, 0.9, 0.6])
+    words_a, words_b = ["s5", "s6", "s3b", "s3"], ["s3", "s3b", "s6", "s5"]
+    got = [rrf([audio[0], ws], scores=[audio[1], [0.0] * 4]) for ws in (words_a, words_b)]
+    assert got[0] == pytest.approx(got[1])
+    assert got[0]["s3"] == pytest.approx(got[0]["s3b"]) and got[0]["s3"] > got[0]["s6"] > got[0]["s5"]

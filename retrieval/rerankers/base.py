@@ -44,6 +44,13 @@ class Candidates:
     def empty(cls) -> Candidates:
         return cls(found={}, lists={}, weights={}, queries={})
 
+    def list_scores(self, name: str) -> list[float] | None:
+        """The scores that rank list `name`, in its order: each clip's cosine to the list's query
+        vector, or its full-text score in the words list (None when one is not known)."""
+        table = self.extra if name == WORDS else self.cosines
+        got = [table.get(cid, {}).get(name) for cid in self.lists[name]]
+        return None if any(s is None for s in got) else [float(s) for s in got]
+
     def compute_cosines(self) -> None:
         """Exact cosines of every candidate's target vector to every query vector (from the vectors
         the store returned); `score` and `order` start as the best of them. Clips without a target

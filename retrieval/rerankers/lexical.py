@@ -32,7 +32,7 @@ class LexicalBoost(Reranker):
             for cid in matched:
                 c.order[cid] += self.weight * overlap[cid]
         else:
-            extra = rrf([matched], weights=[self.weight * 4])
+            extra = rrf([matched], weights=[self.weight * 4], scores=[[overlap[cid] for cid in matched]])
             for cid in matched:
                 c.order[cid] += extra[cid]
         for cid in matched:
