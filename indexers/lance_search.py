@@ -241,7 +241,7 @@ class LanceSearch:
             ids = np.concatenate([ids, live.new_ids])
             sims = np.concatenate([sims, live.new_vecs @ q])
             vecs = np.concatenate([vecs, live.new_vecs])
-            order = np.argsort(-sims, kind="stable")[:k]
+            order = top_k(sims, k)
             ids, sims, vecs = ids[order], sims[order], vecs[order]
         rows = self._indexed_rows(ids)
         if rows is None:
