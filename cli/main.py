@@ -109,6 +109,10 @@ def index(
     if missing:
         fail(f"not found: {', '.join(missing)}")
     runner = _engine(engine, ray_address, device)  # before the store: a bad --engine fails fast
+    if runner is None and workers != 0:
+        from omnisearch.ingest.stages.reader import start_readers
+
+        start_readers()  # the decoders' imports run on another core while the store and model load
     settings = dict(
         window=window, overlap=overlap, mode=segment, min_len=min_len, max_len=max_len, frames=frames
     )

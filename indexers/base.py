@@ -96,6 +96,12 @@ class VectorStore(ABC):
     def replace_file(self, path: str, records: list[ClipRecord]) -> None:
         """Make `records` the only clips of `path` (a re-indexed file), atomically where the store can."""
 
+    def replace_files(self, files: dict[str, list[ClipRecord]]) -> None:
+        """`replace_file` for several files; a store that can commits them together (each file whole or
+        not at all either way). The ingest writer hands it every file that is ready."""
+        for path, records in files.items():
+            self.replace_file(path, records)
+
     @abstractmethod
     def delete_paths(self, paths: list[str]) -> int:
         """Delete every clip of these source paths; return how many rows went."""

@@ -166,10 +166,18 @@ class LanceStore(LanceSearch, VectorStore):
     def replace_file(self, path: str, records: list[ClipRecord]) -> None:
         """One commit: upsert `records` and delete the other rows of `path` (merge_insert with
         when_not_matched_by_source_delete on that path), so readers see the old rows or the new ones."""
-        if not records:
-            self.delete_paths([path])
-            return
-        self._merge(records, delete_where=f"`path` = {sql_str(path)}")
+        self.replace_files({path: records})
+
+    def replace_files(self, files: dict[str, list[ClipRecord]]) -> None:
+        """`replace_file` of every file in one commit (up to `_CHUNK` files a commit)."""
+        paths = sorted(files)
+        for i in range(0, len(paths), _CHUNK):
+            part = paths[i : i + _CHUNK]
+            records = [r for p in part for r in files[p]]
+            if not records:
+                self.delete_paths(part)
+                continue
+            self._merge(records, delete_where=f"`path` IN ({', '.join(sql_str(p) for p in part)})")
 
     def _merge(self, records: list[ClipRecord], delete_where: str | None = None) -> None:
         """merge_insert by clip_id; with `delete_where`, unmatched target rows matching it go in the same

@@ -210,6 +210,10 @@ class Index:
         missing = [p for p in roots if not os.path.exists(p)]
         if missing:
             raise FileNotFoundError(f"not found: {', '.join(missing)}")
+        if engine is None and workers != 0:
+            from omnisearch.ingest.stages.reader import start_readers
+
+            start_readers()  # the decoders' imports run beside the store's and the model's
         forced = frozenset(f.path for f in find_media(roots)[0]) if force else frozenset()
         writer = self._writer()
         try:

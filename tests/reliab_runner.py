@@ -57,13 +57,14 @@ def open_test_store(kind: str, db: str, signal: bool):
 
     store = open_store(kind, db)
     if signal:
-        inner = store.replace_file
+        inner = store.replace_files
 
-        def replace_file(path, records):
-            print(f"COMMIT {path}", flush=True)
-            inner(path, records)
+        def replace_files(files):
+            for path in files:
+                print(f"COMMIT {path}", flush=True)
+            inner(files)
 
-        store.replace_file = replace_file  # the test kills the process inside this call
+        store.replace_files = replace_files  # the test kills the process inside this call
     return store
 
 

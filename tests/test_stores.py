@@ -174,6 +174,33 @@ def test_delete_paths_and_files(store: VectorStore) -> None:
     assert store.delete_paths(gone) == 0 and store.delete_paths([]) == 0
 
 
+def test_replace_files_makes_each_files_records_its_only_rows(store: VectorStore) -> None:
+    rng = np.random.default_rng(3)
+    rec = lambda p, t: make_rec(p, t, {Modality.AUDIO: unit(rng), Modality.FUSED: unit(rng)})  # noqa: E731
+    store.upsert([rec("/x/a.wav", 0.0), rec("/x/a.wav", 5.0), rec("/x/b.wav", 0.0), rec("/x/c.wav", 0.0)])
+    new_a, new_d = rec("/x/a.wav", 0.0), rec("/x/d.wav", 0.0)
+    store.replace_files({"/x/a.wav": [new_a], "/x/b.wav": [], "/x/d.wav": [new_d]})
+    by_path: dict[str, list[float]] = {}
+    for r in store.rows():
+        by_path.setdefault(r["path"], []).append(float(r["start"]))
+    # a: only its new clip; b: gone (no records); c: untouched; d: new
+    want = {"/x/a.wav": [0.0], "/x/c.wav": [0.0], "/x/d.wav": [0.0]}
+    assert {p: sorted(v) for p, v in by_path.items()} == want
+    got = store.vectors([new_a.clip_id], Modality.AUDIO)[new_a.clip_id]
+    assert np.allclose(got, new_a.vectors[Modality.AUDIO], atol=1e-6)
+
+
+def test_lance_replace_files_is_one_commit(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    s = LanceStore(tmp_path / "lance")
+    s.ensure_encoder(ENC)
+    recs = {f"/x/{i}.wav": [make_rec(f"/x/{i}.wav", 0.0, {Modality.AUDIO: unit(rng)})] for i in range(5)}
+    s.upsert(recs["/x/0.wav"])
+    before = s._tbl.version
+    s.replace_files(recs)
+    assert s._tbl.version == before + 1 and s.count() == 5
+
+
 def test_counts_rows_and_search_with_filters(store: VectorStore) -> None:
     recs = dataset(72)
     store.upsert(recs)

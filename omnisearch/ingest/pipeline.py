@@ -27,14 +27,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from omnisearch.config import DecodeConfig, SegmentConfig
+from omnisearch.config import DecodeConfig, SegmentConfig, set_thread_env
 from omnisearch.indexers.base import VectorStore
 from omnisearch.indexers.lock import LockHolder, WriterLock
 from omnisearch.ingest.stages.items import FileTask
 from omnisearch.ingest.stages.local import IngestJob, LocalResult, run_local
 from omnisearch.ingest.stages.reader import default_workers, select_files
 from omnisearch.ingest.statcache import StatCache
-from omnisearch.media.audio import import_torch
 from omnisearch.models.base import Encoder
 from omnisearch.spec import IndexSpec, check_spec
 
@@ -136,7 +135,7 @@ def _index_locked(
     store.ensure_encoder(encoder.record)
     roots = [os.path.abspath(os.path.expanduser(p)) for p in paths]
     _record_spec(store, encoder, segment_cfg or SegmentConfig(), decode_cfg or DecodeConfig(), roots)
-    import_torch()  # before any decoder opens a file (and before the workers fork)
+    set_thread_env()  # before torch loads: the encoder imports it once the decoders have started
     stats = StatCache(store.lock_path())
     tasks = select_files(paths, store, force, stats, report)
     progress.on_start(len(tasks) + report.files_unchanged)

@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator
 from contextlib import closing
 
-from omnisearch.config import DecodeConfig, SegmentConfig
+from omnisearch.config import DecodeConfig, SegmentConfig, set_thread_env
 from omnisearch.ingest.stages.items import (
     CLIPS_PER_MESSAGE,
     ChunkAudio,
@@ -199,6 +199,32 @@ def _worker(tasks: mp.Queue, out: mp.Queue, seg: SegmentConfig, dec: DecodeConfi
     out.put(_DONE)
 
 
+# forkserver, not fork: the parent holds lancedb's async runtime (and torch's threads), which a forked
+# child may deadlock on. The server imports this module and the resampler's torch once, then forks
+# each worker cheaply from that state.
+PRELOAD = [__name__, "torchaudio.transforms"]
+
+
+def _context():
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(PRELOAD)
+    return ctx
+
+
+def start_readers() -> None:
+    """Start the decoder processes' server now (idempotent), so that its imports run on another core
+    while the caller imports the store and the models, instead of after them. `index` calls it first.
+
+    Example:
+        >>> start_readers()   # doctest: +SKIP
+    """
+    from multiprocessing import forkserver
+
+    set_thread_env()  # the server's torch starts with the same thread settings
+    _context()
+    forkserver.ensure_running()
+
+
 def read_all(
     tasks: list[FileTask], seg: SegmentConfig, dec: DecodeConfig, workers: int = 0, queue_size: int = 8
 ) -> Iterator[Message]:
@@ -210,10 +236,7 @@ def read_all(
         for task in tasks:
             yield from read_file(task, seg, dec)
         return
-    # forkserver, not fork: the parent holds lancedb's async runtime (and torch's threads), which a
-    # forked child may deadlock on; the server process imports only this module, then forks cheaply
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload([__name__])
+    ctx = _context()
     todo: mp.Queue = ctx.Queue()
     out: mp.Queue = ctx.Queue(maxsize=queue_size)
     n = min(workers, len(tasks))

@@ -1,5 +1,6 @@
-"""Writer stage: a background thread that commits each file's rows, all of them in one
-`VectorStore.replace_file` call (a file is fully indexed or, after an interruption, not at all).
+"""Writer stage: a background thread that commits each file's rows, all of them in one commit
+(`VectorStore.replace_files`: a file is fully indexed or, after an interruption, not at all); files
+that are ready together share a commit.
 
 The pipeline hands it complete files (`put`); the writer drives the progress display (clips written,
 files done), remembers the stats of committed files (`statcache`) and re-raises a store error in the
@@ -30,11 +31,14 @@ class Commit:
 
 
 class Writer:
-    """One thread, a queue of at most `depth` files; `written` files and clips, `seconds` spent."""
+    """One thread, a queue of at most `depth` files; `written` files and clips, `seconds` spent. Files
+    that wait in the queue together are committed together (`VectorStore.replace_files`, at most
+    `per_commit` a commit): a library of short files is not written one commit per file."""
 
-    def __init__(self, store, progress, stats: StatCache, depth: int = 4) -> None:
+    def __init__(self, store, progress, stats: StatCache, depth: int = 64, per_commit: int = 64) -> None:
         self.store, self.progress, self.stats = store, progress, stats
         self.q: queue.Queue[Commit | None] = queue.Queue(maxsize=depth)
+        self.per_commit = per_commit
         self.error: BaseException | None = None
         self.files = self.clips = 0
         self.media_seconds = 0.0
@@ -42,25 +46,47 @@ class Writer:
         self.thread = threading.Thread(target=self._run, name="omnisearch-writer", daemon=True)
         self.thread.start()
 
+    def _batch(self) -> tuple[list[Commit], bool]:
+        """The next file, and every other one already queued (up to `per_commit`); True at the end."""
+        first = self.q.get()
+        if first is None:
+            return [], True
+        batch = [first]
+        while len(batch) < self.per_commit:
+            try:
+                c = self.q.get_nowait()
+            except queue.Empty:
+                break
+            if c is None:
+                return batch, True
+            batch.append(c)
+        return batch, False
+
     def _run(self) -> None:
-        while (c := self.q.get()) is not None:
-            if self.error is not None:
+        done = False
+        while not done:
+            batch, done = self._batch()
+            if not batch or self.error is not None:
                 continue  # drain: nothing more is written after a failure
             t = time.perf_counter()
             try:
-                self.store.replace_file(c.task.found.path, c.records)
+                files: dict[str, list[ClipRecord]] = {}
+                for c in batch:  # a path queued twice: its last version wins
+                    files[c.task.found.path] = c.records
+                self.store.replace_files(files)
             except BaseException as e:  # re-raised in the pipeline's thread
                 self.error = e
                 continue
             finally:
                 self.seconds += time.perf_counter() - t
-            f = c.task.found
-            self.stats.remember(f.path, f.sidecars, c.task.fingerprint, c.task.stat)
-            self.files += 1
-            self.clips += len(c.records)
-            self.media_seconds += c.media_seconds
-            self.progress.on_clips(len(c.records))
-            self.progress.on_file_done(f.path, "indexed")
+            for c in batch:
+                f = c.task.found
+                self.stats.remember(f.path, f.sidecars, c.task.fingerprint, c.task.stat)
+                self.files += 1
+                self.clips += len(c.records)
+                self.media_seconds += c.media_seconds
+                self.progress.on_clips(len(c.records))
+                self.progress.on_file_done(f.path, "indexed")
 
     def _check(self) -> None:
         if self.error is not None:
