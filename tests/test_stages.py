@@ -313,8 +313,9 @@ def test_omni_lite_halves_its_batch_on_out_of_memory(one_torch_thread):
     ref = OmniLite(EncoderOptions(batch_size=1)).encode(items)
     enc.concepts._frame_results([items[0].frames[:1]])  # builds the tower
     tower = enc.concepts._tower
-    guard = OOMAbove(tower.net.extract_features, limit=4)
-    tower.net.extract_features = guard.forward
+    tower.onnx = None  # out-of-memory errors come from torch on a GPU: test the torch path
+    guard = OOMAbove(tower.head.net.extract_features, limit=4)
+    tower.head.net.extract_features = guard.forward
     enc.concepts._frames = type(enc.concepts._frames)(maxsize=4096)  # forget the frame just computed
     got = enc.encode(items)
     assert guard.sizes[:3] == [8, 4, 4]  # 4 clips x 2 frames -> OOM -> 2 clips, twice
