@@ -144,7 +144,7 @@ class AisfxAudio:
         self.mean = np.load(MEAN_PATH).astype(np.float32) if center else None
         self.resample = torchaudio.transforms.Resample(16000, _SR)  # kernel computed once
 
-    def embed(self, audios: Sequence[np.ndarray], chunk: int = 8) -> np.ndarray:
+    def embed(self, audios: Sequence[np.ndarray], chunk: int = 32) -> np.ndarray:
         """(N, 512) normalised clip embeddings from 16 kHz mono signals; empty audio -> zero row."""
         out = np.zeros((len(audios), self.dim), np.float32)
         for i, g in enumerate(self.block_rows(audios, chunk)):
@@ -152,7 +152,7 @@ class AisfxAudio:
                 out[i] = pool_blocks(g.rows, self.mean)[0]
         return out
 
-    def block_rows(self, audios: Sequence[np.ndarray | None], chunk: int = 8) -> list[BlockRows | None]:
+    def block_rows(self, audios: Sequence[np.ndarray | None], chunk: int = 32) -> list[BlockRows | None]:
         """Raw block embeddings of each 16 kHz signal (None for empty or absent audio); the blocks of
         all signals go through the network together, `chunk` blocks a call."""
         torch = self._torch
