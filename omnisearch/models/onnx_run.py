@@ -73,8 +73,17 @@ class OnnxNet:
         return self.session.run(None, {self.input: np.ascontiguousarray(x, np.float32)})
 
 
+def _outputs(module: Any, example: Any) -> list[np.ndarray]:
+    import torch
+
+    with torch.no_grad():
+        out = module(example)
+    return [t.detach().float().cpu().numpy() for t in (out if isinstance(out, tuple | list) else (out,))]
+
+
 def export(module: Any, example: Any, path: Path) -> None:
-    """Write `module` (eval mode, batch axis 0 dynamic) as ONNX to `path`, atomically."""
+    """Write `module` (eval mode, batch axis 0 dynamic) as ONNX to `path`, atomically, once onnxruntime
+    has loaded it and given the module's own outputs on `example` (ValueError otherwise)."""
     import torch
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -90,6 +99,11 @@ def export(module: Any, example: Any, path: Path) -> None:
                 input_names=["x"],
                 dynamic_axes={"x": {0: "batch"}},
             )
+        got, want = OnnxNet(tmp).run(example.numpy()), _outputs(module, example)
+        if len(got) != len(want) or not all(
+            np.allclose(g, w, atol=1e-4) for g, w in zip(got, want, strict=False)
+        ):
+            raise ValueError("the exported network does not give the module's outputs")
         os.replace(tmp, path)  # concurrent processes: each writes its own file, the last rename wins
     finally:
         tmp.unlink(missing_ok=True)
