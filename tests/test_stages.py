@@ -13,8 +13,9 @@ import synth
 from enrich_fakes import OwnTools
 
 from omnisearch.config import DecodeConfig, SegmentConfig
-from omnisearch.ingest.stages.enricher import Enricher, frames_differ, thumbnail
+from omnisearch.ingest.stages.enricher import Enricher
 from omnisearch.ingest.stages.items import ClipJob
+from omnisearch.media.image import frames_differ, thumbnail
 from omnisearch.models import audio_aisfx as A
 from omnisearch.types import EncoderInput, Span
 

@@ -1,15 +1,47 @@
-"""Still pictures as frames.
+"""Still pictures as frames, and whether two frames show the same picture.
+
+`frames_differ` on `thumbnail`s is the one rule for "this frame did not change": the enricher reads
+the on-screen text of a changed frame only, the concept tower classifies a clip's changed frames only,
+and the OCR recogniser reads a changed text crop only.
 
 Example:
     >>> from PIL import Image
     >>> clear = Image.new("RGBA", (2, 2), (0, 0, 0, 0))
     >>> flatten_alpha(clear).getpixel((0, 0))
     (255, 255, 255)
+    >>> a = np.zeros((36, 64, 3), np.uint8); b = a.copy(); b[:4, :8] = 255
+    >>> frames_differ(thumbnail(a), thumbnail(a)), frames_differ(thumbnail(a), thumbnail(b))
+    (False, True)
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
+
+THUMB_WIDTH = 64
+CHANGED_LEVEL = 16  # grey levels (0-255) a thumbnail pixel must move by to count as changed
+CHANGED_PIXELS = 3  # changed thumbnail pixels that make a frame differ
+
+
+def thumbnail(frame: np.ndarray, width: int = THUMB_WIDTH) -> np.ndarray:
+    """Grey thumbnail (float32) of an RGB frame by block averaging, about `width` pixels wide (pure)."""
+    grey = np.asarray(frame, np.float32).mean(-1)
+    h, w = grey.shape
+    step = max(1, w // width)
+    hh, ww = (h // step) * step, (w // step) * step
+    if hh == 0 or ww == 0:
+        return grey
+    return grey[:hh, :ww].reshape(hh // step, step, ww // step, step).mean((1, 3))
+
+
+def frames_differ(a: np.ndarray, b: np.ndarray) -> bool:
+    """True when two thumbnails differ by more than compression noise (pure): at least CHANGED_PIXELS
+    pixels moved by CHANGED_LEVEL grey levels or more."""
+    if a.shape != b.shape:
+        return True
+    return int((np.abs(a - b) >= CHANGED_LEVEL).sum()) >= CHANGED_PIXELS
 
 
 def flatten_alpha(img: Any) -> Any:

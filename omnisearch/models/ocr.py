@@ -31,6 +31,38 @@ def pick_frames(n: int, k: int) -> list[int]:
     return [int((i + 0.5) * n / k) for i in range(k)]
 
 
+class RecogniserMemo:
+    """RapidOCR's line recogniser behind a memo: a text crop that does not differ (`frames_differ` on
+    its grey pixels) from one of the `keep` crops recognised last takes that crop's line, so a title
+    or caption that stays on screen is recognised once while detection still runs on every frame.
+    Same call and result as the recogniser: (list of (text, score), seconds)."""
+
+    def __init__(self, recognise, keep: int = 32) -> None:
+        self.recognise, self.keep = recognise, keep
+        self.recent: list[tuple[np.ndarray, tuple]] = []
+        self.reused = self.read = 0
+
+    def __call__(self, crops, return_word_box: bool = False):
+        from omnisearch.media.image import frames_differ
+
+        crops = [crops] if isinstance(crops, np.ndarray) else list(crops)
+        greys = [np.asarray(c, np.float32).mean(-1) for c in crops]
+        out: list[tuple | None] = [None] * len(crops)
+        for i, g in enumerate(greys):
+            if not return_word_box:
+                out[i] = next((r for seen, r in reversed(self.recent) if not frames_differ(g, seen)), None)
+        todo = [i for i, r in enumerate(out) if r is None]
+        self.reused += len(crops) - len(todo)
+        self.read += len(todo)
+        if todo:
+            got, _ = self.recognise([crops[i] for i in todo], return_word_box)
+            for i, r in zip(todo, got, strict=True):
+                out[i] = r
+                self.recent.append((greys[i], r))
+            self.recent = self.recent[-self.keep :]
+        return out, 0.0
+
+
 class FrameOCR:
     """OCR of a few frames per clip; lines under `min_score` confidence are dropped."""
 
@@ -40,6 +72,7 @@ class FrameOCR:
         # Detection at most 320 px on the long side and no angle classifier: ~0.1-0.2 s a frame on
         # 2 cores instead of ~1 s with the defaults (which upscale small frames to 736 px).
         self.engine = RapidOCR(det_limit_side_len=320, det_limit_type="max", use_cls=False)
+        self.engine.text_rec = self.recogniser = RecogniserMemo(self.engine.text_rec)
         self.frames_per_clip = frames_per_clip
         self.min_score = min_score
 

@@ -10,9 +10,8 @@ An encoder takes part by implementing `capabilities.Enriching`; for any other en
 leaves the clips as they are.
 
 Example:
-    >>> a = np.zeros((36, 64, 3), np.uint8); b = a.copy(); b[:4, :8] = 255
-    >>> frames_differ(thumbnail(a), thumbnail(a)), frames_differ(thumbnail(a), thumbnail(b))
-    (False, True)
+    >>> enricher = Enricher(load_encoder())   # doctest: +SKIP
+    >>> enricher.chunk(msg); enricher.clips(path, jobs)   # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -23,32 +22,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from omnisearch.ingest.stages.items import ChunkAudio, ClipJob
+from omnisearch.media.image import frames_differ, thumbnail
 from omnisearch.models.asr import Segment, text_in_span
 from omnisearch.models.capabilities import Enriching
 from omnisearch.models.ocr import dedupe_lines, pick_frames
-
-THUMB_WIDTH = 64
-CHANGED_LEVEL = 16  # grey levels (0-255) a thumbnail pixel must move by to count as changed
-CHANGED_PIXELS = 3  # changed thumbnail pixels that make a frame differ
-
-
-def thumbnail(frame: np.ndarray, width: int = THUMB_WIDTH) -> np.ndarray:
-    """Grey thumbnail (float32) of an RGB frame by block averaging, about `width` pixels wide (pure)."""
-    grey = np.asarray(frame, np.float32).mean(-1)
-    h, w = grey.shape
-    step = max(1, w // width)
-    hh, ww = (h // step) * step, (w // step) * step
-    if hh == 0 or ww == 0:
-        return grey
-    return grey[:hh, :ww].reshape(hh // step, step, ww // step, step).mean((1, 3))
-
-
-def frames_differ(a: np.ndarray, b: np.ndarray) -> bool:
-    """True when two thumbnails differ by more than compression noise (pure): at least CHANGED_PIXELS
-    pixels moved by CHANGED_LEVEL grey levels or more."""
-    if a.shape != b.shape:
-        return True
-    return int((np.abs(a - b) >= CHANGED_LEVEL).sum()) >= CHANGED_PIXELS
 
 
 @dataclass
