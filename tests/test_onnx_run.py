@@ -34,10 +34,27 @@ def cache(tmp_path, monkeypatch):
     return tmp_path / "onnx"
 
 
-def test_session_equals_torch_at_any_batch_size(cache) -> None:
+def saved(net, path) -> str:
+    torch.save(net.state_dict(), path)
+    return str(path)
+
+
+def loader(path, example):
+    """What a tower passes as `build`: the module with the weights of `path`, and an example input."""
+
+    def build():
+        net = Small()
+        net.load_state_dict(torch.load(path, weights_only=True))
+        return net.eval(), example
+
+    return build
+
+
+def test_session_equals_torch_at_any_batch_size(cache, tmp_path) -> None:
     torch.manual_seed(0)
     net = Small().eval()
-    sess = onnx_run.cpu_session("small", net, torch.zeros(1, 3, 16, 16))
+    w = saved(net, tmp_path / "w.pt")
+    sess = onnx_run.cpu_session("small", [w], ["small 1"], loader(w, torch.zeros(1, 3, 16, 16)))
     assert sess is not None and len(list(cache.glob("small-*.onnx"))) == 1
     for n in (1, 3, 7):
         x = np.random.default_rng(n).standard_normal((n, 3, 16, 16)).astype(np.float32)
@@ -49,29 +66,40 @@ def test_session_equals_torch_at_any_batch_size(cache) -> None:
         assert np.allclose(pooled, ref_pooled.numpy(), atol=1e-5)
 
 
-def test_exported_once_and_again_when_the_weights_change(cache) -> None:
+def test_exported_once_and_again_when_the_weights_or_code_change(cache, tmp_path) -> None:
     net = Small().eval()
-    onnx_run.cpu_session("small", net, torch.zeros(1, 3, 8, 8))
+    w = saved(net, tmp_path / "w.pt")
+    built = []
+    example = torch.zeros(1, 3, 8, 8)
+
+    def build():
+        built.append(1)
+        return loader(w, example)()
+
+    onnx_run.cpu_session("small", [w], ["small 1"], build)
     (first,) = cache.glob("small-*.onnx")
-    stamp = first.stat().st_mtime_ns
-    onnx_run.cpu_session("small", net, torch.zeros(1, 3, 8, 8))
-    assert first.stat().st_mtime_ns == stamp  # reused, not exported again
+    onnx_run.cpu_session("small", [w], ["small 1"], build)
+    assert len(built) == 1  # the cached file is used: the torch module is not even built
+    onnx_run.cpu_session("small", [w], ["small 2"], build)  # other network code
+    assert len(built) == 2 and len(list(cache.glob("small-*.onnx"))) == 2
     with torch.no_grad():
         net.fc.bias += 1.0
-    sess = onnx_run.cpu_session("small", net, torch.zeros(1, 3, 8, 8))
-    assert len(list(cache.glob("small-*.onnx"))) == 2
+    saved(net, w)
+    sess = onnx_run.cpu_session("small", [w], ["small 1"], build)
+    assert len(built) == 3 and len(list(cache.glob("small-*.onnx"))) == 3
     x = np.ones((2, 3, 8, 8), np.float32)
     with torch.no_grad():
         assert np.allclose(sess.run(x)[0], net(torch.from_numpy(x))[0].numpy(), atol=1e-5)
 
 
-def test_a_network_that_cannot_be_exported_stays_on_torch(cache) -> None:
+def test_a_network_that_cannot_be_exported_stays_on_torch(cache, tmp_path) -> None:
     class Odd(torch.nn.Module):
         def forward(self, x):
             return torch.from_numpy(np.asarray(x.shape))  # data-dependent numpy: no ONNX graph
 
+    w = saved(Small(), tmp_path / "w.pt")
     with pytest.warns(RuntimeWarning, match="running on torch"):
-        assert onnx_run.cpu_session("odd", Odd(), torch.zeros(1, 2)) is None
+        assert onnx_run.cpu_session("odd", [w], ["odd"], lambda: (Odd(), torch.zeros(1, 2))) is None
     assert not list(cache.glob("odd-*.onnx")) and not list(cache.glob(".*tmp"))
 
 
@@ -105,3 +133,19 @@ def test_concept_tower_and_aisfx_match_their_torch_networks(cache) -> None:
     ref = aisfx.block_rows(audio)
     for g, r in zip(got, ref, strict=True):
         assert g.rows.shape == r.rows.shape and np.allclose(g.rows, r.rows, atol=1e-4)
+
+
+def test_numpy_resample_equals_torchaudio() -> None:
+    torchaudio = pytest.importorskip("torchaudio")
+    from omnisearch.media.resample import resample, sinc_kernel
+
+    kernel, width = sinc_kernel(16000, 44100)
+    from torchaudio.functional.functional import _get_sinc_resample_kernel
+
+    ref_kernel, ref_width = _get_sinc_resample_kernel(16000, 44100, 100)
+    assert width == ref_width and np.array_equal(kernel, ref_kernel.numpy()[:, 0, :])
+    for orig, new, n in ((16000, 44100, 1), (16000, 44100, 16001), (44100, 16000, 9000), (8000, 16000, 777)):
+        x = np.random.default_rng(n).standard_normal(n).astype(np.float32)
+        want = torchaudio.transforms.Resample(orig, new)(torch.from_numpy(x)).numpy()  # what aisfx used
+        got = resample(x, orig, new)
+        assert got.shape == want.shape and np.allclose(got, want, atol=2e-6)

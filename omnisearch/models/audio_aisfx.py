@@ -3,9 +3,9 @@
 The network takes log-mel blocks of 100 frames (~2.3 s at 44.1 kHz, hop 1024, 96 mel bins); a clip's
 embedding is the mean of its block embeddings. Blocks do not overlap (the package's own script
 overlaps them by half: twice the compute for a mean that barely moves), and the blocks of a whole
-batch of clips go through the network together. Audio arrives as 16 kHz
-mono and is resampled to 44.1 kHz (content above 8 kHz is therefore absent; documented trade-off of
-decoding every clip once at 16 kHz).
+batch of clips go through the network together. Audio arrives as 16 kHz mono and is resampled to
+44.1 kHz (`media.resample`: torchaudio's kernel, in numpy). Content above 8 kHz is therefore absent
+(the documented trade-off of decoding every clip once at 16 kHz).
 
 Example:
     >>> AisfxAudio().embed([np.zeros(16000, np.float32)]).shape   # doctest: +SKIP
@@ -15,12 +15,14 @@ Example:
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from omnisearch.media.resample import resample
 from omnisearch.models.base import l2_normalize
 
 AISFX_DIM = 512
@@ -118,31 +120,62 @@ def _load_checkpoint(path: str):
 MEAN_PATH = Path(__file__).parent / "weights" / "aisfx_mean.npy"
 
 
+def weights_path() -> str:
+    """The aisfx package's checkpoint (where `aisfx.inference.get_path_modelWeights` points, found
+    without importing the package, which imports torch)."""
+    from importlib.util import find_spec
+
+    spec = find_spec("aisfx")
+    if spec is None or not spec.submodule_search_locations:
+        from omnisearch.models.batching import packaged
+
+        packaged("aisfx", "the sound tower")  # the clear missing-package error
+    return os.path.join(list(spec.submodule_search_locations)[0], "models", "checkpoint.pth")
+
+
+def build_net(device: str = "cpu"):
+    """The aisfx embedding network with the packaged weights (imports torch)."""
+    from aisfx.models.cnn2d import EmbeddingNet
+
+    weights, _ = _load_checkpoint(weights_path())
+    net = EmbeddingNet("max", 3, 1, 64)
+    prefix = "embedding_net."
+    net.load_state_dict({k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)})
+    return net.to(device).eval()
+
+
 class AisfxAudio:
     """`center=True` subtracts the packaged calibration mean (examples/calibrate_omnilite.py) before
-    normalising: raw aisfx embeddings are non-negative and all sounds score cosines of 0.6-0.9."""
+    normalising: raw aisfx embeddings are non-negative and all sounds score cosines of 0.6-0.9. On the
+    CPU the network runs through onnxruntime (`onnx_run`; torch is then imported only to export it
+    once), on a GPU in torch."""
 
     dim = AISFX_DIM
 
     def __init__(self, device: str = "cpu", center: bool = True) -> None:
-        import torch
-        import torchaudio
-        from aisfx.inference import get_path_modelWeights
-        from aisfx.models.cnn2d import EmbeddingNet
+        from importlib.metadata import version
 
-        weights, _ = _load_checkpoint(get_path_modelWeights())
-        net = EmbeddingNet("max", 3, 1, 64)
-        prefix = "embedding_net."
-        net.load_state_dict({k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)})
-        self.net = net.to(device).eval()
-        self.device = device
         from omnisearch.models.onnx_run import cpu_session
 
-        # on the CPU through onnxruntime (~1.5x eager torch, to float rounding)
-        self.onnx = cpu_session("aisfx", self.net, torch.zeros(1, _BLOCK, _MELS)) if device == "cpu" else None
-        self._torch = torch
+        self.device = device
         self.mean = np.load(MEAN_PATH).astype(np.float32) if center else None
-        self.resample = torchaudio.transforms.Resample(16000, _SR)  # kernel computed once
+        self._net = None
+        self.onnx = None
+        if device == "cpu":
+            code = [f"aisfx {version('aisfx')}", "EmbeddingNet(max, 3, 1, 64)"]
+            self.onnx = cpu_session("aisfx", [weights_path()], code, self._export_args)
+
+    @property
+    def net(self):
+        """The torch network (built on first use: a GPU, the fallback, or an export)."""
+        if self._net is None:
+            self._net = build_net(self.device)
+        return self._net
+
+    def _export_args(self):
+        import torch
+
+        return self.net, torch.zeros(1, _BLOCK, _MELS)
 
     def embed(self, audios: Sequence[np.ndarray], chunk: int = 32) -> np.ndarray:
         """(N, 512) normalised clip embeddings from 16 kHz mono signals; empty audio -> zero row."""
@@ -155,14 +188,11 @@ class AisfxAudio:
     def block_rows(self, audios: Sequence[np.ndarray | None], chunk: int = 32) -> list[BlockRows | None]:
         """Raw block embeddings of each 16 kHz signal (None for empty or absent audio); the blocks of
         all signals go through the network together, `chunk` blocks a call."""
-        torch = self._torch
         owners, parts, starts = [], [], []
         for i, a in enumerate(audios):
             if a is None or len(a) < 160:
                 continue
-            with torch.inference_mode():
-                y = self.resample(torch.from_numpy(np.ascontiguousarray(a, np.float32))).numpy()
-            spec = log_mel(y)
+            spec = log_mel(resample(a, 16000, _SR))
             parts.append(blocks(spec))
             starts.append(block_starts(len(spec)) * _HOP / _SR)
             owners.append(i)
@@ -181,7 +211,8 @@ class AisfxAudio:
         """Raw embeddings of (n, 100, 96) log-mel blocks."""
         if self.onnx is not None:
             return self.onnx.run(x)[0]
-        torch = self._torch
+        import torch
+
         with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=self.device != "cpu"):
             return self.net(torch.from_numpy(x).to(self.device)).float().cpu().numpy()
 

@@ -92,27 +92,44 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 class ConceptTower:
     """EfficientNet-Lite over frames: `classify(frames)` -> (probabilities (N, 1000), features (N, 1280)).
-    On the CPU it runs through onnxruntime (`onnx_run`, ~4x eager torch), on a GPU in torch with bf16."""
+    On the CPU it runs through onnxruntime (`onnx_run`, ~4x eager torch; torch is imported only to
+    export it once), on a GPU in torch with bf16."""
 
     def __init__(self, variant: str = "lite0", device: str = "cpu", batch_size: int = 16) -> None:
         if variant not in VARIANTS:
             raise ValueError(f"unknown concept tower {variant!r}; choose {', '.join(VARIANTS)}")
-        import torch
-        from efficientnet_lite_pytorch import EfficientNet
+        from importlib.metadata import version
 
         from omnisearch.models.onnx_run import cpu_session
 
-        self.variant = VARIANTS[variant]
+        self.name, self.variant = variant, VARIANTS[variant]
         self.device, self.batch_size = device, max(1, batch_size)
-        net = EfficientNet.from_name(self.variant.name)
-        state = torch.load(weights_file(variant), map_location="cpu", weights_only=True)
-        net.load_state_dict(state, strict=True)  # every key of the packaged checkpoint, no more
-        self.head = _head(net.to(device).eval())
-        size = self.variant.size
-        self.onnx = (
-            cpu_session(variant, self.head, torch.zeros(1, 3, size, size)) if device == "cpu" else None
-        )
-        self._torch = torch
+        self._head = None
+        self.onnx = None
+        if device == "cpu":
+            code = [
+                f"efficientnet-lite-pytorch {version('efficientnet-lite-pytorch')}",
+                "head: logits, pooled",
+            ]
+            self.onnx = cpu_session(variant, [weights_file(variant)], code, self._export_args)
+
+    @property
+    def head(self):
+        """The torch network as (logits, pooled) (built on first use: a GPU, the fallback, an export)."""
+        if self._head is None:
+            import torch
+            from efficientnet_lite_pytorch import EfficientNet
+
+            net = EfficientNet.from_name(self.variant.name)
+            state = torch.load(weights_file(self.name), map_location="cpu", weights_only=True)
+            net.load_state_dict(state, strict=True)  # every key of the packaged checkpoint, no more
+            self._head = _head(net.to(self.device).eval())
+        return self._head
+
+    def _export_args(self):
+        import torch
+
+        return self.head, torch.zeros(1, 3, self.variant.size, self.variant.size)
 
     def classify(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = 0 if frames is None else len(frames)
@@ -129,7 +146,9 @@ class ConceptTower:
         if self.onnx is not None:
             logits, pooled = self.onnx.run(x)
             return logits, pooled
-        torch, cuda = self._torch, self.device.startswith("cuda")
+        import torch
+
+        cuda = self.device.startswith("cuda")
         with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=cuda):
             logits, pooled = self.head(torch.from_numpy(x).to(self.device))
         return logits.float().cpu().numpy(), pooled.float().cpu().numpy()

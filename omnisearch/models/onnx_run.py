@@ -3,12 +3,14 @@
 On 2 CPU cores onnxruntime runs EfficientNet-Lite0 about 4x faster than eager torch (10-13 against
 56 ms a frame) and the aisfx CNN about 1.5x faster, to float rounding (features within 1e-5). The
 export needs the `onnx` package and takes a few seconds the first time; the file is kept in
-`cache_dir()` under a digest of the weights and the exporting torch version, so a changed network is
-exported again. When the export is impossible the caller keeps eager torch (`cpu_session` gives None).
+`cache_dir()` under a digest of the weight files, the network's code and the exporting torch, so a
+changed network is exported again. A cached network loads without importing torch. When the export
+is impossible the caller keeps eager torch (`cpu_session` gives None).
 
 Example:
-    >>> sess = cpu_session("aisfx", net, torch.zeros(1, 100, 96))   # doctest: +SKIP
-    >>> sess.run(np.zeros((4, 100, 96), np.float32))[0].shape       # doctest: +SKIP
+    >>> build = lambda: (net, torch.zeros(1, 100, 96))                       # doctest: +SKIP
+    >>> sess = cpu_session("aisfx", [weights], ["aisfx 0.1.2"], build)       # doctest: +SKIP
+    >>> sess.run(np.zeros((4, 100, 96), np.float32))[0].shape                # doctest: +SKIP
     (4, 512)
     >>> session_threads({"OMP_NUM_THREADS": "2"})
     2
@@ -19,7 +21,8 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -42,14 +45,28 @@ def session_threads(env: Mapping[str, str] = os.environ) -> int:
         return 0
 
 
-def module_digest(module: Any, name: str) -> str:
-    """Digest of a module's weights (names, shapes, bytes), its class and the torch version."""
-    import torch
+_FILE_DIGESTS: dict[tuple[str, int, int], str] = {}
 
-    h = hashlib.sha256(f"{name}|{type(module).__qualname__}|{torch.__version__}|{EXPORT_VERSION}".encode())
-    for key, t in module.state_dict().items():
-        h.update(f"{key}{tuple(t.shape)}{t.dtype}".encode())
-        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+
+def file_digest(path: str) -> str:
+    """sha256 of a file's bytes, remembered per (path, size, mtime) in this process."""
+    st = os.stat(path)
+    key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
+    if key not in _FILE_DIGESTS:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        _FILE_DIGESTS[key] = h.hexdigest()
+    return _FILE_DIGESTS[key]
+
+
+def export_key(name: str, weights: Sequence[str], code: Sequence[str]) -> str:
+    """What an export depends on: the weight files' bytes, the code that builds the network (package
+    versions, given by the caller), the exporting torch and these export settings."""
+    h = hashlib.sha256(f"{name}|{EXPORT_VERSION}|{version('torch')}|{'|'.join(code)}".encode())
+    for w in weights:
+        h.update(file_digest(w).encode())
     return h.hexdigest()[:20]
 
 
@@ -109,12 +126,17 @@ def export(module: Any, example: Any, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def cpu_session(name: str, module: Any, example: Any) -> OnnxNet | None:
-    """The cached ONNX session of `module` (exported on first use), or None when it cannot be made
-    (no `onnx` package, an operator the exporter lacks, an unwritable cache): then run `module`."""
+def cpu_session(
+    name: str, weights: Sequence[str], code: Sequence[str], build: Callable[[], tuple[Any, Any]]
+) -> OnnxNet | None:
+    """The cached ONNX session of a network, or None when it cannot be made (no `onnx` package, an
+    operator the exporter lacks, an unwritable cache): then run the torch module. `build()` gives
+    (module, example input) and is called only when the network must be exported, so a cached network
+    loads without importing torch."""
     try:
-        path = cache_dir() / f"{name}-{module_digest(module, name)}.onnx"
+        path = cache_dir() / f"{name}-{export_key(name, weights, code)}.onnx"
         if not path.exists():
+            module, example = build()
             export(module, example, path)
         return OnnxNet(path)
     except Exception as e:  # noqa: BLE001 - any failure means: stay on torch
