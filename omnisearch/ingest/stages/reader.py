@@ -186,17 +186,39 @@ def read_file(task: FileTask, seg: SegmentConfig, dec: DecodeConfig) -> Iterator
 _DONE = "done"
 
 
-def _worker(tasks: mp.Queue, out: mp.Queue, seg: SegmentConfig, dec: DecodeConfig) -> None:
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _watching(call, owner: int):
+    """`call(timeout=1)` until it succeeds; the worker exits once the process it decodes for is gone
+    (killed with SIGKILL, say), instead of waiting on its queues forever."""
+    while True:
+        try:
+            return call(timeout=1.0)
+        except (queue.Empty, queue.Full):
+            if not _alive(owner):
+                os._exit(0)
+
+
+def _worker(tasks: mp.Queue, out: mp.Queue, seg: SegmentConfig, dec: DecodeConfig, owner: int) -> None:
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(1)  # resampling only: leave the cores to the encoder
-    while (task := tasks.get()) is not None:
+    put = lambda msg: _watching(lambda timeout: out.put(msg, timeout=timeout), owner)  # noqa: E731
+    while (task := _watching(tasks.get, owner)) is not None:
         try:
             for msg in read_file(task, seg, dec):
-                out.put(msg)
+                put(msg)
         except Exception as e:  # an unexpected decoder error fails the file, not the run
-            out.put(FileFailed(task.found.path, f"cannot decode: {type(e).__name__}: {e}"))
-    out.put(_DONE)
+            put(FileFailed(task.found.path, f"cannot decode: {type(e).__name__}: {e}"))
+    put(_DONE)
 
 
 # forkserver, not fork: the parent holds lancedb's async runtime (and torch's threads), which a forked
@@ -244,7 +266,8 @@ def read_all(
         todo.put(task)
     for _ in range(n):
         todo.put(None)
-    procs = [ctx.Process(target=_worker, args=(todo, out, seg, dec), daemon=True) for _ in range(n)]
+    me = os.getpid()
+    procs = [ctx.Process(target=_worker, args=(todo, out, seg, dec, me), daemon=True) for _ in range(n)]
     for p in procs:
         p.start()
     pending = {t.found.path for t in tasks}
