@@ -100,7 +100,6 @@ def ffmpeg_decode(files: list[Path]) -> float:
 DECODE_ONLY = """
 import sys, time
 t = time.perf_counter()
-from omnisearch.media.audio import import_torch; import_torch()
 from omnisearch.config import DecodeConfig, SegmentConfig
 from omnisearch.ingest.stages.items import Clips, FileTask
 from omnisearch.ingest.stages.reader import read_file

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from omnisearch.config import DecodeConfig, SegmentConfig
-from omnisearch.media.audio import StreamResampler, _resample
+from omnisearch.media.audio import StreamResampler
 from omnisearch.media.decode import (
     DecodedClip,
     FrameReader,
@@ -22,6 +22,7 @@ from omnisearch.media.decode import (
 )
 from omnisearch.media.errors import MediaError
 from omnisearch.media.probe import probe
+from omnisearch.media.resample import resample as _resample
 from omnisearch.media.segment import segment
 from omnisearch.types import MediaType, Span
 

@@ -1,4 +1,4 @@
-"""Audio decoding: PyAV decodes (any container/codec), numpy downmixes, torchaudio resamples.
+"""Audio decoding: PyAV decodes (any container/codec), numpy downmixes and resamples (torchaudio's kernel).
 
 Time 0 is the container's start time, so audio and video share one clock. Samples are assumed
 contiguous after the first frame (timestamp gaps are not filled). `StreamResampler` resamples a signal
@@ -15,43 +15,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from omnisearch.config import SAMPLE_RATE, set_thread_env
+from omnisearch.config import SAMPLE_RATE
 from omnisearch.media.errors import MediaError, describe_av_error
+from omnisearch.media.resample import resample
 
 CONTEXT_SAMPLES = 512  # native samples of context kept around each block (> the sinc kernel reach)
-BLOCK_SECONDS = 30.0  # native audio resampled per torchaudio call when streaming
+BLOCK_SECONDS = 30.0  # native audio resampled per call when streaming
 SEEK_MARGIN_S = 1.0  # decode_audio seeks this much before `start` so the resampler has clean context
 MAX_BAD_PACKETS = 50
-
-
-def import_torch() -> None:
-    """Import torch now, with the thread environment set first (torch runs several times slower
-    here without OMP_NUM_THREADS)."""
-    set_thread_env()
-    import torch  # noqa: F401
-
-
-@lru_cache(maxsize=8)
-def _resampler(orig: int, new: int) -> Any:
-    """A torchaudio Resample module (its sinc kernel is built once, not per call)."""
-    import_torch()
-    import torchaudio.transforms as T
-
-    return T.Resample(orig, new)
-
-
-def _resample(x: np.ndarray, orig: int, new: int) -> np.ndarray:
-    """`torchaudio.functional.resample` of a mono float32 signal (same kernel, cached)."""
-    import torch
-
-    with torch.inference_mode():
-        y = _resampler(orig, new)(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
-    return y.numpy().astype(np.float32, copy=False)
 
 
 class StreamResampler:
@@ -92,7 +67,7 @@ class StreamResampler:
         out = []
         lo = self.ctx // self.a * self.b
         while len(self._buf) >= 2 * self.ctx + self.block:
-            y = _resample(self._buf[: 2 * self.ctx + self.block], self.orig, self.new)
+            y = resample(self._buf[: 2 * self.ctx + self.block], self.orig, self.new)
             out.append(y[lo : lo + self.block // self.a * self.b])
             self._buf = self._buf[self.block :]
         return np.concatenate(out)
@@ -105,7 +80,7 @@ class StreamResampler:
         n = len(self._buf) - self.ctx
         if n <= 0:
             return np.zeros(0, np.float32)
-        y = _resample(np.concatenate([self._buf, np.zeros(self.ctx, np.float32)]), self.orig, self.new)
+        y = resample(np.concatenate([self._buf, np.zeros(self.ctx, np.float32)]), self.orig, self.new)
         lo = self.ctx // self.a * self.b
         self._buf = np.zeros(self.ctx, np.float32)
         return y[lo : lo + math.ceil(n * self.b / self.a)]

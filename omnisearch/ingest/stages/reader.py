@@ -222,9 +222,9 @@ def _worker(tasks: mp.Queue, out: mp.Queue, seg: SegmentConfig, dec: DecodeConfi
 
 
 # forkserver, not fork: the parent holds lancedb's async runtime (and torch's threads), which a forked
-# child may deadlock on. The server imports this module and the resampler's torch once, then forks
-# each worker cheaply from that state.
-PRELOAD = [__name__, "torchaudio.transforms"]
+# child may deadlock on. The server imports this module (PyAV, numpy; no torch) once, then forks each
+# worker cheaply from that state.
+PRELOAD = [__name__]
 
 
 def _context():
@@ -242,7 +242,7 @@ def start_readers() -> None:
     """
     from multiprocessing import forkserver
 
-    set_thread_env()  # the server's torch starts with the same thread settings
+    set_thread_env()  # the decoders' numpy starts with the same thread settings
     _context()
     forkserver.ensure_running()
 
