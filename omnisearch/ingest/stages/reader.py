@@ -18,7 +18,6 @@ import hashlib
 import multiprocessing as mp
 import os
 import queue
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import closing
@@ -208,9 +207,6 @@ def _watching(call, owner: int):
 
 
 def _worker(tasks: mp.Queue, out: mp.Queue, seg: SegmentConfig, dec: DecodeConfig, owner: int) -> None:
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.set_num_threads(1)  # resampling only: leave the cores to the encoder
     put = lambda msg: _watching(lambda timeout: out.put(msg, timeout=timeout), owner)  # noqa: E731
     while (task := _watching(tasks.get, owner)) is not None:
         try:
