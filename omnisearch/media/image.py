@@ -27,13 +27,16 @@ CHANGED_PIXELS = 3  # changed thumbnail pixels that make a frame differ
 
 def thumbnail(frame: np.ndarray, width: int = THUMB_WIDTH) -> np.ndarray:
     """Grey thumbnail (float32) of an RGB frame by block averaging, about `width` pixels wide (pure)."""
-    grey = np.asarray(frame, np.float32).mean(-1)
-    h, w = grey.shape
+    f = np.asarray(frame)
+    h, w = f.shape[:2]
     step = max(1, w // width)
     hh, ww = (h // step) * step, (w // step) * step
     if hh == 0 or ww == 0:
-        return grey
-    return grey[:hh, :ww].reshape(hh // step, step, ww // step, step).mean((1, 3))
+        return f.astype(np.float32).mean(-1)
+    # integer block sums, then one division: the mean of each block's grey levels
+    blocks = f[:hh, :ww].reshape(hh // step, step, ww // step, step, f.shape[2])
+    total = blocks.sum((1, 3, 4), dtype=np.uint32 if f.dtype == np.uint8 else np.float64)
+    return (total / (step * step * f.shape[2])).astype(np.float32)
 
 
 def frames_differ(a: np.ndarray, b: np.ndarray) -> bool:
