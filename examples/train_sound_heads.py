@@ -16,8 +16,9 @@ the choice, never used to make it):
    the chosen blend is compared on VAL with the shipped `omni-lite-sound` (better: a higher mean);
 3. scores omni-lite, omni-lite-tuned, the shipped omni-lite-sound and the chosen blend on TEST (t2a /
    a2t R@1/5/10, zero-shot accuracy) into HEADS/comparison.json;
-4. with --ship writes the heads (float16) with the chosen alpha as
-   omnisearch/models/weights/omni-lite-sound.{json,safetensors} (the registry entry `omni-lite-sound`).
+4. with --ship, and only when the chosen blend beats the shipped heads on VAL, writes the heads
+   (float16) with the chosen alpha as omnisearch/models/weights/omni-lite-sound.{json,safetensors}
+   (the registry entry `omni-lite-sound`).
 
 Example:
     $ python examples/build_sound_corpus.py runs/sound
@@ -113,7 +114,9 @@ def main() -> int:
     (args.heads / "comparison.json").write_text(json.dumps(report, indent=1) + "\n")
     for name, row in test.items():
         print(f"TEST {name:<18} {json.dumps(row)}")
-    if args.ship:
+    if args.ship and not better:
+        print(f"not shipped: the new heads do not beat the shipped {STEM} on VAL")
+    elif args.ship:
         meta = {"name": STEM, "trained_on": f"{args.corpus.name}/train.jsonl (sound corpus, issue 16)"}
         save_heads(SHIP_DIR, heads, alpha, dtype="float16", stem=STEM, **meta, **report)
         shipped = recall(feats["test"], load_encoder(STEM))

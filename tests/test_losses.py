@@ -11,6 +11,7 @@ torch = pytest.importorskip("torch")
 
 from omnisearch.train import losses as L  # noqa: E402
 from omnisearch.train import negatives as N  # noqa: E402
+from omnisearch.train import rotation as R  # noqa: E402
 from omnisearch.types import Modality  # noqa: E402
 
 B, D = 5, 7
@@ -107,17 +108,53 @@ def test_pairwise_loss_reference_and_pairs() -> None:
         L.pairwise_loss(two, pairs=[("text", "video")])
 
 
+ROTATION = [("text", "audio"), ("text", "video"), ("audio", "video")]
+
+
+def naive_step_pair(step: int, keys, masks) -> tuple[str, str]:
+    """The rotation over the pairs a batch holds, by loops: a pair is held when both keys are there
+    and (with masks) at least 2 rows have both; none held: the plain step % 3 rotation."""
+    held = []
+    for x, y in ROTATION:
+        if x in keys and y in keys:
+            n = len(next(iter(masks.values()))) if masks is not None else 0
+            rows = sum(1 for i in range(n) if masks[x][i] and masks[y][i]) if masks is not None else 2
+            if rows >= 2:
+                held.append((x, y))
+    return held[step % len(held)] if held else ROTATION[step % 3]
+
+
 def test_rotation_orders() -> None:
-    assert L.FUSION_TEACHER_ROTATION == (("text", "audio"), ("text", "video"), ("audio", "video"))
-    assert [L.fusion_teacher_pair(s) for s in range(6)] == list(L.FUSION_TEACHER_ROTATION) * 2
-    assert [L.hard_negative_kind(s) for s in range(6)] == ["text", "audio", "video"] * 2
+    assert list(R.FUSION_TEACHER_ROTATION) == ROTATION
+    assert [R.fusion_teacher_pair(s) for s in range(6)] == ROTATION * 2
+    assert [R.hard_negative_kind(s) for s in range(6)] == ["text", "audio", "video"] * 2
+
+
+def test_step_pair_rotates_over_the_pairs_held_like_a_naive_loop() -> None:
+    g = np.random.default_rng(0)
+    tri = {m: torch.zeros(6, 2) for m in L.SINGLE_MODALITIES}
+    full = {m: torch.ones(6, dtype=torch.bool) for m in L.SINGLE_MODALITIES}
+    for step in range(9):  # tri-modal batches: exactly the step % 3 rotation of before
+        assert R.step_pair(step, tri) == R.step_pair(step, tri, full) == ROTATION[step % 3]
+    ta = {"text": tri["text"], Modality.AUDIO: tri["audio"]}  # text + audio only: (T,A) every step
+    no_video = {**full, "video": torch.zeros(6, dtype=torch.bool)}
+    assert {R.step_pair(s, ta) for s in range(6)} == {R.step_pair(s, tri, no_video) for s in range(6)}
+    assert {R.step_pair(s, ta) for s in range(6)} == {("text", "audio")}
+    for trial in range(200):  # random partial batches, 0-4 rows, some keys missing
+        n = int(g.integers(0, 5))
+        keys = [m for m in L.SINGLE_MODALITIES if g.random() < 0.8]
+        emb = {m: torch.zeros(n, 2) for m in keys}
+        masks = {m: torch.as_tensor(g.random(n) < 0.6) for m in L.SINGLE_MODALITIES}
+        for step in range(4):
+            assert R.step_pair(step, emb, masks) == naive_step_pair(step, keys, masks), (trial, step)
+            assert R.step_pair(step, emb) == naive_step_pair(step, keys, None)
 
 
 @pytest.mark.parametrize("step", [0, 1, 2, 5])
 def test_fusion_teacher_reference_and_stop_gradient(step: int) -> None:
     fused = rand(seed=20, grad=True)
     e = {m: rand(seed=21 + i, grad=True) for i, m in enumerate(L.SINGLE_MODALITIES)}
-    x, y = L.FUSION_TEACHER_ROTATION[step % 3]
+    x, y = ROTATION[step % 3]
     loss = L.fusion_teacher_loss(fused, e, step)
     ref = 0.5 * (naive_info_nce(fused, e[x]) + naive_info_nce(fused, e[y]))
     assert loss.item() == pytest.approx(ref, rel=1e-9)
@@ -143,10 +180,10 @@ def test_tuple_infonce_reference_layout_and_gradient() -> None:
 
 def test_tuple_infonce_picks_kind_from_dict() -> None:
     fused, aug = rand(seed=33), rand(seed=34)
-    hns = {k: rand(seed=40 + i) for i, k in enumerate(L.HARD_NEGATIVE_ROTATION)}
+    hns = {k: rand(seed=40 + i) for i, k in enumerate(R.HARD_NEGATIVE_ROTATION)}
     for step in range(3):
         got = L.tuple_infonce_loss(fused, aug, hns, step)
-        want = L.tuple_infonce_loss(fused, aug, hns[L.hard_negative_kind(step)])
+        want = L.tuple_infonce_loss(fused, aug, hns[R.hard_negative_kind(step)])
         assert float(got) == float(want)
     with pytest.raises(ValueError):
         L.tuple_infonce_loss(fused, aug, hns)
@@ -228,6 +265,25 @@ def test_omniloss_distill_gradient_excludes_fused() -> None:
     assert out["audio"].grad is not None and out["video"].grad is not None and out["text"].grad is None
 
 
+@pytest.mark.parametrize("partial", [False, True])
+def test_rotating_objective_uses_the_pairs_held_every_step(partial: bool) -> None:
+    """align_pairs="rotate": a tri-modal batch takes step % 3 as before; a text + audio batch (video
+    embedded but masked off, as the heads give it) gets L_A and L_D on (T,A) every step."""
+    from omnisearch.train.views import ObjectiveConfig
+
+    out = {k: rand(seed=90 + i) for i, k in enumerate(["text", "video", "audio", "fused"])}
+    masks = {m: torch.ones(B, dtype=torch.bool) for m in L.SINGLE_MODALITIES}
+    if partial:
+        masks["video"] = torch.tensor([True] + [False] * (B - 1))  # one row: (T,V), (A,V) not held
+    crit = L.OmniLoss(w_tuple=0.0, objective=ObjectiveConfig.faithful())
+    for step in range(6):
+        _, parts = crit(out, step, masks)
+        x, y = ("text", "audio") if partial else ROTATION[step % 3]
+        assert float(parts["loss_align"]) == pytest.approx(naive_info_nce(out[x], out[y]), rel=1e-9)
+        want = 0.5 * (naive_info_nce(out["fused"], out[x]) + naive_info_nce(out["fused"], out[y]))
+        assert float(parts["loss_distill"]) == pytest.approx(want, rel=1e-9)
+
+
 def _dist_worker(rank: int, world: int, init: str, a: torch.Tensor, b: torch.Tensor, q) -> None:
     torch.distributed.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
     try:
@@ -237,7 +293,12 @@ def _dist_worker(rank: int, world: int, init: str, a: torch.Tensor, b: torch.Ten
         g = L.gather_with_grad(la)
         loss = L.info_nce(la, lb, 0.1, distributed=True)
         loss.backward()
-        q.put((rank, g.detach().tolist(), loss.item(), la.grad.tolist()))  # plain data: no shared fds
+        # 2 rows with video in all, both on rank 0: every rank must rotate over the same (global) pairs
+        emb = {m: la for m in L.SINGLE_MODALITIES}
+        masks = {m: torch.ones(n, dtype=torch.bool) for m in L.SINGLE_MODALITIES}
+        masks["video"] = torch.tensor([rank == 0] * 2 + [False] * (n - 2))
+        pairs = [(R.step_pair(s, emb, masks, True), R.step_pair(s, emb, masks)) for s in range(3)]
+        q.put((rank, g.detach().tolist(), loss.item(), la.grad.tolist(), pairs))  # plain data: no shared fds
     finally:
         torch.distributed.destroy_process_group()
 
@@ -253,8 +314,10 @@ def test_distributed_negatives_two_ranks(tmp_path) -> None:
         p.start()
     got = {}
     for _ in procs:
-        r, g, loss, grad = q.get(timeout=120)
+        r, g, loss, grad, pairs = q.get(timeout=120)
         got[r] = (g, loss, grad)
+        assert [p for p, _ in pairs] == ROTATION  # globally held: the same pair on both ranks
+        assert [p for _, p in pairs] == (ROTATION if r == 0 else [ROTATION[0]] * 3)  # local counts differ
     for p in procs:
         p.join(timeout=60)
         assert p.exitcode == 0

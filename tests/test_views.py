@@ -15,7 +15,8 @@ import torch.nn.functional as F  # noqa: E402
 
 from omnisearch.models.heads import MODALITIES, HeadsConfig, OmniHeads  # noqa: E402
 from omnisearch.train.batches import Batch, make_batch, toy_row  # noqa: E402
-from omnisearch.train.losses import OmniLoss, fusion_teacher_pair  # noqa: E402
+from omnisearch.train.losses import OmniLoss  # noqa: E402
+from omnisearch.train.rotation import FUSION_TEACHER_ROTATION  # noqa: E402
 from omnisearch.train.trainer import TrainModule  # noqa: E402
 from omnisearch.train.views import PAIR_VIEWS, ObjectiveConfig, view_outputs  # noqa: E402
 
@@ -23,8 +24,11 @@ T = 0.05
 TRI = ("text", "video", "audio")
 
 
-def rows() -> list:
-    """Six complete tuples and three text + audio ones (partial rows must be handled too)."""
+def rows(text_audio_only: bool = False) -> list:
+    """Six complete tuples and three text + audio ones (partial rows must be handled too); or, with
+    `text_audio_only`, six text + audio ones (the sound corpus's batches)."""
+    if text_audio_only:
+        return [toy_row(10 + i, ("text", "audio")) for i in range(6)]
     return [toy_row(i) for i in range(6)] + [toy_row(10 + i, ("text", "audio")) for i in range(3)]
 
 
@@ -98,20 +102,24 @@ class Case:
         return [len(h) == 3 for h in self.have]
 
 
-def case(cfg: ObjectiveConfig, weights, step: int, seed: int | None = None) -> Case:
-    """The loss of a module with `cfg` and `weights` on the toy batch of `step` (rng `seed`, else `step`)."""
-    b = make_batch(rows(), np.random.default_rng(step if seed is None else seed), step)
+def case(cfg: ObjectiveConfig, weights, step: int, seed: int | None = None, ta: bool = False) -> Case:
+    """The loss of a module with `cfg` and `weights` on the toy batch of `step` (rng `seed`, else `step`;
+    `ta`: the text + audio batch)."""
+    b = make_batch(rows(ta), np.random.default_rng(step if seed is None else seed), step)
     mod = module(cfg, weights=weights)
     loss, parts = mod(b, step)
     plain, aug, hard = (embed(mod, x, b.masks) for x in (b.inputs, b.aug_inputs, b.hardneg_inputs))
     return Case(b, mod, loss, parts, plain, aug, hard)
 
 
-@pytest.mark.parametrize("step", [0, 1, 2])
-def test_rotating_align_pair_matches_naive(step):
-    c = case(ObjectiveConfig(align_pairs="rotate"), (1.0, 0.0, 0.0), step)
+@pytest.mark.parametrize("step", [0, 1, 2, 3, 4])
+@pytest.mark.parametrize("ta", [False, True])
+def test_rotating_align_pair_matches_naive(step, ta):
+    """The mixed batch holds every pair (6 complete rows): step % 3, as before the rotation skipped
+    pairs; the text + audio batch holds only (T,A), so every step aligns it (not one step in three)."""
+    c = case(ObjectiveConfig(align_pairs="rotate"), (1.0, 0.0, 0.0), step, ta=ta)
     s, k = c.plain
-    x, y = fusion_teacher_pair(step)
+    x, y = ("text", "audio") if ta else FUSION_TEACHER_ROTATION[step % 3]
     ref = naive_nce(s[x], s[y], (k[x] & k[y]).tolist())
     assert float(c.parts["loss_align"]) == pytest.approx(ref, rel=1e-5)
 
@@ -151,12 +159,14 @@ def test_pair_views_of_tuple_infonce_match_naive(step):
 @pytest.mark.parametrize("step", [0, 1, 2])
 @pytest.mark.parametrize("anchor", ["tuple", "complement"])
 @pytest.mark.parametrize("grad", [False, True])
-def test_distillation_matches_naive_and_reaches_the_fusion_only_with_gradient(step, anchor, grad):
+@pytest.mark.parametrize("ta", [False, True])
+def test_distillation_matches_naive_and_reaches_the_fusion_only_with_gradient(step, anchor, grad, ta):
     """L_D by a loop over rows for both anchors; the fusion gets gradient through it only with
-    `distill_grad=True` (else the anchor is detached: the method's stop-gradient)."""
-    c = case(ObjectiveConfig(distill_anchor=anchor, distill_grad=grad), (0.0, 1.0, 0.0), step)
+    `distill_grad=True` (else the anchor is detached: the method's stop-gradient). The text + audio
+    batch distils into (T,A) every step (no complete tuple: both anchors are the fused pair)."""
+    c = case(ObjectiveConfig(distill_anchor=anchor, distill_grad=grad), (0.0, 1.0, 0.0), step, ta=ta)
     (s, k), have, n = c.plain, c.have, len(c.batch)
-    x, y = fusion_teacher_pair(step)
+    x, y = ("text", "audio") if ta else FUSION_TEACHER_ROTATION[step % 3]
     terms = []
     for m in (x, y):
         rest = [o for o in MODALITIES if o != m] if anchor == "complement" else list(MODALITIES)
@@ -164,7 +174,7 @@ def test_distillation_matches_naive_and_reaches_the_fusion_only_with_gradient(st
         a = torch.stack([fuse_row(c.mod.heads, s, i, keep[i]) for i in range(n)])
         terms.append(naive_nce(a, s[m], (k[x] & k[y]).tolist()))
     assert float(c.parts["loss_distill"]) == pytest.approx(0.5 * sum(terms), rel=1e-5)
-    if anchor == "complement":  # the anchors differ: the loop would catch one anchor for the other
+    if anchor == "complement" and not ta:  # the anchors differ: the loop would catch one for the other
         tuple_anchor = case(ObjectiveConfig(distill_grad=grad), (0.0, 1.0, 0.0), step).parts["loss_distill"]
         assert float(tuple_anchor) != pytest.approx(float(c.parts["loss_distill"]), rel=1e-3)
     c.loss.backward()

@@ -33,8 +33,8 @@ import numpy as np
 from omnisearch.models.feature_layout import MODALITIES, ROW_KEYS, FeatureLayout, OmniLiteLayout
 from omnisearch.models.seen import LOOK_DIM
 from omnisearch.train.augment import AugmentConfig, augment_feature_tuple
-from omnisearch.train.losses import HARD_NEGATIVE_ROTATION, hard_negative_kind
 from omnisearch.train.negatives import make_hard_negative
+from omnisearch.train.rotation import HARD_NEGATIVE_ROTATION, hard_negative_kind
 
 
 @dataclass

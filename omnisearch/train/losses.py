@@ -2,10 +2,13 @@
 
 - L_A (`pairwise_loss`): symmetric InfoNCE between single-modal embeddings of the same clip.
 - L_D (`fusion_teacher_loss`): fusion-as-teacher; the fused embedding, detached, is the anchor for two
-  single-modal embeddings; the pair rotates with the step through `FUSION_TEACHER_ROTATION`.
+  single-modal embeddings, the step's pair (`rotation.step_pair`): the rotation (T,A), (T,V), (A,V) runs
+  over the pairs the batch holds (2+ rows having both), so tri-modal batches take
+  `rotation.FUSION_TEACHER_ROTATION[step % 3]` and (text, audio) data gets (T,A), hence L_D, every step.
+  L_A with `align_pairs="rotate"` uses the same pair.
 - L_T (`tuple_infonce_loss`): the fused anchor (with gradient) against the fused embedding of an augmented
   view of the same tuple, plus one hard negative per row: the fused embedding of the tuple with one
-  modality deranged across the batch, the modality cycling with the step (`HARD_NEGATIVE_ROTATION`).
+  modality deranged across the batch, the modality cycling with the step (`rotation.hard_negative_kind`).
 
 Every embedding is (B, d) and L2-normalised by the encoder; nothing here renormalises. Embedding dicts are
 keyed by modality name ("text", "video", "audio"; `omnisearch.types.Modality` members work too).
@@ -19,7 +22,7 @@ Example:
     >>> a = torch.nn.functional.normalize(torch.randn(4, 8), dim=-1)
     >>> float(info_nce(a, a, temperature=0.01)) < 1e-3   # perfect alignment: loss close to 0
     True
-    >>> FUSION_TEACHER_ROTATION[0], hard_negative_kind(4)
+    >>> step_pair(1, {"text": a, "audio": a}), hard_negative_kind(4)   # only (T,A) held: every step
     (('text', 'audio'), 'audio')
 """
 
@@ -34,27 +37,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from omnisearch.train.gather import gather_with_grad, rank_world
+from omnisearch.train.rotation import hard_negative_kind, key, norm_keys, rows_having, step_pair
 
 SINGLE_MODALITIES: tuple[str, str, str] = ("text", "video", "audio")
-# L_D pair for step % 3 (paper order: (T,A), (T,V), (A,V)).
-FUSION_TEACHER_ROTATION: tuple[tuple[str, str], ...] = (
-    ("text", "audio"),
-    ("text", "video"),
-    ("audio", "video"),
-)
-# L_T hard negative for step % 3: 0 = swap the text, 1 = shuffle the audio, 2 = shuffle the video.
-HARD_NEGATIVE_ROTATION: tuple[str, str, str] = ("text", "audio", "video")
 # L_A pairs, used when `pairwise_loss` is given no explicit pairs (those whose modalities are present).
 DEFAULT_PAIRS: tuple[tuple[str, str], ...] = (("text", "video"), ("text", "audio"), ("video", "audio"))
-
-
-def _key(k: Any) -> str:
-    """'text' for 'text' or Modality.TEXT (a str Enum hashes by member name, so normalise first)."""
-    return str(getattr(k, "value", k))
-
-
-def _norm_keys(emb: Mapping[Any, Tensor]) -> dict[str, Tensor]:
-    return {_key(k): v for k, v in emb.items()}
 
 
 def masked_info_nce(
@@ -189,16 +176,6 @@ def _scale_kw(
     return dict(scale=scale, symmetric=symmetric, distributed=distributed)
 
 
-def _rows(masks: Mapping[str, Tensor] | None, *mods: str) -> Tensor | None:
-    """The rows having every one of `mods` (None: every row)."""
-    if masks is None:
-        return None
-    out = masks[mods[0]]
-    for m in mods[1:]:
-        out = out & masks[m]
-    return out
-
-
 def pairwise_loss(
     emb: Mapping[Any, Tensor],
     pairs: Sequence[tuple[Any, Any]] | None = None,
@@ -209,24 +186,21 @@ def pairwise_loss(
     every row). `pairs` defaults to `DEFAULT_PAIRS` filtered to the modalities present (two needed);
     explicit pairs must all be present. `kw`: temperature, logit_scale, symmetric, distributed. None when
     no pair has 2 rows."""
-    e = _norm_keys(emb)
+    e = norm_keys(emb)
     if pairs is None:
         todo = [p for p in DEFAULT_PAIRS if p[0] in e and p[1] in e]
     else:
-        todo = [(_key(x), _key(y)) for x, y in pairs]
+        todo = [(key(x), key(y)) for x, y in pairs]
         missing = sorted({m for p in todo for m in p} - set(e))
         if missing:
             raise KeyError(f"pairwise_loss: embeddings missing for {missing}; have {sorted(e)}")
     if not todo:
         raise ValueError(f"pairwise_loss needs two single modalities, got {sorted(e)}")
     nce = _scale_kw(**kw)
-    done = [v for x, y in todo if (v := masked_info_nce(e[x], e[y], _rows(masks, x, y), **nce)) is not None]
+    done = [
+        v for x, y in todo if (v := masked_info_nce(e[x], e[y], rows_having(masks, x, y), **nce)) is not None
+    ]
     return torch.stack(done).mean() if done else None
-
-
-def fusion_teacher_pair(step: int) -> tuple[str, str]:
-    """The single-modal pair that L_D distils into at `step`: `FUSION_TEACHER_ROTATION[step % 3]`."""
-    return FUSION_TEACHER_ROTATION[step % len(FUSION_TEACHER_ROTATION)]
 
 
 def fusion_teacher_loss(
@@ -239,23 +213,19 @@ def fusion_teacher_loss(
     **kw: Any,
 ) -> Tensor | None:
     """L_D: anchor = fused.detach(); mean of InfoNCE(anchor, emb[x]) and InfoNCE(anchor, emb[y]) over the
-    rows having x and y, (x, y) = `fusion_teacher_pair(step)`. `anchors` (per modality) replace the fused
-    anchor where given (the objective's complement anchors). No gradient reaches `fused` unless `detach`
-    is False (the objective's `distill_grad`; `anchors` are then used as given)."""
-    e = _norm_keys(emb)
-    x, y = fusion_teacher_pair(step)
+    rows having x and y, (x, y) = `step_pair(step, emb, masks)` (the rotation over the pairs held).
+    `anchors` (per modality) replace the fused anchor where given (the objective's complement anchors).
+    No gradient reaches `fused` unless `detach` is False (the objective's `distill_grad`; `anchors` are
+    then used as given)."""
+    e = norm_keys(emb)
+    x, y = step_pair(step, e, masks, bool(kw.get("distributed", False)))
     missing = [m for m in (x, y) if m not in e]
     if missing:
         raise KeyError(f"fusion_teacher_loss at step {step} needs {(x, y)}; missing {missing}")
     anchor = fused.detach() if detach else fused
-    both, nce = _rows(masks, x, y), _scale_kw(**kw)
+    both, nce = rows_having(masks, x, y), _scale_kw(**kw)
     lx, ly = (masked_info_nce((anchors or {}).get(m, anchor), e[m], both, **nce) for m in (x, y))
     return None if lx is None or ly is None else 0.5 * (lx + ly)
-
-
-def hard_negative_kind(step: int) -> str:
-    """The modality corrupted for L_T's hard negative: "text", "audio", "video" for step % 3 = 0, 1, 2."""
-    return HARD_NEGATIVE_ROTATION[step % len(HARD_NEGATIVE_ROTATION)]
 
 
 def tuple_infonce_loss(
@@ -278,7 +248,7 @@ def tuple_infonce_loss(
     if isinstance(fused_hardneg, Mapping):
         if step is None:
             raise ValueError("tuple_infonce_loss: step is needed to pick from a dict of hard negatives")
-        fused_hardneg = _norm_keys(fused_hardneg)[hard_negative_kind(step)]
+        fused_hardneg = norm_keys(fused_hardneg)[hard_negative_kind(step)]
     return masked_info_nce(fused, fused_aug, rows, hard=fused_hardneg, hard_mask=hard_mask, **_scale_kw(**kw))
 
 
@@ -295,7 +265,9 @@ class OmniLoss(nn.Module):
         or a dict of them keyed by kind (L_T).
     `masks` (modality -> (B,) bool; None: every row has every modality present in `outputs`): L_A
     averages the pairs (`DEFAULT_PAIRS`, or the step's L_D pair with `objective.align_pairs="rotate"`)
-    over the rows having both; L_D uses the rows having the step's pair; L_T every row, with the hard
+    over the rows having both; L_D uses the rows having the step's pair (`step_pair`: the rotation runs
+    over the pairs the batch holds, so (text, audio) data gets L_A and L_D every step, and tri-modal
+    batches keep `FUSION_TEACHER_ROTATION[step % 3]`); L_T every row, with the hard
     negatives where `hardneg_mask` holds. A term with fewer than 2 rows is left out this step; a term
     whose weight is 0 is skipped and its inputs are not needed. `views` holds what
     `views.view_outputs` adds for the objective's pair views ("pairs": L_T is the mean over the full view
@@ -347,7 +319,7 @@ class OmniLoss(nn.Module):
     ) -> tuple[Tensor, dict[str, Tensor]]:
         if not (self.w_align or self.w_distill or self.w_tuple):
             raise ValueError("OmniLoss: all weights are 0")
-        o, views = _norm_keys(outputs), views or {}
+        o, views = norm_keys(outputs), views or {}
         scale = self.logit_scale() if self.logit_scale is not None else 1.0 / self.temperature
         learned = scale if self.logit_scale is not None else None
         kw = dict(temperature=self.temperature, logit_scale=learned, symmetric=self.symmetric)
@@ -355,8 +327,9 @@ class OmniLoss(nn.Module):
         singles = {m: o[m] for m in SINGLE_MODALITIES if m in o}
         parts: dict[str, Tensor] = {}
         terms: list[Tensor] = []
+        pair = step_pair(step, singles, masks, self.distributed)
         if self.w_align:
-            pairs = None if self.objective.align_pairs == "all" else (fusion_teacher_pair(step),)
+            pairs = None if self.objective.align_pairs == "all" else (pair,)
             la = pairwise_loss(singles, pairs, masks, **kw)
             if la is not None:
                 parts["loss_align"] = la
@@ -366,9 +339,9 @@ class OmniLoss(nn.Module):
             anchors = None
             grad = self.objective.distill_grad
             if comp:
-                full = _rows(masks, *SINGLE_MODALITIES).unsqueeze(-1)
+                full = rows_having(masks, *SINGLE_MODALITIES).unsqueeze(-1)
                 tup = o["fused"] if grad else o["fused"].detach()
-                anchors = {m: torch.where(full, comp[m], tup) for m in fusion_teacher_pair(step)}
+                anchors = {m: torch.where(full, comp[m], tup) for m in pair}
             ld = fusion_teacher_loss(o["fused"], singles, step, masks, anchors, not grad, **kw)
             if ld is not None:
                 parts["loss_distill"] = ld

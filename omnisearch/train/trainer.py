@@ -107,6 +107,7 @@ class TrainModule(nn.Module):
             hn_mask,
             step,
             objective,
+            self.loss.distributed,
         )
         return self.loss(out, step, masks, hn_mask, views)
 

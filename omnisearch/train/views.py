@@ -4,7 +4,9 @@
 motivates each option; the defaults are the public training code's choices where it makes one):
 
 - `align_pairs` (L_A): "all" = mean over the three single pairs every step; "rotate" = only the pair
-  L_D distils into at that step, (T,A), (T,V), (A,V) (the public code's `loss_obj3`).
+  L_D distils into at that step, (T,A), (T,V), (A,V) (the public code's `loss_obj3`), rotating over the
+  pairs the batch holds (`losses.step_pair`: 2+ rows with both), so a tri-modal batch follows step % 3
+  and (text, audio) data gets its one pair every step instead of one step in three.
 - `hardneg_grad` (L_T): False = the hard negatives are constants, as the public code encodes them under
   `torch.no_grad()`; True = gradient also pushes the hard negatives' embeddings.
 - `tuple_views` (L_T): "full" = the clip's tuple only; "full+pairs" = also the pair views TV, TA, AV of
@@ -131,11 +133,13 @@ def view_outputs(
     hardneg_mask: Tensor,
     step: int,
     cfg: ObjectiveConfig,
+    distributed: bool = False,
 ) -> dict[str, Any]:
     """The extra embeddings `cfg` needs, from the single embeddings of the clean, augmented and
     hard-negative views: {"pairs": {pair: {"fused", "fused_aug", "fused_hardneg", "rows",
-    "hard_rows"}}} for pair views, {"complement": {m: (B, d)}} for complement anchors."""
-    from omnisearch.train.losses import fusion_teacher_pair
+    "hard_rows"}}} for pair views, {"complement": {m: (B, d)}} for complement anchors (m in the step's
+    L_D pair, `losses.step_pair`; `distributed` as the loss's, so both pick the same pair)."""
+    from omnisearch.train.rotation import step_pair
 
     out: dict[str, Any] = {}
     full = complete(masks)
@@ -163,7 +167,7 @@ def view_outputs(
         out["pairs"] = pairs
     if cfg.distill_anchor == "complement":
         comp = {}
-        for m in fusion_teacher_pair(step):
+        for m in step_pair(step, clean, masks, distributed):
             rest = tuple(x for x in MODALITIES if x != m)
             with torch.enable_grad() if cfg.distill_grad else torch.no_grad():
                 comp[m] = _fuse_rows(heads, clean, restrict(masks, rest), masks)
