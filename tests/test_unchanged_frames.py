@@ -1,5 +1,5 @@
-"""Work skipped for frames and text crops that did not change: each rule against a naive reference, and
-the real OCR reading the same lines with and without its memo.
+"""Work skipped for text crops that did not change: the memo against a counting recogniser, and the real
+OCR reading the same lines with and without it.
 
 Example:
     $ .venv/bin/python -m pytest tests/test_unchanged_frames.py -q
@@ -10,53 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from omnisearch.media.image import thumbnail
-from omnisearch.models.concepts import same_as_previous
 from omnisearch.models.ocr import RecogniserMemo
-
-
-def naive_same_as_previous(keys: list[str], frames: np.ndarray) -> list[str]:
-    out, kept = [], None  # kept: index of the last frame that was not reused
-    for i in range(len(keys)):
-        if kept is not None:
-            a, b = thumbnail(frames[i]), thumbnail(frames[kept])
-            moved = sum(abs(float(x) - float(y)) >= 16 for x, y in zip(a.ravel(), b.ravel(), strict=True))
-            if a.shape == b.shape and moved < 3:
-                out.append(keys[kept])
-                continue
-        kept = i
-        out.append(keys[i])
-    return out
-
-
-def test_same_as_previous_against_a_naive_loop() -> None:
-    rng = np.random.default_rng(0)
-    for trial in range(30):
-        n = int(rng.integers(1, 9))
-        base = rng.integers(0, 255, (36, 64, 3), dtype=np.uint8)
-        frames = np.stack([base] * n)
-        for i in range(n):  # some frames change a lot, some by noise only, some drift slowly
-            kind = rng.integers(0, 3)
-            if kind == 0:
-                frames[i] = rng.integers(0, 255, (36, 64, 3), dtype=np.uint8)
-            elif kind == 1:
-                frames[i] = np.clip(frames[i].astype(int) + rng.integers(-4, 5, frames[i].shape), 0, 255)
-            else:
-                frames[i, : 4 * (i + 1), :8] = 255
-        keys = [f"k{trial}-{i}" for i in range(n)]
-        assert same_as_previous(keys, frames) == naive_same_as_previous(keys, frames)
-
-
-def test_a_still_picture_is_classified_once_per_clip() -> None:
-    from omnisearch.models.concepts import VisualConcepts
-
-    still = np.full((6, 90, 160, 3), 40, np.uint8)
-    still[:, 30:60, 40:120] = 200
-    noisy = np.clip(still.astype(int) + np.random.default_rng(1).integers(-2, 3, still.shape), 0, 255)
-    vc = VisualConcepts(embed_text=lambda t: np.ones((len(t), 4), np.float32), people=False)
-    rows = vc._frame_results([noisy.astype(np.uint8)])[0]
-    assert len(rows) == 6 and all(np.array_equal(r[0], rows[0][0]) for r in rows)
-    assert len(vc._frames._store) == 1  # one frame went through the network
 
 
 class CountingRecogniser:

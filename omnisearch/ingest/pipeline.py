@@ -6,8 +6,8 @@ files) -> writer (a thread).
 Each file is written as soon as its last clip is embedded, in one commit that also drops its stale rows
 (`VectorStore.replace_files`; files ready together share it), so an interrupted run loses at most the
 files in flight and the next run resumes where it stopped (files whose fingerprint is already stored
-are skipped). The whole run holds the index's writer lock (one writer per index). Only files that no longer exist lose their rows: a
-file or folder that cannot be read is reported and its rows are kept.
+are skipped). The whole run holds the index's writer lock (one writer per index). Only files that no
+longer exist lose their rows: a file or folder that cannot be read is reported and its rows are kept.
 
 Example:
     >>> from omnisearch.indexers import open_store

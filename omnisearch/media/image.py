@@ -1,8 +1,7 @@
 """Still pictures as frames, and whether two frames show the same picture.
 
 `frames_differ` on `thumbnail`s is the one rule for "this frame did not change": the enricher reads
-the on-screen text of a changed frame only, the concept tower classifies a clip's changed frames only,
-and the OCR recogniser reads a changed text crop only.
+the on-screen text of a changed frame only, and the OCR recogniser reads a changed text crop only.
 
 Example:
     >>> from PIL import Image

@@ -159,38 +159,13 @@ PEOPLE_PHRASES = {k: f"a photo of {k}" for k in ("a person", "a face", "people")
 SHOWN_CLASSES = 3  # class names kept as the clip's words (`tags`), best first
 
 
-def same_as_previous(keys: list[str], frames: np.ndarray) -> list[str]:
-    """The content keys of one clip's frames, a frame that does not differ (`media.image.frames_differ`)
-    from the last frame kept before it taking that frame's key: a still picture is classified once per
-    clip, and a clip's result depends on its own frames alone (pure).
-
-    >>> f = np.zeros((3, 36, 64, 3), np.uint8); f[2, :9, :16] = 255
-    >>> same_as_previous(["a", "b", "c"], f)
-    ['a', 'a', 'c']
-    """
-    from omnisearch.media.image import frames_differ, thumbnail
-
-    out: list[str] = []
-    prev = None
-    for k, f in zip(keys, frames, strict=True):
-        thumb = thumbnail(f)
-        if prev is not None and not frames_differ(thumb, prev[0]):
-            out.append(prev[1])
-            continue
-        prev = (thumb, k)
-        out.append(k)
-    return out
-
-
 class VisualConcepts:
     """What clips show: the concept tower and the people detector over frames, each frame computed once.
 
     `describe_clips(list of (N, H, W, 3) frame arrays)` -> per clip a dict with `seen` (the text-space
     "what is seen" vector, `seen.seen_vector`), `look` (N, LOOK_DIM) rows for likeness and `names` (the
     words of what is seen: top classes, then people). Frames are memoised by content, so overlapping
-    windows share their frames' work; a frame that does not differ from the one before it in its clip
-    shares that one's result (`same_as_previous`); all new frames of a batch go through the network
-    together.
+    windows share their frames' work, and all new frames of a batch go through the network together.
     `embed_text` is the text tower's `embed`; a class name is embedded the first time it is among a
     clip's top classes (rows of the other classes stay zero, and ConSE never reads them).
     """
@@ -232,7 +207,7 @@ class VisualConcepts:
     def _frame_results(self, clips: list[np.ndarray]) -> list[list[tuple[np.ndarray, np.ndarray, int]]]:
         from omnisearch.models.memo import array_key
 
-        keys = [same_as_previous([array_key(f) for f in frames], frames) for frames in clips]
+        keys = [[array_key(f) for f in frames] for frames in clips]
         todo: dict[str, np.ndarray] = {}
         for frames, ks in zip(clips, keys, strict=True):
             for f, k in zip(frames, ks, strict=True):
