@@ -210,15 +210,17 @@ def fusion_teacher_loss(
     masks: Mapping[str, Tensor] | None = None,
     anchors: Mapping[str, Tensor] | None = None,
     detach: bool = True,
+    pair: tuple[str, str] | None = None,
     **kw: Any,
 ) -> Tensor | None:
     """L_D: anchor = fused.detach(); mean of InfoNCE(anchor, emb[x]) and InfoNCE(anchor, emb[y]) over the
-    rows having x and y, (x, y) = `step_pair(step, emb, masks)` (the rotation over the pairs held).
+    rows having x and y, (x, y) = `pair`, by default `step_pair(step, emb, masks)` (the rotation over the
+    pairs held; OmniLoss passes the pair it already chose).
     `anchors` (per modality) replace the fused anchor where given (the objective's complement anchors).
     No gradient reaches `fused` unless `detach` is False (the objective's `distill_grad`; `anchors` are
     then used as given)."""
     e = norm_keys(emb)
-    x, y = step_pair(step, e, masks, bool(kw.get("distributed", False)))
+    x, y = pair or step_pair(step, e, masks, bool(kw.get("distributed", False)))
     missing = [m for m in (x, y) if m not in e]
     if missing:
         raise KeyError(f"fusion_teacher_loss at step {step} needs {(x, y)}; missing {missing}")
@@ -342,7 +344,7 @@ class OmniLoss(nn.Module):
                 full = rows_having(masks, *SINGLE_MODALITIES).unsqueeze(-1)
                 tup = o["fused"] if grad else o["fused"].detach()
                 anchors = {m: torch.where(full, comp[m], tup) for m in pair}
-            ld = fusion_teacher_loss(o["fused"], singles, step, masks, anchors, not grad, **kw)
+            ld = fusion_teacher_loss(o["fused"], singles, step, masks, anchors, not grad, pair, **kw)
             if ld is not None:
                 parts["loss_distill"] = ld
                 terms.append(self.w_distill * ld)
