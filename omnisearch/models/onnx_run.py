@@ -98,9 +98,10 @@ def _outputs(module: Any, example: Any) -> list[np.ndarray]:
     return [t.detach().float().cpu().numpy() for t in (out if isinstance(out, tuple | list) else (out,))]
 
 
-def export(module: Any, example: Any, path: Path) -> None:
+def export(module: Any, example: Any, path: Path) -> OnnxNet:
     """Write `module` (eval mode, batch axis 0 dynamic) as ONNX to `path`, atomically, once onnxruntime
-    has loaded it and given the module's own outputs on `example` (ValueError otherwise)."""
+    has loaded it and given the module's own outputs on `example` (ValueError otherwise); returns that
+    session."""
     import torch
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -116,12 +117,15 @@ def export(module: Any, example: Any, path: Path) -> None:
                 input_names=["x"],
                 dynamic_axes={"x": {0: "batch"}},
             )
-        got, want = OnnxNet(tmp).run(example.numpy()), _outputs(module, example)
+        net = OnnxNet(tmp)
+        got, want = net.run(example.numpy()), _outputs(module, example)
         if len(got) != len(want) or not all(
             np.allclose(g, w, atol=1e-4) for g, w in zip(got, want, strict=False)
         ):
             raise ValueError("the exported network does not give the module's outputs")
         os.replace(tmp, path)  # concurrent processes: each writes its own file, the last rename wins
+        net.path = path
+        return net
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -135,10 +139,10 @@ def cpu_session(
     loads without importing torch."""
     try:
         path = cache_dir() / f"{name}-{export_key(name, weights, code)}.onnx"
-        if not path.exists():
-            module, example = build()
-            export(module, example, path)
-        return OnnxNet(path)
+        if path.exists():
+            return OnnxNet(path)
+        module, example = build()
+        return export(module, example, path)
     except Exception as e:  # noqa: BLE001 - any failure means: stay on torch
         warnings.warn(f"{name}: running on torch ({type(e).__name__}: {e})", RuntimeWarning, stacklevel=2)
         return None
