@@ -2,8 +2,9 @@
 
 Time 0 is the container's start time, so audio and video share one clock. Samples are assumed
 contiguous after the first frame (timestamp gaps are not filled). `StreamResampler` resamples a signal
-pushed in pieces and gives the same samples (to float rounding) as `torchaudio.functional.resample` on
-the whole signal, so a long file can be resampled with bounded memory and slices match the whole.
+pushed in pieces and gives the same samples (to float rounding) as `media.resample.resample` (torchaudio's
+kernel) on the whole signal, so a long file can be resampled with bounded memory and slices match the
+whole.
 
 Example:
     >>> wav = decode_audio("talk.mp3", 5.0, 15.0)  # doctest: +SKIP
