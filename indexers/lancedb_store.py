@@ -48,6 +48,11 @@ _FLOAT_FIELDS = ("start", "end", "keyframe", "added_at")
 _CHUNK = 500  # values per SQL IN (...) list
 
 
+def path_in(paths: list[str]) -> str:
+    """The filter `path` IN (...) for these paths (quoted by `sql_str`)."""
+    return f"`path` IN ({', '.join(sql_str(p) for p in paths)})"
+
+
 def sql_str(value: str) -> str:
     """A SQL string literal: single quotes doubled, e.g. sql_str("it's") == "'it''s'"."""
     return "'" + value.replace("'", "''") + "'"
@@ -177,7 +182,7 @@ class LanceStore(LanceSearch, VectorStore):
             if not records:
                 self.delete_paths(part)
                 continue
-            self._merge(records, delete_where=f"`path` IN ({', '.join(sql_str(p) for p in part)})")
+            self._merge(records, delete_where=path_in(part))
 
     def _merge(self, records: list[ClipRecord], delete_where: str | None = None) -> None:
         """merge_insert by clip_id; with `delete_where`, unmatched target rows matching it go in the same
@@ -221,7 +226,7 @@ class LanceStore(LanceSearch, VectorStore):
         self._stale()
         uniq = sorted(set(paths))
         for i in range(0, len(uniq), _CHUNK):
-            where = f"`path` IN ({', '.join(sql_str(p) for p in uniq[i : i + _CHUNK])})"
+            where = path_in(uniq[i : i + _CHUNK])
             gone += self._tbl.count_rows(where)
             self._tbl.delete(where)
         return gone
@@ -242,10 +247,7 @@ class LanceStore(LanceSearch, VectorStore):
                     return "1 = 0"
                 parts.append(
                     "("
-                    + " OR ".join(
-                        f"`path` IN ({', '.join(sql_str(p) for p in hits[i : i + _CHUNK])})"
-                        for i in range(0, len(hits), _CHUNK)
-                    )
+                    + " OR ".join(path_in(hits[i : i + _CHUNK]) for i in range(0, len(hits), _CHUNK))
                     + ")"
                 )
         if flt.media_type:
