@@ -121,7 +121,7 @@ def column_table(data: Data, mat: np.ndarray) -> pa.Table:
 
 
 def run_lance_column(data, mat, kind, queries, truth, tmp, policy) -> dict:
-    import lancedb
+    from omnisearch.indexers.lance_import import lancedb
 
     db = lancedb.connect(str(tmp / f"col-{kind}"))
     tbl = db.create_table("t", column_table(data, mat))

@@ -109,6 +109,9 @@ def index(
     if missing:
         fail(f"not found: {', '.join(missing)}")
     runner = _engine(engine, ray_address, device)  # before the store: a bad --engine fails fast
+    from omnisearch.ingest.malloc import keep_freed_memory
+
+    keep_freed_memory()  # this process indexes and exits: no page faults for buffers freed and reused
     if runner is None and workers != 0:
         from omnisearch.ingest.stages.reader import start_readers
 

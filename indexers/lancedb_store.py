@@ -27,13 +27,12 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
-import lancedb
 import numpy as np
 import pyarrow as pa
-from lancedb.index import Bitmap, BTree
 
 from omnisearch.indexers.ann import AnnPolicy, build_vector_indexes
 from omnisearch.indexers.base import Filter, StoreHit, VectorStore
+from omnisearch.indexers.lance_import import lancedb
 from omnisearch.indexers.lance_search import LanceSearch
 from omnisearch.indexers.lock import LOCK_NAME
 from omnisearch.indexers.rows import META_FIELDS, files_of, record_meta, tie_order
@@ -330,9 +329,9 @@ class LanceStore(LanceSearch, VectorStore):
         self._stale()
         built = bool(build_vector_indexes(self._tbl, policy, self._dim(), rebuild=True))
         if built:
-            self._tbl.create_index("media_type", config=Bitmap(), replace=True)
-            self._tbl.create_index("path", config=BTree(), replace=True)
-            self._tbl.create_index("clip_id", config=BTree(), replace=True)
+            self._tbl.create_index("media_type", config=lancedb.index.Bitmap(), replace=True)
+            self._tbl.create_index("path", config=lancedb.index.BTree(), replace=True)
+            self._tbl.create_index("clip_id", config=lancedb.index.BTree(), replace=True)
         return built
 
     def scan(self, with_vectors: bool = False) -> Iterator[dict]:

@@ -4,6 +4,7 @@ The ingest pipeline asks `isinstance(encoder, Enriching)` / `isinstance(encoder,
 instead of probing attributes by name: an encoder takes part in a stage by implementing its protocol.
 
 - `Transcriber`: speech segments of a 16 kHz mono signal (the enricher fills a clip's transcript).
+- `StreamingTranscriber`: a transcriber whose segments come out as they are decoded, in time order.
 - `TextReader`: the lines of text seen in one frame (the enricher fills a clip's on-screen text).
 - `SpeechDetector`: does a signal hold speech at all (gates the transcriber, per decoded chunk).
 - `Enriching`: an encoder whose clips carry text made by such tools (omni-lite).
@@ -11,6 +12,8 @@ instead of probing attributes by name: an encoder takes part in a stage by imple
   needs a `base.HeadsHost`).
 - `SoundBlockEncoder`: an encoder whose sound vector is a pool of short block embeddings, so that a
   file's audio is embedded once in blocks and each window pools the blocks it covers.
+- `Preparing`: an encoder that can do the part of its work that does not depend on a clip's text
+  (transcript, on-screen text) ahead, while that text is still being made (omni-lite: its frames).
 - `FeatureEncoder`: vectors built from frozen features that can be cached (`feature_key`, `features`,
   `project`): what heads train on and what `train.features` caches.
 - `FolderLoaded`: an encoder whose model folder (`path`) shapes its vectors (omni-lite + heads), so
@@ -25,7 +28,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
@@ -40,6 +43,13 @@ if TYPE_CHECKING:
 class Transcriber(Protocol):
     def transcribe(self, audio: np.ndarray) -> list[Segment]:
         """Speech segments (seconds from the signal's start) of float32 16 kHz mono audio."""
+        ...
+
+
+@runtime_checkable
+class StreamingTranscriber(Protocol):
+    def stream(self, audio: np.ndarray) -> Iterator[Segment]:
+        """`transcribe(audio)` segment by segment, in time order, as they are decoded."""
         ...
 
 
@@ -83,6 +93,15 @@ class SoundBlockEncoder(Protocol):
     ) -> list[Embedding]:
         """`encode(items)`, with item i's sound taken from the raw block rows `sounds[i]` (None: embed
         its audio as `encode` does)."""
+        ...
+
+
+@runtime_checkable
+class Preparing(Protocol):
+    """Text-independent work done ahead: `encode` of the same inputs later reuses it."""
+
+    def prepare(self, items: Sequence[EncoderInput]) -> None:
+        """Compute and keep what `encode(items)` needs that does not depend on their text."""
         ...
 
 

@@ -235,6 +235,11 @@ class VisualConcepts:
             self._people = PeopleDetector()
         return self._people.detect(frames)
 
+    def prepare(self, clips: list[np.ndarray]) -> None:
+        """Classify the frames of `clips` now (kept by content), so that `describe_clips` of the same
+        frames later only looks them up."""
+        self._frame_results(clips)
+
     def describe_clips(self, clips: list[np.ndarray]) -> list[dict]:
         from omnisearch.models.imagenet_names import class_phrase, imagenet_lemmas
         from omnisearch.models.people import people_concepts

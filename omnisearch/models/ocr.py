@@ -63,6 +63,11 @@ class RecogniserMemo:
         return out, 0.0
 
 
+ONE_THREAD = {"intra_op_num_threads": 1, "inter_op_num_threads": 1}
+"""RapidOCR's sessions on one thread each: by default each takes every core and busy-waits between
+calls (8.3 s of CPU for 4.4 s of OCR on 2 cores), CPU the decoders and encoders beside it need."""
+
+
 class FrameOCR:
     """OCR of a few frames per clip; lines under `min_score` confidence are dropped."""
 
@@ -71,7 +76,7 @@ class FrameOCR:
 
         # Detection at most 320 px on the long side and no angle classifier: ~0.1-0.2 s a frame on
         # 2 cores instead of ~1 s with the defaults (which upscale small frames to 736 px).
-        self.engine = RapidOCR(det_limit_side_len=320, det_limit_type="max", use_cls=False)
+        self.engine = RapidOCR(det_limit_side_len=320, det_limit_type="max", use_cls=False, **ONE_THREAD)
         self.engine.text_rec = self.recogniser = RecogniserMemo(self.engine.text_rec)
         self.frames_per_clip = frames_per_clip
         self.min_score = min_score

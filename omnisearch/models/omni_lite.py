@@ -165,6 +165,12 @@ class OmniLite(HeadsHost, Encoder):
             self._vad = SileroSpeech()
         return self._vad
 
+    def prepare(self, items: Sequence[EncoderInput]) -> None:
+        """Classify the items' frames ahead (`capabilities.Preparing`); `encode` then looks them up."""
+        clips = [it.frames for it in items if Modality.VIDEO in it.modalities()]
+        if clips:
+            self.concepts.prepare(clips)
+
     def sound_blocks(self, audios: Sequence[np.ndarray | None]) -> list[BlockRows | None]:
         return self.audio_tower.block_rows(audios)
 

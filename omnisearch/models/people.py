@@ -101,9 +101,11 @@ def _quiet_native_stderr():
 
 
 class PeopleDetector:
-    """BlazeFace full-range over frames: `detect(frames)` -> (N,) face counts."""
+    """BlazeFace full-range over frames: `detect(frames)` -> (N,) face counts. One thread by default:
+    1.15 s of CPU for 120 frames, against 1.33 s on two (0.80 s wall), and the encoders beside it
+    use the other core."""
 
-    def __init__(self, min_score: float = MIN_SCORE, threads: int = 2) -> None:
+    def __init__(self, min_score: float = MIN_SCORE, threads: int = 1) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
         self.min_score = min_score

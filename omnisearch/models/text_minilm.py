@@ -75,8 +75,13 @@ class MiniLMText:
             self.tokenizer = Tokenizer.from_file(str(Path(folder) / "tokenizer.json"))
             self.tokenizer.enable_truncation(max_length)
             self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+            from omnisearch.models.onnx_run import session_threads
+
             opts = ort.SessionOptions()
             opts.log_severity_level = 3
+            opts.intra_op_num_threads = session_threads()
+            opts.inter_op_num_threads = 1
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self.session = ort.InferenceSession(onnx_model_path(), opts, providers=["CPUExecutionProvider"])
             return
         import torch
@@ -89,13 +94,19 @@ class MiniLMText:
         self._torch = torch
 
     def embed(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        """(N, 384) normalised vectors; an empty or blank string gives a zero row."""
+        """(N, 384) normalised vectors; an empty or blank string gives a zero row. Each distinct text
+        is embedded once, in batches of texts of similar length (less padding)."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        todo = [(i, t.strip()) for i, t in enumerate(texts) if t and t.strip()]
+        rows: dict[str, list[int]] = {}
+        for i, t in enumerate(texts):
+            if t and t.strip():
+                rows.setdefault(t.strip(), []).append(i)
+        todo = sorted(rows, key=len)
+        run = self._embed_onnx if self.backend == "onnx" else self._embed_torch
         for b in range(0, len(todo), batch_size):
             chunk = todo[b : b + batch_size]
-            run = self._embed_onnx if self.backend == "onnx" else self._embed_torch
-            out[[i for i, _ in chunk]] = run([t for _, t in chunk])
+            for t, v in zip(chunk, run(chunk), strict=True):
+                out[rows[t]] = v
         return l2_normalize(out)
 
     def _embed_onnx(self, texts: list[str]) -> np.ndarray:

@@ -2,9 +2,18 @@
 batches of the encoder's batch size, so a library of short sounds is encoded many clips a call.
 
 For a `capabilities.SoundBlockEncoder` (omni-lite), each decoded chunk's audio is embedded once in short
-blocks, all chunks waiting in the queue together, and each window's sound vector is pooled from the
-blocks it covers (`audio_aisfx.blocks_in_span`), instead of embedding every overlapping window's audio
-again. Other encoders get `encode(inputs)`, with the same out-of-memory back-off.
+blocks, and each window's sound vector is pooled from the blocks it covers
+(`audio_aisfx.blocks_in_span`), instead of embedding every overlapping window's audio again. Other
+encoders get `encode(inputs)`, with the same out-of-memory back-off.
+
+With `background=True` (the local engine) the stage works beside the enricher's speech thread:
+- a chunk's sound blocks are embedded on a thread of their own as soon as the chunk arrives;
+- with a `TextGate` (the enricher), a batch is embedded only once its clips' words are known; until
+  then a `capabilities.Preparing` encoder does the work that does not need them (omni-lite: the
+  frames). At most `max_waiting` clips wait; past that, `drain` waits for the oldest batch's words.
+So on a CPU the transcriber, the sound network, the frame networks and the decoders each keep a core
+busy instead of taking turns. Without it (the Ray engine's actors), everything runs in the caller's
+thread and the sound blocks of all queued chunks go through the network in one call.
 
 Example:
     >>> stage = EncodeStage(encoder)                       # doctest: +SKIP
@@ -16,14 +25,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future
+from typing import Protocol
 
 import numpy as np
 
+from omnisearch.ingest.stages.background import Background, done
 from omnisearch.ingest.stages.items import ChunkAudio, ClipJob
 from omnisearch.models.audio_aisfx import BlockRows, blocks_in_span
 from omnisearch.models.base import Encoder
 from omnisearch.models.batching import encode_with_backoff
-from omnisearch.models.capabilities import SoundBlockEncoder
+from omnisearch.models.capabilities import Preparing, SoundBlockEncoder
 from omnisearch.types import Embedding
 
 
@@ -33,27 +45,70 @@ def window_rows(grid: BlockRows, chunk_start: float, t0: float, t1: float) -> np
     return grid.rows[idx]
 
 
+class TextGate(Protocol):
+    """Whether a queued clip's text is complete yet (`stages.enricher.Enricher`)."""
+
+    def text_ready(self, path: str, job: ClipJob) -> bool: ...
+
+    def wait_text(self, path: str, jobs: list[ClipJob]) -> None: ...
+
+
+MAX_WAITING = 128  # clips queued while their words are being transcribed (their frames stay in memory)
+
+
 class EncodeStage:
     """`chunk(msg)` registers a chunk's audio, `add(path, jobs)` queues clips, `drain(final)` yields
-    (path, job, embedding) for every full batch (every queued clip when `final`), in queue order.
-    `seconds` is the time spent embedding."""
+    (path, job, embedding) for every full batch (every queued clip when `final`) whose text is complete,
+    in queue order. `seconds` is the time spent embedding (the sound thread's included)."""
 
-    def __init__(self, encoder: Encoder) -> None:
+    def __init__(
+        self,
+        encoder: Encoder,
+        gate: TextGate | None = None,
+        background: bool = False,
+        max_waiting: int = MAX_WAITING,
+    ) -> None:
         self.encoder = encoder
         self.blocks = encoder if isinstance(encoder, SoundBlockEncoder) else None
+        self.prepares = encoder if isinstance(encoder, Preparing) else None
+        self.gate, self.max_waiting = gate, max_waiting
         self.batch_size = max(1, encoder.options.batch_size)
         self.queue: list[tuple[str, ClipJob]] = []
-        self.audio: dict[tuple[str, int], ChunkAudio] = {}
-        self.grids: dict[tuple[str, int], BlockRows | None] = {}
+        self.audio: dict[tuple[str, int], ChunkAudio] = {}  # chunks whose blocks are not asked for yet
+        self.grids: dict[tuple[str, int], Future] = {}  # -> BlockRows | None
         self.audio_start: dict[tuple[str, int], float] = {}
-        self.seconds = 0.0
+        # the sound thread, which also adds up the time this stage spends in the caller's thread
+        self._work = Background("omnisearch-sound", background and self.blocks is not None)
+
+    @property
+    def seconds(self) -> float:
+        return self._work.seconds
 
     def chunk(self, msg: ChunkAudio) -> None:
-        if self.blocks is not None:
-            self.audio[(msg.path, msg.chunk)] = msg
+        if self.blocks is None:
+            return
+        key = (msg.path, msg.chunk)
+        if self._work.enabled:
+            self.grids[key] = self._work.submit(self._one_chunk, msg.audio)
+            self.audio_start[key] = msg.start
+        else:
+            self.audio[key] = msg  # embedded with every other queued chunk, at the next drain
+
+    def _one_chunk(self, audio: np.ndarray | None) -> BlockRows | None:
+        assert self.blocks is not None
+        return self.blocks.sound_blocks([audio])[0]
 
     def add(self, path: str, jobs: list[ClipJob]) -> None:
         self.queue += [(path, j) for j in jobs]
+        if self.gate is not None and self.prepares is not None:
+            if not all(self.gate.text_ready(path, j) for j in jobs):
+                t = time.perf_counter()  # their words will take a while: embed what does not need them
+                self.prepares.prepare([j.input for j in jobs])
+                self._work.add(time.perf_counter() - t)
+
+    def close(self) -> None:
+        """Stop the sound thread (chunks not started are dropped)."""
+        self._work.close()
 
     def end(self, path: str) -> None:
         """Forget a file's chunks once all its clips were drained (call after its last drain)."""
@@ -68,9 +123,14 @@ class EncodeStage:
     def drain(self, final: bool = False) -> Iterator[tuple[str, ClipJob, Embedding]]:
         while len(self.queue) >= self.batch_size or (final and self.queue):
             batch = self.queue[: self.batch_size]
+            if self.gate is not None and not all(self.gate.text_ready(p, j) for p, j in batch):
+                if not final and len(self.queue) < self.max_waiting:
+                    return  # go on reading; these clips are embedded once their words are known
+                for path, job in batch:
+                    self.gate.wait_text(path, [job])
             t = time.perf_counter()
             embs = self._embed(batch)
-            self.seconds += time.perf_counter() - t
+            self._work.add(time.perf_counter() - t)
             self.queue = self.queue[len(batch) :]
             for (path, job), emb in zip(batch, embs, strict=True):
                 yield path, job, emb
@@ -82,7 +142,8 @@ class EncodeStage:
         self._embed_chunks({(p, j.chunk) for p, j in self.queue})
         sounds: list[np.ndarray | None] = []
         for path, job in batch:
-            grid = self.grids.get((path, job.chunk))
+            fut = self.grids.get((path, job.chunk))
+            grid = fut.result() if fut is not None else None
             has_audio = job.input.audio is not None and len(job.input.audio) > 0
             if grid is None or not has_audio:
                 sounds.append(None)
@@ -99,5 +160,5 @@ class EncodeStage:
         msgs = [self.audio.pop(k) for k in todo]
         grids = self.blocks.sound_blocks([m.audio for m in msgs])
         for k, m, g in zip(todo, msgs, grids, strict=True):
-            self.grids[k] = g
+            self.grids[k] = done(g)
             self.audio_start[k] = m.start

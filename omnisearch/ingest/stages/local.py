@@ -1,7 +1,9 @@
 """The local engine: reader processes -> enricher -> encoder -> writer thread, on one machine.
 
-Reader workers decode ahead through a bounded queue; this thread enriches and embeds (batches cross
-files); the writer thread commits each file as soon as its last clip is embedded. Each stage keeps its
+Reader workers decode ahead through a bounded queue; this thread reads on-screen text and embeds
+(batches cross files) while the enricher's speech thread transcribes, so a clip is embedded once its
+words are known (`encode_stage.TextGate`); the writer thread commits each file as soon as its last clip
+is embedded. Each stage keeps its
 own time (`StageTimes`); the reader's is the sum over its workers.
 
 Example:
@@ -74,7 +76,8 @@ class LocalResult:
 def run_local(tasks: list[FileTask], job: IngestJob, workers: int) -> LocalResult:
     """Index `tasks` (new or changed files) into the job's store; returns the stage times and what failed."""
     times, progress = StageTimes(), job.progress
-    enricher, encode = Enricher(job.encoder), EncodeStage(job.encoder)
+    enricher = Enricher(job.encoder, background=True)  # speech on its own thread, alongside the encoder
+    encode = EncodeStage(job.encoder, gate=enricher, background=True)
     writer = Writer(job.store, progress, job.stats)
     open_files: dict[str, OpenFile] = {}
     failed: list[tuple[str, str]] = []
@@ -119,6 +122,8 @@ def run_local(tasks: list[FileTask], job: IngestJob, workers: int) -> LocalResul
         collect(final=True)
         finish_ready()
     finally:
+        enricher.close()
+        encode.close()
         try:
             writer.close()
         finally:

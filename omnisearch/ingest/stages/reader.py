@@ -207,6 +207,9 @@ def _watching(call, owner: int):
 
 
 def _worker(tasks: mp.Queue, out: mp.Queue, seg: SegmentConfig, dec: DecodeConfig, owner: int) -> None:
+    from omnisearch.ingest.malloc import keep_freed_memory
+
+    keep_freed_memory()  # a decoder process only decodes, then exits
     put = lambda msg: _watching(lambda timeout: out.put(msg, timeout=timeout), owner)  # noqa: E731
     while (task := _watching(tasks.get, owner)) is not None:
         try:

@@ -1,0 +1,188 @@
+"""The local engine's helper threads: speech transcribed beside the encoder with each clip's words known
+as soon as a later segment is heard, clips embedded only once their words are known (frames prepared
+meanwhile), sound blocks on their own thread, and the malloc settings of an indexing process."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from enrich_fakes import OwnTools
+
+from omnisearch.ingest.malloc import keep_freed_memory
+from omnisearch.ingest.stages.background import Background
+from omnisearch.ingest.stages.encode_stage import EncodeStage
+from omnisearch.ingest.stages.enricher import Enricher
+from omnisearch.ingest.stages.items import ChunkAudio, ClipJob
+from omnisearch.models.asr import Segment
+from omnisearch.models.base import Encoder
+from omnisearch.types import Embedding, EncoderInput, Modality, Span
+
+
+class StreamingTools(OwnTools):
+    """A transcriber that hands out one segment each time the test releases it (two per 10 s)."""
+
+    def __init__(self, segments: list[Segment], fail: bool = False) -> None:
+        self.segments, self.fail = segments, fail
+        self.release = threading.Semaphore(0)
+        self.thread = ""
+
+    def has_speech(self, audio):
+        return True
+
+    def transcribe(self, audio):
+        return list(self.stream(audio))
+
+    def stream(self, audio):
+        self.thread = threading.current_thread().name
+        for seg in self.segments:
+            assert self.release.acquire(timeout=10), "the test never released the next segment"
+            if self.fail:
+                raise RuntimeError("the transcriber broke")
+            yield seg
+
+    def read_lines(self, frame):
+        return []
+
+
+def _jobs(n: int = 3) -> list[ClipJob]:
+    return [
+        ClipJob(Span(10.0 * k, 10.0 * k + 10), EncoderInput(audio=np.zeros(160, np.float32)), 0.0, "")
+        for k in range(n)
+    ]
+
+
+SEGMENTS = [Segment(1, 4, "one"), Segment(12, 15, "two"), Segment(21, 24, "three"), Segment(25, 28, "four")]
+
+
+def _wait_until(cond, seconds: float = 5.0) -> bool:
+    stop = threading.Event()
+    for _ in range(int(seconds / 0.01)):
+        if cond():
+            return True
+        stop.wait(0.01)
+    return cond()
+
+
+def test_words_are_known_once_a_later_segment_is_heard():
+    tools = StreamingTools(SEGMENTS)
+    e = Enricher(tools, background=True)
+    try:
+        e.chunk(ChunkAudio("/t.mp4", 0, 0.0, np.zeros(16000 * 30, np.float32)))
+        jobs = _jobs()
+        e.clips("/t.mp4", jobs)
+        assert not any(e.text_ready("/t.mp4", j) for j in jobs)  # nothing heard yet
+        tools.release.release(2)  # "one", then "two" (which starts after clip 0 ends)
+        assert _wait_until(lambda: e.text_ready("/t.mp4", jobs[0]))
+        assert jobs[0].input.transcript == "one" and not e.text_ready("/t.mp4", jobs[1])
+        tools.release.release(1)  # "three" starts at 21 s: clip 1 (10-20 s) is complete
+        assert _wait_until(lambda: e.text_ready("/t.mp4", jobs[1]))
+        assert jobs[1].input.transcript == "two" and not e.text_ready("/t.mp4", jobs[2])
+        tools.release.release(1)
+        e.wait_text("/t.mp4", jobs)  # the chunk ends: the last clip is complete too
+        assert [j.input.transcript for j in jobs] == ["one", "two", "three four"]
+        assert tools.thread.startswith("omnisearch-speech")
+    finally:
+        e.close()
+
+
+def test_a_transcriber_error_reaches_the_caller():
+    tools = StreamingTools(SEGMENTS, fail=True)
+    e = Enricher(tools, background=True)
+    try:
+        e.chunk(ChunkAudio("/t.mp4", 0, 0.0, np.zeros(16000, np.float32)))
+        jobs = _jobs(1)
+        e.clips("/t.mp4", jobs)
+        tools.release.release(1)
+        with pytest.raises(RuntimeError, match="the transcriber broke"):
+            e.wait_text("/t.mp4", jobs)
+    finally:
+        e.close()
+
+
+def test_without_background_the_words_are_there_at_once():
+    tools = StreamingTools(SEGMENTS)
+    tools.release.release(len(SEGMENTS))
+    e = Enricher(tools)
+    e.chunk(ChunkAudio("/t.mp4", 0, 0.0, np.zeros(16000, np.float32)))
+    jobs = _jobs()
+    e.clips("/t.mp4", jobs)
+    assert [j.input.transcript for j in jobs] == ["one", "two", "three four"]
+    assert tools.thread == threading.current_thread().name
+
+
+class Gate:
+    """A TextGate the test opens clip by clip."""
+
+    def __init__(self) -> None:
+        self.open: set[int] = set()
+
+    def text_ready(self, path, job):
+        return id(job) in self.open
+
+    def wait_text(self, path, jobs):
+        self.open |= {id(j) for j in jobs}
+
+
+class Recorder(Encoder):
+    """An encoder that records what it embeds and what it is asked to prepare."""
+
+    name, version, dim = "recorder", "1", 2
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.options.batch_size = 2
+        self.embedded: list[float] = []
+        self.prepared: list[float] = []
+
+    def prepare(self, items):
+        self.prepared += [float(it.audio[0]) for it in items]
+
+    def encode(self, items, progress=None):
+        self.embedded += [float(it.audio[0]) for it in items]
+        return [Embedding({Modality.AUDIO: np.ones(2, np.float32)}) for _ in items]
+
+
+def _numbered(n: int) -> list[ClipJob]:
+    return [ClipJob(Span(k, k + 1), EncoderInput(audio=np.full(4, k, np.float32)), 0.0, "") for k in range(n)]
+
+
+def test_clips_wait_for_their_words_and_are_prepared_meanwhile():
+    enc, gate = Recorder(), Gate()
+    stage = EncodeStage(enc, gate=gate, max_waiting=4)
+    jobs = _numbered(4)
+    stage.add("/a", jobs[:2])
+    assert enc.prepared == [0.0, 1.0] and list(stage.drain()) == []  # words unknown: prepared, kept
+    gate.open |= {id(jobs[0]), id(jobs[1])}
+    assert [j.span.start for _, j, _ in stage.drain()] == [0, 1] and enc.embedded == [0.0, 1.0]
+    stage.add("/a", jobs[2:])
+    assert list(stage.drain()) == []  # 2 waiting, under max_waiting
+    stage.add("/a", _numbered(2))  # 4 waiting: drain waits for the oldest batch's words
+    out = [j.span.start for _, j, _ in stage.drain()]
+    assert out[:2] == [2, 3]
+    assert [j.span.start for _, j, _ in stage.drain(final=True)] == [0, 1]  # final waits for all
+    assert not stage.queue
+
+
+def test_background_helper_runs_beside_the_caller_and_times_its_work():
+    bg = Background("omnisearch-test", enabled=True)
+    try:
+        names = bg.submit(lambda: threading.current_thread().name).result(timeout=5)
+        assert names.startswith("omnisearch-test") and bg.enabled
+        bg.add(0.5)
+        assert bg.seconds >= 0.5
+        with pytest.raises(ValueError):
+            bg.submit(int, "not a number").result(timeout=5)
+    finally:
+        bg.close()
+    inline = Background("omnisearch-test", enabled=False)
+    assert inline.submit(lambda: threading.current_thread().name).result() == threading.current_thread().name
+
+
+def test_malloc_settings_apply_on_glibc():
+    import platform
+
+    applied = keep_freed_memory()
+    assert applied == (platform.libc_ver()[0] == "glibc")
+    assert keep_freed_memory() == applied  # once; calling again changes nothing
