@@ -8,6 +8,7 @@ import threading
 
 import numpy as np
 import pytest
+import synth
 from enrich_fakes import OwnTools
 
 from omnisearch.ingest.malloc import keep_freed_memory
@@ -186,3 +187,48 @@ def test_malloc_settings_apply_on_glibc():
     applied = keep_freed_memory()
     assert applied == (platform.libc_ver()[0] == "glibc")
     assert keep_freed_memory() == applied  # once; calling again changes nothing
+
+
+@pytest.mark.skipif(not synth.have_tools("ffmpeg"), reason="needs ffmpeg")
+def test_decoders_exit_once_their_indexing_process_is_gone(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    wav = synth.tone_wav(tmp_path / "long.wav", freq=440, seconds=120, kind="noise")
+    # the owner starts a decoder, takes one message and dies without closing anything (as on SIGKILL);
+    # the decoder then holds a 120-s chunk nobody reads, and would wait to hand it over forever
+    code = textwrap.dedent(
+        f"""
+        import multiprocessing as mp, os
+        from omnisearch.config import DecodeConfig, SegmentConfig
+        from omnisearch.ingest.stages.items import FileTask
+        from omnisearch.ingest.stages.reader import read_all
+        from omnisearch.media.walk import find_media
+        found, _ = find_media([{str(wav)!r}])
+        msgs = read_all([FileTask(found[0], "fp")], SegmentConfig(), DecodeConfig(), workers=1)
+        next(msgs)
+        print(" ".join(str(p.pid) for p in mp.active_children()), flush=True)
+        os._exit(0)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    pids = [int(p) for p in out.stdout.split()]
+    assert pids, out.stderr[-2000:]
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    deadline = time.time() + 10
+    while any(alive(p) for p in pids) and time.time() < deadline:
+        time.sleep(0.1)
+    left = [p for p in pids if alive(p)]
+    for p in left:
+        os.kill(p, 9)
+    assert not left, "a decoder outlived the process it decoded for"

@@ -8,9 +8,10 @@ encoders get `encode(inputs)`, with the same out-of-memory back-off.
 
 With `background=True` (the local engine) the stage works beside the enricher's speech thread:
 - a chunk's sound blocks are embedded on a thread of their own as soon as the chunk arrives;
-- with a `TextGate` (the enricher), a batch is embedded only once its clips' words are known; until
-  then a `capabilities.Preparing` encoder does the work that does not need them (omni-lite: the
-  frames). At most `max_waiting` clips wait; past that, `drain` waits for the oldest batch's words.
+- with a `TextGate` (the enricher), a batch is embedded only once its clips' words are known. While
+  clips wait for their words or their sound blocks, a `capabilities.Preparing` encoder does the work
+  that does not need them (omni-lite: the frames). At most `max_waiting` clips wait for words; past
+  that, `drain` waits for the oldest batch's.
 So on a CPU the transcriber, the sound network, the frame networks and the decoders each keep a core
 busy instead of taking turns. Without it (the Ray engine's actors), everything runs in the caller's
 thread and the sound blocks of all queued chunks go through the network in one call.
@@ -100,11 +101,17 @@ class EncodeStage:
 
     def add(self, path: str, jobs: list[ClipJob]) -> None:
         self.queue += [(path, j) for j in jobs]
-        if self.gate is not None and self.prepares is not None:
-            if not all(self.gate.text_ready(path, j) for j in jobs):
-                t = time.perf_counter()  # their words will take a while: embed what does not need them
-                self.prepares.prepare([j.input for j in jobs])
-                self._work.add(time.perf_counter() - t)
+        if self.prepares is not None and self._must_wait(path, jobs):
+            t = time.perf_counter()  # embed what does not need their words or sound blocks meanwhile
+            self.prepares.prepare([j.input for j in jobs])
+            self._work.add(time.perf_counter() - t)
+
+    def _must_wait(self, path: str, jobs: list[ClipJob]) -> bool:
+        """Whether some of these clips cannot be embedded yet: their words are being transcribed, or
+        their chunk's sound blocks are being embedded on the sound thread."""
+        if self.gate is not None and not all(self.gate.text_ready(path, j) for j in jobs):
+            return True
+        return any(not f.done() for f in (self.grids.get((path, j.chunk)) for j in jobs) if f is not None)
 
     def close(self) -> None:
         """Stop the sound thread (chunks not started are dropped)."""

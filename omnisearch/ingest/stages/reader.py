@@ -18,6 +18,7 @@ import hashlib
 import multiprocessing as mp
 import os
 import queue
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import closing
@@ -186,6 +187,14 @@ _DONE = "done"
 
 
 def _alive(pid: int) -> bool:
+    """Whether process `pid` still runs (a zombie, dead but not yet reaped by its parent, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except FileNotFoundError:
+        return False
+    except (OSError, IndexError):  # no /proc (macOS): ask the kernel
+        pass
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -195,29 +204,31 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _watching(call, owner: int):
-    """`call(timeout=1)` until it succeeds; the worker exits once the process it decodes for is gone
-    (killed with SIGKILL, say), instead of waiting on its queues forever."""
-    while True:
-        try:
-            return call(timeout=1.0)
-        except (queue.Empty, queue.Full):
-            if not _alive(owner):
-                os._exit(0)
+def _exit_with(owner: int, every: float = 0.5) -> None:
+    """Exit this process (a decoder) soon after process `owner` is gone, wherever the process is blocked:
+    on its queues, or at exit, flushing messages that nobody will read any more. Without it a decoder
+    whose indexing process was killed (SIGKILL) waits on its queues forever."""
+
+    def watch() -> None:
+        while _alive(owner):
+            time.sleep(every)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="omnisearch-owner-watch", daemon=True).start()
 
 
 def _worker(tasks: mp.Queue, out: mp.Queue, seg: SegmentConfig, dec: DecodeConfig, owner: int) -> None:
     from omnisearch.ingest.malloc import keep_freed_memory
 
+    _exit_with(owner)
     keep_freed_memory()  # a decoder process only decodes, then exits
-    put = lambda msg: _watching(lambda timeout: out.put(msg, timeout=timeout), owner)  # noqa: E731
-    while (task := _watching(tasks.get, owner)) is not None:
+    while (task := tasks.get()) is not None:
         try:
             for msg in read_file(task, seg, dec):
-                put(msg)
+                out.put(msg)
         except Exception as e:  # an unexpected decoder error fails the file, not the run
-            put(FileFailed(task.found.path, f"cannot decode: {type(e).__name__}: {e}"))
-    put(_DONE)
+            out.put(FileFailed(task.found.path, f"cannot decode: {type(e).__name__}: {e}"))
+    out.put(_DONE)
 
 
 # forkserver, not fork: the parent holds lancedb's async runtime (and torch's threads), which a forked
