@@ -232,3 +232,50 @@ def test_decoders_exit_once_their_indexing_process_is_gone(tmp_path):
     for p in left:
         os.kill(p, 9)
     assert not left, "a decoder outlived the process it decoded for"
+
+
+def test_sound_blocks_streamed_on_their_thread_give_the_same_vectors(tmp_path):
+    from omnisearch.models import load_encoder
+    from omnisearch.models.audio_aisfx import BLOCK_SECONDS, blocks_in_span
+    from omnisearch.types import Modality as M
+
+    enc = load_encoder("omni-lite")
+    rng = np.random.default_rng(3)
+    audio = (rng.standard_normal(16000 * 100) * 0.2).astype(np.float32)  # 100 s: 43 blocks, 2 pieces
+    spans = [Span(5.0 * k, 5.0 * k + 10) for k in range(19)]
+
+    def run(background: bool) -> list[np.ndarray]:
+        stage = EncodeStage(enc, background=background)
+        stage.chunk(ChunkAudio("/a.wav", 0, 0.0, audio))
+        stage.add(
+            "/a.wav",
+            [
+                ClipJob(s, EncoderInput(audio=audio[int(s.start * 16000) : int(s.end * 16000)]), s.start, "")
+                for s in spans
+            ],
+        )
+        out = [emb.vectors[M.AUDIO] for _, _, emb in stage.drain(final=True)]
+        stage.close()
+        return out
+
+    streamed, together = run(True), run(False)
+    assert len(streamed) == len(spans)
+    for a, b in zip(streamed, together, strict=True):
+        assert np.allclose(a, b, atol=1e-6)
+    # a window is ready from the piece holding the first block past its end, with the same blocks
+    (full,) = enc.sound_blocks([audio])
+    pieces = list(enc.sound_block_pieces(audio))
+    assert len(pieces) == 2 and np.allclose(np.concatenate([p.rows for p in pieces]), full.rows, atol=1e-6)
+    from concurrent.futures import Future
+
+    from omnisearch.ingest.stages.encode_stage import _Sound
+
+    sound = _Sound(Future(), [pieces[0]])
+    edge = float(pieces[0].starts[-1] + BLOCK_SECONDS / 2)
+    assert sound.grid_for(edge + 0.01) is None
+    part = sound.grid_for(edge - 0.01)
+    assert part is not None
+    for s in spans:
+        if s.end <= edge:
+            got = blocks_in_span(part.starts, BLOCK_SECONDS, s.start, s.end)
+            assert list(got) == list(blocks_in_span(full.starts, BLOCK_SECONDS, s.start, s.end))

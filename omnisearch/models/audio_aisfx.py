@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -206,6 +206,19 @@ class AisfxAudio:
             out[i] = BlockRows(emb[at : at + len(b)], st.astype(np.float64), BLOCK_SECONDS)
             at += len(b)
         return out
+
+    def block_pieces(self, audio: np.ndarray | None, chunk: int = 32) -> Iterator[BlockRows]:
+        """The raw block embeddings of one 16 kHz signal, `chunk` blocks at a time, in time order: each
+        piece holds its blocks' rows and start times (together they are `block_rows([audio])`'s grid).
+        Nothing for empty or absent audio."""
+        if audio is None or len(audio) < 160:
+            return
+        spec = log_mel(resample(audio, 16000, _SR))
+        x, starts = blocks(spec), block_starts(len(spec)) * _HOP / _SR
+        for s in range(0, len(x), chunk):
+            yield BlockRows(
+                self._run(x[s : s + chunk]), starts[s : s + chunk].astype(np.float64), BLOCK_SECONDS
+            )
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         """Raw embeddings of (n, 100, 96) log-mel blocks."""

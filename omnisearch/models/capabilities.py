@@ -11,7 +11,8 @@ instead of probing attributes by name: an encoder takes part in a stage by imple
 - `LoraTrainable`, `TowerLoraTrainable`: what `omnisearch train` may train with LoRA (heads training
   needs a `base.HeadsHost`).
 - `SoundBlockEncoder`: an encoder whose sound vector is a pool of short block embeddings, so that a
-  file's audio is embedded once in blocks and each window pools the blocks it covers.
+  file's audio is embedded once in blocks and each window pools the blocks it covers;
+  `StreamingSoundBlocks`: one whose blocks come out piece by piece, so early windows go on.
 - `Preparing`: an encoder that can do the part of its work that does not depend on a clip's text
   (transcript, on-screen text) ahead, while that text is still being made (omni-lite: its frames).
 - `FeatureEncoder`: vectors built from frozen features that can be cached (`feature_key`, `features`,
@@ -102,6 +103,15 @@ class Preparing(Protocol):
 
     def prepare(self, items: Sequence[EncoderInput]) -> None:
         """Compute and keep what `encode(items)` needs that does not depend on their text."""
+        ...
+
+
+@runtime_checkable
+class StreamingSoundBlocks(Protocol):
+    """A sound-block encoder that hands out a signal's blocks as they are embedded."""
+
+    def sound_block_pieces(self, audio: np.ndarray | None) -> Iterator[BlockRows]:
+        """`sound_blocks([audio])[0]` in pieces of consecutive blocks, in time order."""
         ...
 
 

@@ -34,7 +34,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -173,6 +173,9 @@ class OmniLite(HeadsHost, Encoder):
 
     def sound_blocks(self, audios: Sequence[np.ndarray | None]) -> list[BlockRows | None]:
         return self.audio_tower.block_rows(audios)
+
+    def sound_block_pieces(self, audio: np.ndarray | None) -> Iterator[BlockRows]:
+        return self.audio_tower.block_pieces(audio)
 
     def encode(
         self, items: Sequence[EncoderInput], progress: Callable[[int], None] | None = None

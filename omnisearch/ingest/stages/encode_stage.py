@@ -27,6 +27,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -36,7 +37,7 @@ from omnisearch.ingest.stages.items import ChunkAudio, ClipJob
 from omnisearch.models.audio_aisfx import BlockRows, blocks_in_span
 from omnisearch.models.base import Encoder
 from omnisearch.models.batching import encode_with_backoff
-from omnisearch.models.capabilities import Preparing, SoundBlockEncoder
+from omnisearch.models.capabilities import Preparing, SoundBlockEncoder, StreamingSoundBlocks
 from omnisearch.types import Embedding
 
 
@@ -44,6 +45,34 @@ def window_rows(grid: BlockRows, chunk_start: float, t0: float, t1: float) -> np
     """The raw block rows of a chunk's audio (which starts at `chunk_start` s) that stand for [t0, t1)."""
     idx = blocks_in_span(grid.starts, grid.block_seconds, t0 - chunk_start, t1 - chunk_start)
     return grid.rows[idx]
+
+
+@dataclass
+class _Sound:
+    """A chunk's sound blocks as the sound thread embeds them: `pieces` in time order, all of them once
+    `future` is done (which then holds the whole grid, or None without audio)."""
+
+    future: Future
+    pieces: list[BlockRows] = field(default_factory=list)
+
+    def grid_for(self, t1: float) -> BlockRows | None:
+        """The grid so far, once it holds every block a window ending at `t1` (chunk time) may pool:
+        all blocks whose centre lies before `t1`, and one past it (so the fallback to the block nearest
+        the window's middle sees the same candidates); None until then, or without audio."""
+        if self.future.done():
+            return self.future.result()
+        pieces = list(self.pieces)  # the sound thread appends meanwhile
+        if not pieces or pieces[-1].starts[-1] + pieces[-1].block_seconds / 2 < t1:
+            return None
+        return joined(pieces)
+
+
+def joined(pieces: list[BlockRows]) -> BlockRows | None:
+    """One grid from consecutive pieces (None for none)."""
+    if not pieces:
+        return None
+    rows = np.concatenate([p.rows for p in pieces])
+    return BlockRows(rows, np.concatenate([p.starts for p in pieces]), pieces[-1].block_seconds)
 
 
 class TextGate(Protocol):
@@ -76,7 +105,7 @@ class EncodeStage:
         self.batch_size = max(1, encoder.options.batch_size)
         self.queue: list[tuple[str, ClipJob]] = []
         self.audio: dict[tuple[str, int], ChunkAudio] = {}  # chunks whose blocks are not asked for yet
-        self.grids: dict[tuple[str, int], Future] = {}  # -> BlockRows | None
+        self.grids: dict[tuple[str, int], _Sound] = {}
         self.audio_start: dict[tuple[str, int], float] = {}
         # the sound thread, which also adds up the time this stage spends in the caller's thread
         self._work = Background("omnisearch-sound", background and self.blocks is not None)
@@ -90,14 +119,21 @@ class EncodeStage:
             return
         key = (msg.path, msg.chunk)
         if self._work.enabled:
-            self.grids[key] = self._work.submit(self._one_chunk, msg.audio)
+            sound = _Sound(Future())
+            sound.future = self._work.submit(self._one_chunk, msg.audio, sound)
+            self.grids[key] = sound
             self.audio_start[key] = msg.start
         else:
             self.audio[key] = msg  # embedded with every other queued chunk, at the next drain
 
-    def _one_chunk(self, audio: np.ndarray | None) -> BlockRows | None:
+    def _one_chunk(self, audio: np.ndarray | None, sound: _Sound) -> BlockRows | None:
+        """One chunk's blocks, on the sound thread (piece by piece where the encoder can)."""
         assert self.blocks is not None
-        return self.blocks.sound_blocks([audio])[0]
+        if not isinstance(self.blocks, StreamingSoundBlocks):
+            return self.blocks.sound_blocks([audio])[0]
+        for piece in self.blocks.sound_block_pieces(audio):
+            sound.pieces.append(piece)  # windows before it can be embedded now
+        return joined(sound.pieces)
 
     def add(self, path: str, jobs: list[ClipJob]) -> None:
         self.queue += [(path, j) for j in jobs]
@@ -111,7 +147,9 @@ class EncodeStage:
         their chunk's sound blocks are being embedded on the sound thread."""
         if self.gate is not None and not all(self.gate.text_ready(path, j) for j in jobs):
             return True
-        return any(not f.done() for f in (self.grids.get((path, j.chunk)) for j in jobs) if f is not None)
+        return any(
+            not g.future.done() for g in (self.grids.get((path, j.chunk)) for j in jobs) if g is not None
+        )
 
     def close(self) -> None:
         """Stop the sound thread (chunks not started are dropped)."""
@@ -149,15 +187,25 @@ class EncodeStage:
         self._embed_chunks({(p, j.chunk) for p, j in self.queue})
         sounds: list[np.ndarray | None] = []
         for path, job in batch:
-            fut = self.grids.get((path, job.chunk))
-            grid = fut.result() if fut is not None else None
+            sound = self.grids.get((path, job.chunk))
+            start = self.audio_start.get((path, job.chunk), 0.0)
+            grid = self._wait_grid(sound, job.span.end - start) if sound is not None else None
             has_audio = job.input.audio is not None and len(job.input.audio) > 0
             if grid is None or not has_audio:
                 sounds.append(None)
                 continue
-            start = self.audio_start.get((path, job.chunk), 0.0)
             sounds.append(window_rows(grid, start, job.span.start, job.span.end))
         return self.blocks.encode_pooled(inputs, sounds)
+
+    @staticmethod
+    def _wait_grid(sound: _Sound, t1: float) -> BlockRows | None:
+        """The chunk's grid as soon as it covers a window ending at `t1` (chunk time)."""
+        while (grid := sound.grid_for(t1)) is None and not sound.future.done():
+            try:
+                sound.future.result(timeout=0.05)
+            except TimeoutError:
+                pass
+        return grid if grid is not None else sound.future.result()
 
     def _embed_chunks(self, keys: set[tuple[str, int]]) -> None:
         """Block embeddings of every queued chunk not embedded yet, in one batched call."""
@@ -167,5 +215,5 @@ class EncodeStage:
         msgs = [self.audio.pop(k) for k in todo]
         grids = self.blocks.sound_blocks([m.audio for m in msgs])
         for k, m, g in zip(todo, msgs, grids, strict=True):
-            self.grids[k] = done(g)
+            self.grids[k] = _Sound(done(g))
             self.audio_start[k] = m.start
