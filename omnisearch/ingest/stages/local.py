@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from omnisearch.config import DecodeConfig, SegmentConfig
 from omnisearch.ingest.clips import OpenFile
+from omnisearch.ingest.stages.background import one_blas_thread
 from omnisearch.ingest.stages.encode_stage import EncodeStage
 from omnisearch.ingest.stages.enricher import Enricher
 from omnisearch.ingest.stages.items import ChunkAudio, Clips, FileEnd, FileFailed, FileStart, FileTask
@@ -75,6 +76,11 @@ class LocalResult:
 
 def run_local(tasks: list[FileTask], job: IngestJob, workers: int) -> LocalResult:
     """Index `tasks` (new or changed files) into the job's store; returns the stage times and what failed."""
+    with one_blas_thread():
+        return _run(tasks, job, workers)
+
+
+def _run(tasks: list[FileTask], job: IngestJob, workers: int) -> LocalResult:
     times, progress = StageTimes(), job.progress
     enricher = Enricher(job.encoder, background=True)  # speech on its own thread, alongside the encoder
     encode = EncodeStage(job.encoder, gate=enricher, background=True)
