@@ -279,3 +279,18 @@ def test_sound_blocks_streamed_on_their_thread_give_the_same_vectors(tmp_path):
         if s.end <= edge:
             got = blocks_in_span(part.starts, BLOCK_SECONDS, s.start, s.end)
             assert list(got) == list(blocks_in_span(full.starts, BLOCK_SECONDS, s.start, s.end))
+
+
+def test_numpy_blas_runs_on_one_thread_inside_the_stages_only():
+    from threadpoolctl import threadpool_info
+
+    from omnisearch.ingest.stages.background import one_blas_thread
+
+    def blas_threads() -> list[int]:
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    assert before, "numpy links a BLAS"
+    with one_blas_thread():
+        assert set(blas_threads()) == {1}
+    assert blas_threads() == before
