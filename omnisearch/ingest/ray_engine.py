@@ -37,6 +37,7 @@ import numpy as np
 from omnisearch.config import DecodeConfig, SegmentConfig
 from omnisearch.extras import require
 from omnisearch.ingest.clips import OpenFile
+from omnisearch.ingest.stages.background import pin_blas_to_one_thread
 from omnisearch.ingest.stages.encode_stage import EncodeStage
 from omnisearch.ingest.stages.enricher import Enricher
 from omnisearch.ingest.stages.items import ChunkAudio, Clips, FileEnd, FileFailed, FileStart, FileTask
@@ -79,6 +80,7 @@ class ReadStage:
     def __init__(self, model: str, options: EncoderOptions, seg: SegmentConfig, dec: DecodeConfig) -> None:
         from omnisearch.models import load_encoder
 
+        pin_blas_to_one_thread()  # as the local engine computes
         encoder = load_encoder(model, options)  # its parts load lazily: only VAD, Whisper and OCR run here
         self.enricher = Enricher(encoder)
         self.blocks = isinstance(encoder, SoundBlockEncoder)
@@ -118,6 +120,7 @@ class EncodeActor:
     def __init__(self, model: str, options: EncoderOptions) -> None:
         from omnisearch.models import load_encoder
 
+        pin_blas_to_one_thread()  # as the local engine computes
         self.stage = EncodeStage(load_encoder(model, options))
         self.recent: list[str] = []
 

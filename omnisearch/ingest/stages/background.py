@@ -33,6 +33,16 @@ def one_blas_thread() -> Iterator[None]:
         yield
 
 
+def pin_blas_to_one_thread() -> None:
+    """`one_blas_thread` for the rest of this process: the decoders and the Ray actors, which exist
+    only to index. Every engine then computes with the same BLAS settings, so the local and the Ray
+    engine write the same clips: OpenBLAS's results move by about 1e-7 with its thread count (in the
+    resampler's product, say), and that is enough to change a word of a Whisper transcript."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+
+
 def done(value: object) -> Future:
     """A future that already holds `value`."""
     fut: Future = Future()

@@ -218,13 +218,12 @@ def _exit_with(owner: int, every: float = 0.5) -> None:
 
 
 def _worker(tasks: mp.Queue, out: mp.Queue, seg: SegmentConfig, dec: DecodeConfig, owner: int) -> None:
-    from threadpoolctl import threadpool_limits
-
     from omnisearch.ingest.malloc import keep_freed_memory
+    from omnisearch.ingest.stages.background import pin_blas_to_one_thread
 
     _exit_with(owner)
     keep_freed_memory()  # a decoder process only decodes, then exits
-    threadpool_limits(limits=1, user_api="blas")  # one thread per decoder (`background.one_blas_thread`)
+    pin_blas_to_one_thread()  # as in the indexing process: the same numbers as every other engine
     while (task := tasks.get()) is not None:
         try:
             for msg in read_file(task, seg, dec):
