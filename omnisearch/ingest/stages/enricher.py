@@ -72,11 +72,12 @@ class Enricher:
         self.tools = encoder if isinstance(encoder, Enriching) else None
         self.files: dict[str, _FileText] = {}
         self.stats = EnrichStats()
-        self._speech_thread = Background("omnisearch-speech", background and self.tools is not None)
+        # the speech thread, which also adds up the time spent reading on-screen text in the caller's
+        self._work = Background("omnisearch-speech", background and self.tools is not None)
 
     @property
     def seconds(self) -> float:
-        return self._speech_thread.seconds
+        return self._work.seconds
 
     def chunk(self, msg: ChunkAudio) -> None:
         state = self.files.setdefault(msg.path, _FileText())
@@ -84,7 +85,7 @@ class Enricher:
             state.speech[msg.chunk] = _Speech(done(None))
         else:
             sp = _Speech(Future())
-            sp.future = self._speech_thread.submit(self._speech, msg, sp)
+            sp.future = self._work.submit(self._speech, msg, sp)
             state.speech[msg.chunk] = sp
 
     def _speech(self, msg: ChunkAudio, sp: _Speech) -> list[Segment]:
@@ -114,7 +115,7 @@ class Enricher:
             if inp.frames is not None and len(inp.frames):
                 inp.ocr_text = self._on_screen(state, job)
             self.text_ready(path, job)
-        self._speech_thread.add(time.perf_counter() - t)
+        self._work.add(time.perf_counter() - t)
 
     def text_ready(self, path: str, job: ClipJob) -> bool:
         """Whether the clip's words are known: its chunk is transcribed, or a segment that starts after
@@ -144,7 +145,7 @@ class Enricher:
 
     def close(self) -> None:
         """Stop the speech thread (chunks not started are dropped; one being transcribed ends on its own)."""
-        self._speech_thread.close()
+        self._work.close()
 
     def _on_screen(self, state: _FileText, job: ClipJob) -> str:
         frames = job.input.frames
