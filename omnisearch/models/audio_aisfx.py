@@ -144,6 +144,15 @@ def build_net(device: str = "cpu"):
     return net.to(device).eval()
 
 
+def signal_blocks(audio: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """(the network's (n, 100, 96) log-mel blocks, their start times in seconds) of a 16 kHz signal;
+    None for absent audio or audio under 10 ms."""
+    if audio is None or len(audio) < 160:
+        return None
+    spec = log_mel(resample(audio, 16000, _SR))
+    return blocks(spec), (block_starts(len(spec)) * _HOP / _SR).astype(np.float64)
+
+
 class AisfxAudio:
     """`center=True` subtracts the packaged calibration mean (examples/calibrate_omnilite.py) before
     normalising: raw aisfx embeddings are non-negative and all sounds score cosines of 0.6-0.9. On the
@@ -188,22 +197,19 @@ class AisfxAudio:
     def block_rows(self, audios: Sequence[np.ndarray | None], chunk: int = 32) -> list[BlockRows | None]:
         """Raw block embeddings of each 16 kHz signal (None for empty or absent audio); the blocks of
         all signals go through the network together, `chunk` blocks a call."""
-        owners, parts, starts = [], [], []
+        owners, parts = [], []
         for i, a in enumerate(audios):
-            if a is None or len(a) < 160:
-                continue
-            spec = log_mel(resample(a, 16000, _SR))
-            parts.append(blocks(spec))
-            starts.append(block_starts(len(spec)) * _HOP / _SR)
-            owners.append(i)
+            if (got := signal_blocks(a)) is not None:
+                parts.append(got)
+                owners.append(i)
         out: list[BlockRows | None] = [None] * len(audios)
         if not parts:
             return out
-        x = np.concatenate(parts)
+        x = np.concatenate([b for b, _ in parts])
         emb = np.concatenate([self._run(x[s : s + chunk]) for s in range(0, len(x), chunk)])
         at = 0
-        for i, b, st in zip(owners, parts, starts, strict=True):
-            out[i] = BlockRows(emb[at : at + len(b)], st.astype(np.float64), BLOCK_SECONDS)
+        for i, (b, st) in zip(owners, parts, strict=True):
+            out[i] = BlockRows(emb[at : at + len(b)], st, BLOCK_SECONDS)
             at += len(b)
         return out
 
@@ -211,14 +217,11 @@ class AisfxAudio:
         """The raw block embeddings of one 16 kHz signal, `chunk` blocks at a time, in time order: each
         piece holds its blocks' rows and start times (together they are `block_rows([audio])`'s grid).
         Nothing for empty or absent audio."""
-        if audio is None or len(audio) < 160:
+        if (got := signal_blocks(audio)) is None:
             return
-        spec = log_mel(resample(audio, 16000, _SR))
-        x, starts = blocks(spec), block_starts(len(spec)) * _HOP / _SR
+        x, starts = got
         for s in range(0, len(x), chunk):
-            yield BlockRows(
-                self._run(x[s : s + chunk]), starts[s : s + chunk].astype(np.float64), BLOCK_SECONDS
-            )
+            yield BlockRows(self._run(x[s : s + chunk]), starts[s : s + chunk], BLOCK_SECONDS)
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         """Raw embeddings of (n, 100, 96) log-mel blocks."""

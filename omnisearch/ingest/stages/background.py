@@ -43,6 +43,19 @@ def pin_blas_to_one_thread() -> None:
     threadpool_limits(limits=1, user_api="blas")
 
 
+def wait_until(future: Future, ready: Callable[[], bool], poll: float = 0.05) -> None:
+    """Block until `ready()` holds or `future` is done (its error is raised here): for work that
+    hands out partial results (segments, sound blocks) before it ends."""
+    while not ready():
+        if future.done():
+            future.result()
+            return
+        try:
+            future.result(timeout=poll)
+        except TimeoutError:
+            pass
+
+
 def done(value: object) -> Future:
     """A future that already holds `value`."""
     fut: Future = Future()

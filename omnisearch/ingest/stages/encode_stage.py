@@ -32,7 +32,7 @@ from typing import Protocol
 
 import numpy as np
 
-from omnisearch.ingest.stages.background import Background, done
+from omnisearch.ingest.stages.background import Background, done, wait_until
 from omnisearch.ingest.stages.items import ChunkAudio, ClipJob
 from omnisearch.models.audio_aisfx import BlockRows, blocks_in_span
 from omnisearch.models.base import Encoder
@@ -200,12 +200,8 @@ class EncodeStage:
     @staticmethod
     def _wait_grid(sound: _Sound, t1: float) -> BlockRows | None:
         """The chunk's grid as soon as it covers a window ending at `t1` (chunk time)."""
-        while (grid := sound.grid_for(t1)) is None and not sound.future.done():
-            try:
-                sound.future.result(timeout=0.05)
-            except TimeoutError:
-                pass
-        return grid if grid is not None else sound.future.result()
+        wait_until(sound.future, lambda: sound.grid_for(t1) is not None)
+        return sound.grid_for(t1)
 
     def _embed_chunks(self, keys: set[tuple[str, int]]) -> None:
         """Block embeddings of every queued chunk not embedded yet, in one batched call."""

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from omnisearch.ingest.stages.background import Background, done
+from omnisearch.ingest.stages.background import Background, done, wait_until
 from omnisearch.ingest.stages.items import ChunkAudio, ClipJob
 from omnisearch.media.image import frames_differ, thumbnail
 from omnisearch.models.asr import Segment, text_in_span
@@ -137,11 +137,9 @@ class Enricher:
         raised here)."""
         for job in jobs:
             sp = self.files[path].speech.get(job.chunk) if path in self.files else None
-            while sp is not None and not self.text_ready(path, job):
-                try:
-                    sp.future.result(timeout=0.05)  # or until a later segment is heard
-                except TimeoutError:
-                    pass
+            if sp is not None:  # the chunk's end, or a later segment heard
+                wait_until(sp.future, lambda job=job: self.text_ready(path, job))
+                self.text_ready(path, job)
 
     def close(self) -> None:
         """Stop the speech thread (chunks not started are dropped; one being transcribed ends on its own)."""

@@ -3,8 +3,7 @@
 Reader workers decode ahead through a bounded queue; this thread reads on-screen text and embeds
 (batches cross files) while the enricher's speech thread transcribes, so a clip is embedded once its
 words are known (`encode_stage.TextGate`); the writer thread commits each file as soon as its last clip
-is embedded. Each stage keeps its
-own time (`StageTimes`); the reader's is the sum over its workers.
+is embedded. Each stage keeps its own time (`StageTimes`); the reader's is the sum over its workers.
 
 Example:
     >>> job = IngestJob(store, encoder, SegmentConfig(), DecodeConfig(), progress, stats)  # doctest: +SKIP
